@@ -1,0 +1,1 @@
+"""The web layer: FastAPI app, JSON routes and HTML pages."""

@@ -1,0 +1,64 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from api import errors
+from api.config import ApiConfig
+from api.routes import events, health, tickets
+from dispatch.celery_app import configure as configure_celery
+from dispatch.runtime import get_runtime, set_config
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    """Refuse bodies over the limit before reading them (413 names the limit)."""
+
+    def __init__(self, app: object, limit: int) -> None:
+        super().__init__(app)  # type: ignore[arg-type]
+        self.limit = limit
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return JSONResponse(status_code=413, content={"detail": [{
+                "field": "body", "type": "too_large",
+                "message": f"request body of {length} bytes is over the limit of {self.limit} bytes"}]})
+        return await call_next(request)
+
+
+def create_app(config: ApiConfig) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        set_config(config.dispatch)
+        configure_celery(config.dispatch)
+        rt = get_runtime()
+        yield
+        rt.close()
+
+    app = FastAPI(title="CityLoop", version="0.1.0", lifespan=lifespan,
+                  description="A city's event loop: perceive, understand, handle, decide.")
+    app.state.config = config
+    app.add_middleware(BodyLimit, limit=config.max_image_bytes * 4 // 3 + 256_000)
+    errors.install(app)
+    for module in (health, events, tickets):
+        app.include_router(module.router)
+    templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request) -> HTMLResponse:
+        rt = get_runtime()
+        return templates.TemplateResponse(
+            request, "index.html", {"city": rt.city, "agencies": rt.city.agencies})
+
+    return app

@@ -1,0 +1,13 @@
+"""What the web layer needs, handed to it by the composition."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from dispatch.config import DispatchConfig
+
+
+class ApiConfig(BaseModel):
+    dispatch: DispatchConfig
+    max_image_bytes: int = Field(default=5_000_000, ge=1)
+    public_url: str = "http://127.0.0.1:8000"

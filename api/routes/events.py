@@ -1,0 +1,48 @@
+"""POST /api/events: any source hands an event to the loop; 202 at once, work on queues."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response, status
+from kombu.exceptions import OperationalError as BrokerError
+
+from api.deps import ConfigDep, RuntimeDep, SessionDep
+from dispatch import services
+from dispatch.schemas import EventAccepted, EventCreate, EventRead
+from dispatch.tasks import enqueue_understand
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/events", tags=["events"])
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=EventAccepted)
+def post_event(
+    body: EventCreate, db: SessionDep, rt: RuntimeDep, config: ConfigDep, response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> EventAccepted:
+    with db.begin():
+        event, created = services.create_event(
+            db_session=db, city=rt.city, data=body, max_image_bytes=config.max_image_bytes,
+            idempotency_key=idempotency_key)
+    if created:
+        try:
+            enqueue_understand(event.id)  # after commit; if the broker is down the sweeper retries
+        except (BrokerError, OSError) as exc:
+            log.warning("event %s stored; enqueue deferred to the sweeper: %s", event.id, exc)
+    else:
+        response.status_code = status.HTTP_200_OK
+    return EventAccepted(
+        id=event.id, status=event.status, duplicate=not created,
+        links={"self": f"/api/events/{event.id}"})
+
+
+@router.get("/{event_id}", response_model=EventRead)
+def get_event(event_id: uuid.UUID, db: SessionDep) -> EventRead:
+    event = services.get_event(db_session=db, event_id=event_id)
+    ticket = services.ticket_for_incident(db_session=db, incident_id=event.incident_id)
+    read = EventRead.model_validate(event)
+    read.ticket_id = ticket.id if ticket else None
+    return read

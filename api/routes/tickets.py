@@ -1,0 +1,61 @@
+"""Tickets over JSON: list per agency, one with its full history, lifecycle actions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import RuntimeDep, SessionDep
+from dispatch import services
+from dispatch.lifecycle import Action, Status, allowed_actions
+from dispatch.models import Ticket
+from dispatch.schemas import ActionRequest, ActionResult, TicketPage, TicketRead, TicketSummary
+from dispatch.tasks import enqueue_delivery, enqueue_route
+from dispatch.workflow import apply_action
+from dispatch.errors import InvalidField
+
+router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+
+
+def _read(ticket: Ticket) -> TicketRead:
+    data = TicketRead.model_validate(
+        {**TicketSummary.model_validate(ticket).model_dump(), "routing": ticket.routing,
+         "rejected_by": ticket.rejected_by, "allowed_actions": allowed_actions(ticket.status),
+         "incident": ticket.incident, "history": ticket.history}, from_attributes=True)
+    return data
+
+
+@router.get("", response_model=TicketPage)
+def list_tickets(
+    db: SessionDep, rt: RuntimeDep,
+    agency: Annotated[str | None, Query(max_length=64)] = None,
+    status: Status | None = None,
+    triage: bool | None = None,
+    cursor: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> TicketPage:
+    if agency is not None and rt.city.agency(agency) is None:
+        known = ", ".join(a.code for a in rt.city.agencies)
+        raise InvalidField("agency", f"unknown agency {agency!r}; known: {known}")
+    rows, next_cursor = services.list_tickets(
+        db_session=db, agency=agency, status=status, triage=triage, cursor=cursor, limit=limit)
+    return TicketPage(items=[TicketSummary.model_validate(t) for t in rows], next_cursor=next_cursor)
+
+
+@router.get("/{ticket_id}", response_model=TicketRead)
+def get_ticket(ticket_id: int, db: SessionDep) -> TicketRead:
+    return _read(services.get_ticket(db_session=db, ticket_id=ticket_id))
+
+
+@router.post("/{ticket_id}/{action}", response_model=ActionResult)
+def act(ticket_id: int, action: Action, body: ActionRequest, db: SessionDep, rt: RuntimeDep) -> ActionResult:
+    with db.begin():
+        ticket, follow = apply_action(
+            db_session=db, city=rt.city, ticket_id=ticket_id, action=action, request=body)
+    if follow.kind == "reroute":
+        enqueue_route(ticket.incident_id)
+    elif follow.kind == "deliver":
+        enqueue_delivery(follow.ticket_id, follow.routing_seq, ticket.agency)
+    db.expire_all()
+    return ActionResult(action=action, ticket=_read(services.get_ticket(db_session=db, ticket_id=ticket_id)))

@@ -1,0 +1,312 @@
+"""Pipeline throughput against the no-op Celery task rate, measured in the same run.
+
+    python bench/pipeline_throughput.py [--events N] [--llm-events M] [--noop-tasks K]
+
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and Redis on 127.0.0.1:6379.
+The bench owns the database ``cityloop_bench`` (dropped and re-created) and Redis db 12
+(flushed). It runs the real processes: ``python -m cityloop worker --concurrency 2`` and
+``python -m cityloop api`` as subprocesses, each in its own process group, configured through
+the environment exactly as ``tests/conftest.py`` does; the LLM is the real llama.cpp server
+(``cityloop.localservices.LlamaServer``) with SmolLM2-135M-Instruct.
+
+Phases, all against the same broker:
+
+(a) baseline, no-op tasks/s: K ``cityloop.noop`` messages are published to the
+    ``pipeline.maintenance`` queue of the LLM-off worker. Results are not stored (the product
+    sets ``task_ignore_result``), so completion is read from the broker itself: the clock stops
+    when the Redis list ``pipeline.maintenance`` is empty AND kombu's ``unacked`` hash is
+    empty. With ``task_acks_late`` a message stays in ``unacked`` until its task has returned,
+    so both empty means every task ran. Polled every 5 ms, far below the measured time.
+(b) events/s, LLM off: the same worker (``LLM__ENABLED=false``). N events are POSTed to
+    ``/api/events``; the clock runs from the first POST until N tickets are done, a ticket
+    being done when it has a ``delivered`` history entry or sits in triage (a triage ticket is
+    never delivered; it waits for a dispatcher).
+(c) events/s, LLM on: worker and API restarted with ``LLM__BASE_URL`` pointing at a
+    LlamaServer on a free port; tables and Redis emptied; M events, same clock.
+
+The last line holds the ratios against the no-op rate. Every subprocess is stopped (its
+whole process group) on exit, on Ctrl-C and on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import httpx
+import redis
+from sqlalchemy import Engine, create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cityloop.demo import SAMPLE_EVENTS  # noqa: E402
+from cityloop.localservices import (  # noqa: E402
+    LlamaServer,
+    free_port,
+    spawn_group,
+    stop_groups,
+    wait_http,
+)
+
+SAMPLE_CITY = ROOT / "cityloop" / "cities" / "riverton.yaml"
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DB_NAME = "cityloop_bench"
+DATABASE_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}"
+BROKER_URL = "redis://127.0.0.1:6379/12"
+NOOP_QUEUE = "pipeline.maintenance"
+UNACKED_KEY = "unacked"
+DONE_SQL = text(
+    "SELECT count(*) FROM tickets t WHERE t.status = 'triage' OR EXISTS "
+    "(SELECT 1 FROM ticket_history h WHERE h.ticket_id = t.id AND h.action = 'delivered')"
+)
+METHODS_SQL = text("SELECT routing->>'method', count(*) FROM tickets GROUP BY 1 ORDER BY 1")
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Result:
+    label: str
+    count: int
+    done: int
+    seconds: float
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def reset_database(admin: Engine) -> None:
+    from dispatch.db import migrate
+
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    migrate(DATABASE_URL)
+
+
+def empty_state(engine: Engine, broker: redis.Redis) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE deliveries, ticket_history, tickets, incidents, events "
+                          "RESTART IDENTITY CASCADE"))
+    broker.flushdb()
+
+
+def child_env(llm_url: str, llm_model: str, port: int) -> dict[str, str]:
+    """What tests/conftest.py gives its workers, plus HOST/PORT for the API."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM__", "CELERY__"))}
+    env.update({
+        "DATABASE_URL": DATABASE_URL, "BROKER_URL": BROKER_URL, "CITY_FILE": str(SAMPLE_CITY),
+        "LLM__ENABLED": "true" if llm_url else "false", "LLM__BASE_URL": llm_url,
+        "LLM__MODEL": llm_model, "LLM__TIMEOUT_S": "60", "LLM__MAX_RETRIES": "1",
+        "CELERY__WORKER_CONCURRENCY": "2", "HOST": "127.0.0.1", "PORT": str(port),
+        "LOG_LEVEL": "warning", "CITYLOOP_CONFIG": "/nonexistent/cityloop.yaml",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+class Stack:
+    """One ``cityloop worker`` and one ``cityloop api``, each its own process group."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, tag: str) -> None:
+        self.env = env
+        self.base_url = f"http://127.0.0.1:{env['PORT']}"
+        self.logs = {name: log_dir / f"{tag}-{name}.log" for name in ("worker", "api")}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, celery_app: object) -> None:
+        worker = [sys.executable, "-m", "cityloop", "worker", "--concurrency", "2",
+                  "-n", f"bench-{os.getpid()}@%h"]
+        for name, argv in (("worker", worker), ("api", [sys.executable, "-m", "cityloop", "api"])):
+            with self.logs[name].open("ab") as log:
+                self.procs[name] = spawn_group(argv, env=self.env, stdout=log)
+        self._wait_worker(celery_app)
+        wait_http(f"{self.base_url}/health", 60, check=self.check)
+
+    def _wait_worker(self, celery_app: object, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.check()
+            if celery_app.control.ping(timeout=0.5):  # type: ignore[attr-defined]
+                return
+        raise BenchError(f"the worker did not answer a ping within {timeout_s:.0f} s; "
+                         f"see {self.logs['worker']}")
+
+    def check(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = self.logs[name].read_text(errors="replace")[-3000:]
+                raise BenchError(f"{name} exited with code {proc.returncode}; "
+                                 f"{self.logs[name]} ends with:\n{tail}")
+
+    def stop(self) -> None:
+        stop_groups(list(self.procs.values()), grace_s=15.0)
+        self.procs.clear()
+
+
+def _pending(broker: redis.Redis) -> int:
+    """Messages queued (the plain list; no-ops carry no priority) plus those in flight."""
+    queued, in_flight = broker.pipeline().llen(NOOP_QUEUE).hlen(UNACKED_KEY).execute()
+    return int(queued) + int(in_flight)
+
+
+def measure_noop(celery_app: object, broker: redis.Redis, stack: Stack, count: int) -> Result:
+    send = celery_app.send_task  # type: ignore[attr-defined]
+    for _ in range(20):  # warm the pool and the connections
+        send("cityloop.noop", queue=NOOP_QUEUE)
+    _drain(broker, stack, timeout_s=60)
+    started = time.perf_counter()
+    for _ in range(count):
+        send("cityloop.noop", queue=NOOP_QUEUE)
+    _drain(broker, stack, timeout_s=600)
+    return Result("no-op Celery task", count, count, time.perf_counter() - started)
+
+
+def _drain(broker: redis.Redis, stack: Stack, *, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _pending(broker):
+        if time.monotonic() > deadline:
+            raise BenchError(f"{_pending(broker)} no-op tasks still pending after {timeout_s} s")
+        stack.check()
+        time.sleep(0.005)
+
+
+def event_bodies(count: int, tag: str) -> list[dict[str, object]]:
+    now = datetime.now(UTC).isoformat()
+    samples = itertools.cycle(SAMPLE_EVENTS)
+    return [{**next(samples), "external_id": f"bench-{tag}-{i}", "occurred_at": now}
+            for i in range(count)]
+
+
+def post_events(base_url: str, bodies: list[dict[str, object]], clients: int) -> None:
+    def post(chunk: list[dict[str, object]]) -> None:
+        with httpx.Client(base_url=base_url, timeout=30.0) as client:
+            for body in chunk:
+                reply = client.post("/api/events", json=body)
+                if reply.status_code != 202:
+                    raise BenchError(f"POST /api/events -> {reply.status_code}: {reply.text[:300]}")
+
+    chunks = [bodies[i::clients] for i in range(clients)]
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(post, chunks))
+
+
+def measure_events(engine: Engine, stack: Stack, *, label: str, count: int, clients: int,
+                   timeout_s: float) -> Result:
+    bodies = event_bodies(count, label.replace(" ", "-"))
+    started = time.perf_counter()
+    post_events(stack.base_url, bodies, clients)
+    deadline = time.monotonic() + timeout_s
+    done = 0
+    with engine.connect() as conn:
+        while done < count and time.monotonic() < deadline:
+            stack.check()
+            done = int(conn.execute(DONE_SQL).scalar_one())
+            conn.commit()
+            if done < count:
+                time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        methods = ", ".join(f"{m}={n}" for m, n in conn.execute(METHODS_SQL))
+    note = f"routing: {methods}" + ("" if done == count else f"; TIMED OUT after {timeout_s:.0f} s")
+    return Result(label, count, done, elapsed, note)
+
+
+def print_table(results: list[Result], noop: Result) -> None:
+    print(f"\n{'measure':<24} {'items':>7} {'done':>7} {'seconds':>9} {'per s':>9}  notes")
+    for r in results:
+        print(f"{r.label:<24} {r.count:>7} {r.done:>7} {r.seconds:>9.2f} {r.rate:>9.2f}  {r.note}")
+    off, on = results[0], results[1]
+    print(f"\nratio events_per_s(llm off)/noop_per_s = {off.rate / noop.rate:.4f}; "
+          f"ratio events_per_s(llm on)/noop_per_s = {on.rate / noop.rate:.4f}")
+
+
+def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
+    from dispatch.celery_app import configure
+    from dispatch.config import DispatchConfig
+
+    celery_app = configure(DispatchConfig(database_url=DATABASE_URL, broker_url=BROKER_URL,
+                                          city_file=SAMPLE_CITY))
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    stack_.callback(admin.dispose)
+    reset_database(admin)
+    engine = create_engine(DATABASE_URL)
+    stack_.callback(engine.dispose)
+    broker = redis.Redis.from_url(BROKER_URL)
+    empty_state(engine, broker)
+
+    print("phase a+b: worker and API with the LLM off ...", flush=True)
+    off = Stack(child_env("", "smollm2-135m-instruct", free_port()), log_dir, "llm-off")
+    stack_.callback(off.stop)
+    off.start(celery_app)
+    noop = measure_noop(celery_app, broker, off, args.noop_tasks)
+    print(f"  no-op: {noop.rate:.1f} tasks/s", flush=True)
+    events_off = measure_events(engine, off, label="events, LLM off", count=args.events,
+                                clients=args.clients, timeout_s=args.timeout)
+    print(f"  events, LLM off: {events_off.rate:.2f} /s", flush=True)
+    off.stop()
+    empty_state(engine, broker)
+
+    print("phase c: llama.cpp server, worker and API with the LLM on ...", flush=True)
+    llm = LlamaServer(free_port(), threads=2, log_file=log_dir / "llama.log")
+    stack_.callback(llm.stop)
+    llm_url = llm.start()
+    on = Stack(child_env(llm_url, llm.alias, free_port()), log_dir, "llm-on")
+    stack_.callback(on.stop)
+    on.start(celery_app)
+    events_on = measure_events(engine, on, label="events, LLM on", count=args.llm_events,
+                               clients=args.clients, timeout_s=args.timeout)
+    print(f"  events, LLM on: {events_on.rate:.3f} /s", flush=True)
+    print_table([events_off, events_on, noop], noop)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200, help="events with the LLM off")
+    parser.add_argument("--llm-events", type=int, default=20, help="events with the LLM on")
+    parser.add_argument("--noop-tasks", type=int, default=2000, help="no-op tasks for the baseline")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients posting")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per phase")
+    args = parser.parse_args()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _raise_interrupt)
+    log_dir = Path(tempfile.mkdtemp(prefix="cityloop-bench-"))
+    print(f"logs in {log_dir}", flush=True)
+    stack = ExitStack()
+    try:
+        run(args, stack, log_dir)
+        return 0
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        print(f"interrupted ({exc or 'SIGINT'}); stopping ...", file=sys.stderr)
+        return 130
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        stack.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The composition: settings, the ``cityloop`` command, the launcher. Wires the packages together."""

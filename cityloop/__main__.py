@@ -1,0 +1,3 @@
+from cityloop.cli import main
+
+raise SystemExit(main())

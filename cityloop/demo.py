@@ -1,0 +1,58 @@
+"""Sample events for the sample city, so a newcomer sees tickets flow within a minute."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+SAMPLE_EVENTS: list[dict[str, object]] = [
+    {"source": "hotline", "description": "A large oak tree fell across Elm Street after last "
+     "night's storm and is blocking both lanes.", "lat": 41.625, "lon": -93.655},
+    {"source": "camera", "description": "Camera 12 sees five shared bicycles knocked over on the "
+     "sidewalk outside the Riverside library.", "lat": 41.575, "lon": -93.545,
+     "category_hint": "fallen_bicycle"},
+    {"source": "open311", "description": "Garbage bags piled up next to the bus stop on Market "
+     "Street, they have been there since Monday.", "address": "Market Street, Old Town"},
+    {"source": "hotline", "description": "The underpass on River Road is flooded, cars are "
+     "getting stuck in the standing water.", "lat": 41.58, "lon": -93.52},
+    {"source": "web", "description": "Deep pothole in the right lane of 5th Avenue near the "
+     "school, a cyclist almost fell.", "lat": 41.61, "lon": -93.58},
+    {"source": "hotline", "description": "Someone spray-painted graffiti all over the wall of "
+     "the community centre.", "address": "East Heights community centre"},
+    {"source": "web", "description": "The street light at the corner of Pine and 3rd has been "
+     "out for a week, the corner is completely dark.", "lat": 41.62, "lon": -93.68},
+    {"source": "hotline", "description": "There is a strange smell coming from the fountain in "
+     "the square, not sure who to call."},
+]
+
+
+def run_demo(base_url: str, *, wait_s: float = 120.0) -> int:
+    """Post the sample events, then print each ticket as it appears."""
+    base = base_url.rstrip("/")
+    ids: list[str] = []
+    with httpx.Client(base_url=base, timeout=10.0) as client:
+        for i, event in enumerate(SAMPLE_EVENTS):
+            body = {**event, "external_id": f"demo-{i}",
+                    "occurred_at": (datetime.now(UTC) - timedelta(minutes=5 * i)).isoformat()}
+            reply = client.post("/api/events", json=body)
+            reply.raise_for_status()
+            ids.append(reply.json()["id"])
+        print(f"demo: posted {len(ids)} sample events; waiting for their tickets…", flush=True)
+        seen: set[str] = set()
+        deadline = time.monotonic() + wait_s
+        while len(seen) < len(ids) and time.monotonic() < deadline:
+            for event_id in ids:
+                if event_id in seen:
+                    continue
+                ticket_id = client.get(f"/api/events/{event_id}").json().get("ticket_id")
+                if ticket_id:
+                    seen.add(event_id)
+                    ticket = client.get(f"/api/tickets/{ticket_id}").json()
+                    print(f"  ticket {ticket['reference']}  {ticket['agency'] or 'TRIAGE':15} "
+                          f"{ticket['category']:16} {ticket['title'][:60]}  "
+                          f"({ticket['routing'].get('reason', '')})", flush=True)
+            time.sleep(1.0)
+    print(f"demo: {len(seen)}/{len(ids)} tickets created; browse {base}/api/tickets", flush=True)
+    return 0 if len(seen) == len(ids) else 1

@@ -1,0 +1,98 @@
+"""The one settings object. Environment variables override the YAML file.
+
+Nested fields use ``__`` in the environment: ``LLM__BASE_URL``, ``LLM__MODEL``.
+An empty ``database_url`` / ``broker_url`` / ``llm.base_url`` means "start the
+embedded default" (only ``cityloop up`` does that; other commands need them set).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SAMPLE_CITY = PACKAGE_DIR / "cities" / "riverton.yaml"
+
+
+class LLMSettings(BaseModel):
+    """How to reach an OpenAI-compatible chat server (vLLM in production)."""
+
+    base_url: str = ""
+    model: str = "smollm2-135m-instruct"
+    api_key: str = "not-needed"
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    max_retries: int = Field(default=1, ge=0, le=10)
+    enabled: bool = True
+
+
+class EmbeddedSettings(BaseModel):
+    """Where ``cityloop up`` keeps the embedded PostgreSQL and redis data."""
+
+    data_dir: Path = Path("var")
+    llm_port: int = 8081
+    llm_threads: int = Field(default=2, ge=1, le=256)
+
+
+class CelerySettings(BaseModel):
+    visibility_timeout_s: int = Field(default=300, ge=1)
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    stale_event_after_s: int = Field(default=120, ge=1)
+    sweep_interval_s: float = Field(default=30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        extra="forbid",
+        yaml_file=os.environ.get("CITYLOOP_CONFIG", "cityloop.yaml"),
+    )
+
+    database_url: str = ""
+    broker_url: str = ""
+    city_file: Path = SAMPLE_CITY
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str = ""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_image_bytes: int = Field(default=5_000_000, ge=1)
+    llm: LLMSettings = LLMSettings()
+    embedded: EmbeddedSettings = EmbeddedSettings()
+    celery: CelerySettings = CelerySettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            YamlConfigSettingsSource(settings_cls),
+            file_secret_settings,
+        )
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """``postgresql://`` URLs are mapped to the psycopg 3 driver."""
+        url = self.database_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]
