@@ -213,23 +213,33 @@ def post_events(base_url: str, bodies: list[dict[str, object]], clients: int) ->
 
 
 def measure_events(engine: Engine, stack: Stack, *, label: str, count: int, clients: int,
-                   timeout_s: float) -> Result:
-    bodies = event_bodies(count, label.replace(" ", "-"))
+                   timeout_s: float, stall_s: float) -> Result:
+    """POST ``count`` events, then wait until as many tickets are done (or no progress)."""
+    bodies = event_bodies(count, label.split(",")[-1].strip().replace(" ", "-"))
     started = time.perf_counter()
     post_events(stack.base_url, bodies, clients)
-    deadline = time.monotonic() + timeout_s
-    done = 0
+    deadline, progress_at, done = time.monotonic() + timeout_s, time.monotonic(), 0
     with engine.connect() as conn:
-        while done < count and time.monotonic() < deadline:
+        while done < count and time.monotonic() < min(deadline, progress_at + stall_s):
             stack.check()
-            done = int(conn.execute(DONE_SQL).scalar_one())
+            now_done = int(conn.execute(DONE_SQL).scalar_one())
             conn.commit()
+            done, progress_at = now_done, time.monotonic() if now_done > done else progress_at
             if done < count:
                 time.sleep(0.05)
         elapsed = time.perf_counter() - started
         methods = ", ".join(f"{m}={n}" for m, n in conn.execute(METHODS_SQL))
-    note = f"routing: {methods}" + ("" if done == count else f"; TIMED OUT after {timeout_s:.0f} s")
+    note = f"routing: {methods or 'no tickets'}"
+    if done < count:
+        note += f"; INCOMPLETE (no new ticket for {stall_s:.0f} s or {timeout_s:.0f} s in all); " \
+                f"last worker error: {last_error(stack.logs['worker'])}"
     return Result(label, count, done, elapsed, note)
+
+
+def last_error(log: Path) -> str:
+    errors = [line for line in log.read_text(errors="replace").splitlines()
+              if " ERROR " in line or line.startswith(("sqlalchemy.exc.", "psycopg.errors."))]
+    return errors[-1][:300] if errors else "none logged"
 
 
 def print_table(results: list[Result], noop: Result) -> None:
@@ -262,7 +272,7 @@ def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
     noop = measure_noop(celery_app, broker, off, args.noop_tasks)
     print(f"  no-op: {noop.rate:.1f} tasks/s", flush=True)
     events_off = measure_events(engine, off, label="events, LLM off", count=args.events,
-                                clients=args.clients, timeout_s=args.timeout)
+                                clients=args.clients, timeout_s=args.timeout, stall_s=args.stall)
     print(f"  events, LLM off: {events_off.rate:.2f} /s", flush=True)
     off.stop()
     empty_state(engine, broker)
@@ -275,7 +285,7 @@ def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
     stack_.callback(on.stop)
     on.start(celery_app)
     events_on = measure_events(engine, on, label="events, LLM on", count=args.llm_events,
-                               clients=args.clients, timeout_s=args.timeout)
+                               clients=args.clients, timeout_s=args.timeout, stall_s=args.stall)
     print(f"  events, LLM on: {events_on.rate:.3f} /s", flush=True)
     print_table([events_off, events_on, noop], noop)
 
@@ -287,6 +297,8 @@ def main() -> int:
     parser.add_argument("--noop-tasks", type=int, default=2000, help="no-op tasks for the baseline")
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients posting")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per phase")
+    parser.add_argument("--stall", type=float, default=180.0,
+                        help="give up a phase after this many seconds without a new ticket")
     args = parser.parse_args()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _raise_interrupt)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from agents import LLMConfig
 from api.config import ApiConfig
 from cityloop.settings import Settings
 from dispatch.config import DispatchConfig
@@ -21,7 +20,7 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
             "(`cityloop up` starts embedded servers and sets them for its children)")
     return DispatchConfig(
         database_url=settings.sqlalchemy_url, broker_url=settings.broker_url,
-        city_file=settings.city_file, llm=LLMConfig(**settings.llm.model_dump()),
+        city_file=settings.city_file, llm=settings.llm,
         visibility_timeout_s=settings.celery.visibility_timeout_s,
         worker_concurrency=settings.celery.worker_concurrency,
         stale_event_after_s=settings.celery.stale_event_after_s,

