@@ -105,9 +105,9 @@ _WRITE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "title": {"type": "string", "maxLength": 100},
-        "description": {"type": "string", "maxLength": 600},
-        "location_phrase": {"type": "string", "maxLength": 120},
-        "recommended_action": {"type": "string", "maxLength": 200},
+        "description": {"type": "string", "maxLength": 400},
+        "location_phrase": {"type": "string", "maxLength": 100},
+        "recommended_action": {"type": "string", "maxLength": 160},
     },
     "required": ["title", "description", "location_phrase", "recommended_action"],
     "additionalProperties": False,

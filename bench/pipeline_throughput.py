@@ -245,10 +245,10 @@ def last_error(log: Path) -> str:
 def print_table(results: list[Result], noop: Result) -> None:
     print(f"\n{'measure':<24} {'items':>7} {'done':>7} {'seconds':>9} {'per s':>9}  notes")
     for r in results:
-        print(f"{r.label:<24} {r.count:>7} {r.done:>7} {r.seconds:>9.2f} {r.rate:>9.2f}  {r.note}")
+        print(f"{r.label:<24} {r.count:>7} {r.done:>7} {r.seconds:>9.2f} {r.rate:>9.4g}  {r.note}")
     off, on = results[0], results[1]
-    print(f"\nratio events_per_s(llm off)/noop_per_s = {off.rate / noop.rate:.4f}; "
-          f"ratio events_per_s(llm on)/noop_per_s = {on.rate / noop.rate:.4f}")
+    print(f"\nratio events_per_s(llm off)/noop_per_s = {off.rate / noop.rate:.3g}; "
+          f"ratio events_per_s(llm on)/noop_per_s = {on.rate / noop.rate:.3g}")
 
 
 def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
@@ -286,7 +286,7 @@ def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
     on.start(celery_app)
     events_on = measure_events(engine, on, label="events, LLM on", count=args.llm_events,
                                clients=args.clients, timeout_s=args.timeout, stall_s=args.stall)
-    print(f"  events, LLM on: {events_on.rate:.3f} /s", flush=True)
+    print(f"  events, LLM on: {events_on.rate:.4g} /s", flush=True)
     print_table([events_off, events_on, noop], noop)
 
 

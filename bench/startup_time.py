@@ -153,7 +153,8 @@ def _proc_text(pid: str, name: str) -> str:
     try:
         if name in ("exe", "cwd"):
             return os.readlink(f"/proc/{pid}/{name}")
-        return Path(f"/proc/{pid}/{name}").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        raw = Path(f"/proc/{pid}/{name}").read_bytes()
+        return raw.replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
 
@@ -244,7 +245,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, default=ROOT, help="repository to clone")
     parser.add_argument("--worktree", action="store_true",
-                        help="copy the working tree (without ignored files) instead of cloning HEAD")
+                        help="copy the working tree (minus ignored files) instead of cloning HEAD")
     parser.add_argument("--keep", action="store_true", help="keep the clone (path is printed)")
     parser.add_argument("--port", type=int, help="API port (default: a free one)")
     parser.add_argument("--ready-timeout", type=float, default=1800.0,

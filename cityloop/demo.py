@@ -28,7 +28,7 @@ SAMPLE_EVENTS: list[dict[str, object]] = [
 ]
 
 
-def run_demo(base_url: str, *, wait_s: float = 120.0) -> int:
+def run_demo(base_url: str, *, wait_s: float = 300.0) -> int:
     """Post the sample events, then print each ticket as it appears."""
     base = base_url.rstrip("/")
     ids: list[str] = []

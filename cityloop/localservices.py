@@ -334,6 +334,12 @@ def require_llama_server() -> None:
             )
 
 
+LLAMA_ENV_CLASHES = frozenset({
+    "HOST", "PORT", "MODEL", "MODEL_ALIAS", "API_KEY", "CONFIG_FILE", "N_CTX", "N_THREADS",
+    "INTERRUPT_REQUESTS", "SSL_KEYFILE", "SSL_CERTFILE",
+})
+
+
 class LlamaServer(LocalService):
     """``python -m llama_cpp.server`` serving a GGUF model behind an OpenAI-compatible API."""
 
@@ -377,12 +383,15 @@ class LlamaServer(LocalService):
         require_llama_server()
         model = self.model_path or smollm2_gguf_path()
         base_url = f"http://127.0.0.1:{self.port}/v1"
+        # llama_cpp.server reads HOST, PORT, MODEL, ... from the environment and lets them
+        # win over its flags; CityLoop's own HOST/PORT must not leak into it.
+        env = {k: v for k, v in os.environ.items() if k.upper() not in LLAMA_ENV_CLASHES}
         if self.log_file is None:
-            self._proc = spawn_group(self.command(model))
+            self._proc = spawn_group(self.command(model), env=env)
         else:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             with self.log_file.open("ab") as log:
-                self._proc = spawn_group(self.command(model), stdout=log)
+                self._proc = spawn_group(self.command(model), env=env, stdout=log)
         try:
             wait_http(f"{base_url}/models", self.start_timeout_s, check=self._check_alive)
         except BaseException:

@@ -150,3 +150,23 @@ class Delivery(Base):
     delivered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (UniqueConstraint("ticket_id", "agency", "channel", "routing_seq"),)
+
+
+class ApiKey(Base):
+    """A client allowed to POST Open311 requests; only the SHA-256 of the key is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rate_limit_per_minute: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    rate_window_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rate_window_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (
+        Index("ux_api_keys_active_name", "name", unique=True,
+              postgresql_where=revoked_at.is_(None)),
+    )
