@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
-from api import errors
+from api import errors, web
 from api.config import ApiConfig
 from api.routes import events, health, open311, tickets
 from dispatch.celery_app import configure as configure_celery
@@ -53,6 +53,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     errors.install(app)
     for module in (health, events, tickets, open311):
         app.include_router(module.router)
+    web.install(app)
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -24,6 +24,8 @@ def _transaction(settings: Settings) -> Iterator[Session]:
     try:
         with transaction(make_session_factory(engine)) as db:
             yield db
+    finally:
+        engine.dispose()
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from cityloop import apikeys_cli
 from cityloop.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
+_EXTENSIONS = (apikeys_cli,)
 
 
 def _settings() -> Settings:
@@ -128,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--url", help="base URL of the running API")
     demo.add_argument("--wait", type=float, default=300.0, help="seconds to wait for tickets")
     demo.set_defaults(handler=cmd_demo)
+    for extension in _EXTENSIONS:
+        extension.add_parsers(sub)
     return parser
 
 

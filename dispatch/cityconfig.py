@@ -89,6 +89,9 @@ class Routing(_Strict):
     rules: list[RoutingRule] = Field(default_factory=list)
     llm_confidence_threshold: float = Field(default=0.6, ge=0, le=1)
     max_rejections: int = Field(default=2, ge=1, le=10)
+    # A category chosen by the LLM alone (no hint, no keyword) is flagged for a dispatcher
+    # to confirm. Turn off once the served model is measured to be reliable.
+    review_llm_only_categories: bool = True
 
 
 class District(_Strict):

@@ -72,6 +72,10 @@ def understand_event(
         hint=event.category_hint, fallback_code=city.fallback_category,
     )
     triage_reasons = [f"classifier: {result.llm_error}"] if result.method == "fallback" else []
+    if result.method == "llm" and city.routing.review_llm_only_categories:
+        triage_reasons.append(
+            f"category {result.category!r} chosen by the LLM alone "
+            f"(confidence {result.confidence:.2f}); a dispatcher should confirm it")
     facts = _facts(event, city, result.category)
     try:
         writeup = write_incident(chat, facts=facts) if chat is not None else fallback_writeup(facts)

@@ -185,15 +185,15 @@ def parse_filter(*, city: CityConfig, params: Mapping[str, str]) -> RequestFilte
         page_size=_int(params, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE))
 
 
-def _base() -> Select[tuple[Ticket, Event]]:
+def _base() -> Select[Ticket, Event]:
     return (select(Ticket, Event)
             .join(Incident, Incident.id == Ticket.incident_id)
             .join(Event, Event.id == Incident.origin_event_id)
             .options(selectinload(Ticket.history)))
 
 
-def _windowed(stmt: Select[tuple[Ticket, Event]], flt: RequestFilter,
-              now: datetime) -> Select[tuple[Ticket, Event]]:
+def _windowed(stmt: Select[Ticket, Event], flt: RequestFilter,
+              now: datetime) -> Select[Ticket, Event]:
     """The spec's default: without dates, the last 90 days."""
     start, end = flt.start, flt.end
     if start is None and end is None:
@@ -221,7 +221,7 @@ def list_requests(*, db_session: Session, city: CityConfig, flt: RequestFilter,
             stmt = stmt.where(Ticket.status.in_(CLOSED_STATUSES))
     stmt = (stmt.order_by(Event.received_at.desc(), Ticket.id.desc())
             .limit(flt.page_size).offset((flt.page - 1) * flt.page_size))
-    return [request(city, ticket, event) for ticket, event in db_session.execute(stmt)]
+    return [request(city, row[0], row[1]) for row in db_session.execute(stmt)]
 
 
 def get_request(*, db_session: Session, city: CityConfig, service_request_id: str) -> dict[str, Any]:

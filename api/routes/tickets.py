@@ -1,4 +1,8 @@
-"""Tickets over JSON: list per agency, one with its full history, lifecycle actions."""
+"""Tickets over JSON: list per agency, one with its full history, lifecycle actions.
+
+Every route needs a signed-in user (the session cookie); staff and supervisors see and
+change only their own agency's tickets, and the actor recorded is the signed-in user.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.actions import run_action, visible_ticket
+from api.auth import PostUserDep, UserDep
 from api.deps import RuntimeDep, SessionDep
-from dispatch import services
+from dispatch import access, services
+from dispatch.errors import InvalidField
 from dispatch.lifecycle import Action, Status, allowed_actions
 from dispatch.models import Ticket
 from dispatch.schemas import ActionRequest, ActionResult, TicketPage, TicketRead, TicketSummary
-from dispatch.tasks import enqueue_delivery, enqueue_route
-from dispatch.workflow import apply_action
-from dispatch.errors import InvalidField
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 
@@ -28,7 +32,7 @@ def _read(ticket: Ticket) -> TicketRead:
 
 @router.get("", response_model=TicketPage)
 def list_tickets(
-    db: SessionDep, rt: RuntimeDep,
+    db: SessionDep, rt: RuntimeDep, who: UserDep,
     agency: Annotated[str | None, Query(max_length=64)] = None,
     status: Status | None = None,
     triage: bool | None = None,
@@ -38,24 +42,25 @@ def list_tickets(
     if agency is not None and rt.city.agency(agency) is None:
         known = ", ".join(a.code for a in rt.city.agencies)
         raise InvalidField("agency", f"unknown agency {agency!r}; known: {known}")
+    scope = access.agency_scope(who.user)
+    if scope is not None:
+        if agency not in (None, scope):
+            raise access.AccessDenied(f"you see only the tickets of {scope!r}")
+        agency = scope
     rows, next_cursor = services.list_tickets(
         db_session=db, agency=agency, status=status, triage=triage, cursor=cursor, limit=limit)
     return TicketPage(items=[TicketSummary.model_validate(t) for t in rows], next_cursor=next_cursor)
 
 
 @router.get("/{ticket_id}", response_model=TicketRead)
-def get_ticket(ticket_id: int, db: SessionDep) -> TicketRead:
-    return _read(services.get_ticket(db_session=db, ticket_id=ticket_id))
+def get_ticket(ticket_id: int, db: SessionDep, who: UserDep) -> TicketRead:
+    return _read(visible_ticket(db_session=db, user=who.user, ticket_id=ticket_id))
 
 
 @router.post("/{ticket_id}/{action}", response_model=ActionResult)
-def act(ticket_id: int, action: Action, body: ActionRequest, db: SessionDep, rt: RuntimeDep) -> ActionResult:
-    with db.begin():
-        ticket, follow = apply_action(
-            db_session=db, city=rt.city, ticket_id=ticket_id, action=action, request=body)
-    if follow.kind == "reroute":
-        enqueue_route(ticket.incident_id)
-    elif follow.kind == "deliver":
-        enqueue_delivery(follow.ticket_id, follow.routing_seq, ticket.agency)
-    db.expire_all()
+def act(ticket_id: int, action: Action, body: ActionRequest, db: SessionDep, rt: RuntimeDep,
+        who: PostUserDep) -> ActionResult:
+    """``actor`` in the body is kept for compatibility; the signed-in user is recorded."""
+    run_action(db_session=db, rt=rt, user=who.user, ticket_id=ticket_id, action=action,
+               note=body.note, reason=body.reason, agency=body.agency)
     return ActionResult(action=action, ticket=_read(services.get_ticket(db_session=db, ticket_id=ticket_id)))

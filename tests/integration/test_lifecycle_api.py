@@ -18,9 +18,10 @@ from dispatch import flows
 from dispatch.models import Delivery, Ticket
 from dispatch.runtime import get_runtime
 from tests.conftest import DOWN_LLM, make_dispatch_config
+from tests.integration.webauth import login
 
 NOON = "2024-07-15T12:00:00-05:00"  # a Monday noon in Riverton (CDT)
-ACTOR = "crew:ann"
+ACTOR = "ann"  # the signed-in dispatcher: the API records who is signed in
 
 
 @pytest.fixture()
@@ -28,6 +29,7 @@ def client(migrated_db: str, broker_url: str, clean_state: None) -> Iterator[Tes
     config = ApiConfig(dispatch=make_dispatch_config(migrated_db, broker_url, DOWN_LLM),
                        max_image_bytes=50_000)
     with TestClient(create_app(config)) as test_client:
+        login(test_client, ACTOR, role="dispatcher")
         yield test_client
 
 

@@ -1,0 +1,113 @@
+"""Who is asking: the session cookie, the CSRF check, and what a refusal looks like.
+
+Pages redirect a stranger to the sign-in page; htmx partials answer 401 with an
+``HX-Redirect``; the JSON API answers 401. A POST made with the session cookie must carry
+the session's CSRF token, as the ``csrf_token`` form field or the ``X-CSRF-Token`` header.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from api.deps import RuntimeDep
+from api.web.render import error_page
+from dispatch import websessions
+from dispatch.access import AccessDenied
+from dispatch.models import User
+
+SESSION_COOKIE = "cityloop_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    csrf_token: str
+
+
+class NotSignedIn(Exception):
+    pass
+
+
+class BadCsrf(Exception):
+    pass
+
+
+def secure_cookies(request: Request) -> bool:
+    return str(request.app.state.config.public_url).startswith("https://")
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(websessions.LIFETIME.total_seconds()),
+                        httponly=True, samesite="lax", secure=secure_cookies(request), path="/")
+
+
+def signed_in(request: Request, rt: RuntimeDep) -> SignedIn | None:
+    """The live session's user, read in a short session of its own (the route's session
+    stays free for the route's own transaction)."""
+    with rt.factory() as db:
+        session = websessions.lookup(db_session=db, token=request.cookies.get(SESSION_COOKIE))
+        if session is None:
+            return None
+        return SignedIn(user=session.user, csrf_token=session.csrf_token)
+
+
+def require_user(who: Annotated[SignedIn | None, Depends(signed_in)]) -> SignedIn:
+    if who is None:
+        raise NotSignedIn()
+    return who
+
+
+async def require_csrf(request: Request, who: Annotated[SignedIn, Depends(require_user)]) -> SignedIn:
+    """For every POST: the session's CSRF token from the header or the form."""
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        value = (await request.form()).get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not sent or not secrets.compare_digest(sent.encode(), who.csrf_token.encode()):
+        raise BadCsrf()
+    return who
+
+
+UserDep = Annotated[SignedIn, Depends(require_user)]
+PostUserDep = Annotated[SignedIn, Depends(require_csrf)]
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def _not_signed_in(request: Request, _: NotSignedIn) -> Response:
+    if _wants_json(request):
+        return JSONResponse(status_code=401, content={"detail": "sign in first"})
+    target = "/login?next=" + quote(request.url.path, safe="/")
+    if request.headers.get("HX-Request"):
+        return Response(status_code=401, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+async def _bad_csrf(request: Request, _: BadCsrf) -> Response:
+    message = "missing or wrong CSRF token; reload the page and try again"
+    if _wants_json(request):
+        return JSONResponse(status_code=403, content={"detail": message})
+    return error_page(403, message)
+
+
+async def _denied(request: Request, exc: AccessDenied) -> Response:
+    if _wants_json(request):
+        return JSONResponse(status_code=403, content={"detail": str(exc)})
+    return error_page(403, str(exc))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(NotSignedIn, _not_signed_in)  # type: ignore[arg-type]
+    app.add_exception_handler(BadCsrf, _bad_csrf)  # type: ignore[arg-type]
+    app.add_exception_handler(AccessDenied, _denied)  # type: ignore[arg-type]

@@ -1,0 +1,22 @@
+"""The server-rendered inbox for agency staff, supervisors and dispatchers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api import auth
+from api.web import auth as auth_pages
+from api.web import inbox, ticket
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    """Mount the static files (htmx is vendored there), the pages and the auth handlers."""
+    auth.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (auth_pages, inbox, ticket):
+        app.include_router(module.router)

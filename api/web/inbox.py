@@ -1,0 +1,112 @@
+"""The inbox: filtered, searchable, keyset-paginated tickets; new ones appear by polling.
+
+Staff and supervisors see their own agency only; dispatchers and admins see every agency
+and the triage queue.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from api.actions import run_action
+from api.auth import PostUserDep, UserDep
+from api.deps import RuntimeDep, SessionDep
+from api.web.render import page
+from dispatch import access, inbox
+from dispatch.errors import InvalidField, NotFound
+from dispatch.inbox import InboxFilter
+from dispatch.lifecycle import IllegalTransition
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 25
+MAX_BULK = 200
+
+
+def inbox_filter(request: Request, who: UserDep) -> InboxFilter:
+    """The filters from the query string, checked against what the user may see."""
+    try:
+        where = InboxFilter.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidField(".".join(str(p) for p in err["loc"]) or "query", err["msg"]) from None
+    scope = access.agency_scope(who.user)
+    if scope is not None and where.status == "triage":
+        raise access.AccessDenied("only dispatchers see the triage queue")
+    if scope is not None and where.agency not in (None, scope):
+        raise access.AccessDenied(f"you see only the tickets of {scope!r}")
+    return where
+
+
+FilterDep = Annotated[InboxFilter, Depends(inbox_filter)]
+
+
+def _context(rt: RuntimeDep, who: UserDep, where: InboxFilter) -> dict[str, object]:
+    return {"who": who, "where": where, "filter_query": urlencode(where.query()),
+            "city": rt.city, "statuses": inbox.STATUS_VIEWS, "now": datetime.now(UTC),
+            "sla_state": inbox.sla_state, "all_agencies": access.sees_all_agencies(who.user)}
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox_page(request: Request, db: SessionDep, rt: RuntimeDep, who: UserDep,
+               where: FilterDep) -> HTMLResponse:
+    rows, next_cursor = inbox.search(db_session=db, scope=access.agency_scope(who.user),
+                                     where=where, cursor=None, limit=PAGE_SIZE)
+    since = inbox.latest_id(db_session=db)
+    notice = _bulk_notice(request)
+    context = {**_context(rt, who, where), "rows": rows, "next_cursor": next_cursor,
+               "since": since, "notice": notice}
+    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
+        return page(request, "inbox/_results.html", context)
+    return page(request, "inbox/inbox.html", context)
+
+
+def _bulk_notice(request: Request) -> str | None:
+    done, skipped = request.query_params.get("acknowledged"), request.query_params.get("skipped")
+    if done is None or not done.isdigit() or not (skipped or "0").isdigit():
+        return None
+    return f"Acknowledged {int(done)} ticket(s); {int(skipped or 0)} could not be acknowledged."
+
+
+@router.get("/inbox/rows", response_class=HTMLResponse)
+def inbox_rows(request: Request, db: SessionDep, rt: RuntimeDep, who: UserDep, where: FilterDep,
+               cursor: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
+    """The next page of rows and a new "load more" row (htmx swaps it for the old one)."""
+    rows, next_cursor = inbox.search(db_session=db, scope=access.agency_scope(who.user),
+                                     where=where, cursor=cursor, limit=PAGE_SIZE)
+    return page(request, "inbox/_rows.html",
+                {**_context(rt, who, where), "rows": rows, "next_cursor": next_cursor})
+
+
+@router.get("/inbox/new", response_class=HTMLResponse)
+def inbox_new(request: Request, db: SessionDep, rt: RuntimeDep, who: UserDep, where: FilterDep,
+              since: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    """Tickets that arrived after the page was rendered; polled every 10 seconds."""
+    rows = inbox.newer_than(db_session=db, scope=access.agency_scope(who.user), where=where,
+                            since=since)
+    return page(request, "inbox/_new.html",
+                {**_context(rt, who, where), "new_rows": rows, "since": since})
+
+
+@router.post("/inbox/acknowledge")
+def bulk_acknowledge(
+    db: SessionDep, rt: RuntimeDep, who: PostUserDep,
+    ticket_id: Annotated[list[int] | None, Form(max_length=MAX_BULK)] = None,
+    back: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Acknowledge each chosen ticket on its own; the ones that cannot be are counted."""
+    done = skipped = 0
+    for one in dict.fromkeys(ticket_id or []):
+        try:
+            run_action(db_session=db, rt=rt, user=who.user, ticket_id=one, action="acknowledge")
+            done += 1
+        except (IllegalTransition, NotFound, access.AccessDenied):
+            skipped += 1
+    keep = [(k, v) for k, v in parse_qsl(back) if k in InboxFilter.model_fields]
+    query = urlencode([*keep, ("acknowledged", done), ("skipped", skipped)])
+    return RedirectResponse(f"/inbox?{query}", status_code=303)

@@ -1,0 +1,1 @@
+"""Offline evaluations of CityLoop against public data (``cityloop eval ...``)."""
