@@ -7,11 +7,13 @@ XML follows the GeoReport v2 element structure (``<services><service>``,
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
@@ -21,6 +23,8 @@ Format = Literal["json", "xml"]
 FORMATS: tuple[Format, ...] = ("json", "xml")
 MEDIA_TYPES = {"json": "application/json", "xml": "application/xml; charset=utf-8"}
 FLAT_LISTS = {"attributes": "attribute"}  # repeated directly under the parent, no wrapper
+# characters XML 1.0 cannot carry, not even escaped (C0 controls, surrogates, U+FFFE/FFFF)
+NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class Open311Error(Exception):
@@ -40,7 +44,7 @@ def check_format(fmt: str) -> Format:
 def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return NOT_XML.sub("\ufffd", str(value))
 
 
 def _fill(parent: ET.Element, key: str, value: object) -> None:
@@ -74,6 +78,7 @@ def to_xml(root: str, item: str | None, body: list[dict[str, Any]] | dict[str, A
 def render(fmt: Format, body: list[dict[str, Any]] | dict[str, Any], *, root: str,
            item: str | None = None, status: int = 200,
            headers: dict[str, str] | None = None) -> Response:
+    # ensure_ascii: a lone surrogate in user text is written as an escape, not a crash
     content = json.dumps(body).encode() if fmt == "json" else to_xml(root, item, body)
     return Response(content, status_code=status, media_type=MEDIA_TYPES[fmt], headers=headers)
 
@@ -89,6 +94,19 @@ def _format_of(request: Request) -> Format:
     return fmt if fmt in FORMATS else "json"
 
 
+def _validation_message(exc: RequestValidationError) -> str:
+    """FastAPI's first complaint as "parameter: message" (the body/query/path prefix dropped)."""
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    err = errors[0]
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    name = loc[0] if loc else "request"
+    if name == "fmt":
+        return "unknown response format; use json or xml"
+    return f"{name}: {err.get('msg', 'invalid')}"
+
+
 class Open311Route(APIRoute):
     """Domain and Open311 errors of these routes answer in the requested format."""
 
@@ -101,6 +119,8 @@ class Open311Route(APIRoute):
             except Open311Error as exc:
                 return error_response(_format_of(request), exc.status, exc.description,
                                       exc.headers)
+            except RequestValidationError as exc:
+                return error_response(_format_of(request), 400, _validation_message(exc))
             except InvalidField as exc:
                 return error_response(_format_of(request), 400, f"{exc.field}: {exc.message}")
             except NotFound as exc:

@@ -30,7 +30,7 @@ def add_parsers(sub: Any) -> None:
                          help="nyc, sf, or a city YAML file (then --data is required)")
     routing.add_argument("--data", help="a 311 CSV extract (default: the bundled city's)")
     routing.add_argument("--llm-sample", type=int, default=60, metavar="N",
-                         help="rows scored with rules+LLM (default 60; ~1 s per LLM call)")
+                         help="rows no rule decides scored with the LLM (default 60; ~1 s a call)")
     routing.add_argument("--no-llm", action="store_true", help="score the rules only")
     routing.add_argument("--seed", type=int, default=0, help="seed for the LLM sample")
     routing.set_defaults(handler=cmd_eval_routing)
@@ -46,8 +46,10 @@ def _chat_model(settings: Settings) -> Iterator[BaseChatModel | None]:
         return
     from cityloop.localservices import LlamaServer, free_port
 
-    print("starting the embedded llama.cpp server ...", file=sys.stderr)
-    with LlamaServer(free_port(), threads=settings.embedded.llm_threads) as server:
+    log_file = settings.embedded.data_dir / "eval-llama.log"
+    print(f"starting the embedded llama.cpp server (log: {log_file}) ...", file=sys.stderr)
+    with LlamaServer(free_port(), threads=settings.embedded.llm_threads,
+                     log_file=log_file) as server:
         yield build_chat_model(settings.llm.model_copy(
             update={"base_url": server.url, "model": server.alias}))
 
@@ -77,7 +79,10 @@ def cmd_eval_routing(args: argparse.Namespace, settings: Settings) -> int:
         print(exc, file=sys.stderr)
         return 2
     use_llm = not args.no_llm and args.llm_sample > 0
-    sample = ev.sample_indices(len(loaded.cases), args.llm_sample, args.seed) if use_llm else None
+    sample = None
+    if use_llm:  # drawn from the rows no rule decides; elsewhere the LLM is never asked
+        undecided = ev.undecided_indices(city, loaded.cases)
+        sample = ev.sample_indices(undecided, args.llm_sample, args.seed)
 
     def progress(calls: int) -> None:
         if calls % 10 == 0:

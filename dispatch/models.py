@@ -53,6 +53,9 @@ class Event(Base):
     flags: Mapped[list[str]] = mapped_column(JSONB, default=list)
     incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incidents.id"))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Open311: the photo's URL, and the answers to the service's attributes ({code: value})
+    media_url: Mapped[str | None] = mapped_column(String(1000))
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     __table_args__ = (Index("ix_events_status_received", "status", "received_at"),)
 

@@ -7,6 +7,7 @@ reference), seen through the event that started its incident. Input problems rai
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from dispatch.cityconfig import Category, CityConfig
 from dispatch.errors import InvalidField, NotFound
 from dispatch.models import Event, Incident, Ticket
 from dispatch.schemas import Contact, EventCreate
-from dispatch.services import ticket_for_incident
+from dispatch.services import create_event, ticket_for_incident
 
 SOURCE = "open311"
 CLOSED_STATUSES = ("resolved", "closed")
@@ -60,59 +61,136 @@ def service_definition(city: CityConfig, service_code: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- POST requests
 
-def _number(form: Mapping[str, str], name: str) -> float | None:
-    raw = (form.get(name) or "").strip()
-    if not raw:
-        return None
+MAX_MEDIA_URL = 1000
+MAX_ATTRIBUTES = 50
+MAX_ATTRIBUTE_CODE = 100
+MAX_ATTRIBUTE_VALUE = 2000
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A POSTed Open311 request: the event for the common intake, plus what is stored
+    beside it on the event (media_url, the ``attribute[code]`` answers)."""
+
+    event: EventCreate
+    media_url: str | None
+    attributes: dict[str, str] | None
+
+
+def _clean(form: Mapping[str, Any], name: str) -> str:
+    value = form.get(name)
+    if value is None:
+        return ""
+    text = str(value).strip()
+    _check_text(name, text)
+    return text
+
+
+def _check_text(name: str, text: str) -> None:
+    """PostgreSQL text and JSONB hold no NUL; lone surrogates cannot be encoded at all."""
+    if "\x00" in text:
+        raise InvalidField(name, "must not contain NUL characters")
     try:
-        return float(raw)
-    except ValueError:
-        raise InvalidField(name, f"must be a number, got {raw[:40]!r}") from None
+        text.encode()
+    except UnicodeEncodeError:
+        raise InvalidField(name, "must be valid Unicode text") from None
 
 
-def _description(form: Mapping[str, str], category: Category) -> str:
-    text = (form.get("description") or "").strip() or f"{category.name} (reported via Open311)"
-    extras = [f"{key[len('attribute['):-1]}: {value}" for key, value in form.items()
-              if key.startswith("attribute[") and key.endswith("]") and value.strip()]
-    media = (form.get("media_url") or "").strip()
-    if media:
-        if not media.startswith(("http://", "https://")):
-            raise InvalidField("media_url", "must be an http(s) URL")
-        extras.append(f"media_url: {media}")
-    return "\n".join([text, *extras])
+def _number(form: Mapping[str, Any], name: str) -> float | None:
+    value = form.get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        raw = _clean(form, name)
+        if not raw:
+            return None
+        try:
+            number = float(raw)
+        except ValueError:
+            raise InvalidField(name, f"must be a number, got {raw[:40]!r}") from None
+    if not math.isfinite(number):
+        raise InvalidField(name, "must be a finite number")
+    return number
 
 
-def _contact(form: Mapping[str, str]) -> Contact | None:
-    name = " ".join(p for p in ((form.get("first_name") or "").strip(),
-                                (form.get("last_name") or "").strip()) if p) or None
-    fields = {"name": name, "phone": (form.get("phone") or "").strip() or None,
-              "email": (form.get("email") or "").strip() or None}
+def _media_url(form: Mapping[str, Any]) -> str | None:
+    media = _clean(form, "media_url")
+    if not media:
+        return None
+    if not media.startswith(("http://", "https://")) or any(c.isspace() for c in media):
+        raise InvalidField("media_url", "must be an http(s) URL")
+    if len(media) > MAX_MEDIA_URL:
+        raise InvalidField("media_url", f"must be at most {MAX_MEDIA_URL} characters")
+    return media
+
+
+def _attributes(form: Mapping[str, Any]) -> dict[str, str] | None:
+    """The ``attribute[code]=value`` fields as {code: value}; empty values are dropped."""
+    answers: dict[str, str] = {}
+    for key in form:
+        if not (key.startswith("attribute[") and key.endswith("]")):
+            continue
+        code, value = key[len("attribute["):-1].strip(), _clean(form, key)
+        _check_text(key, code)
+        if not code or not value:
+            continue
+        if len(code) > MAX_ATTRIBUTE_CODE or len(value) > MAX_ATTRIBUTE_VALUE:
+            raise InvalidField(key, f"code at most {MAX_ATTRIBUTE_CODE} and value at most "
+                                    f"{MAX_ATTRIBUTE_VALUE} characters")
+        answers[code] = value
+    if len(answers) > MAX_ATTRIBUTES:
+        raise InvalidField("attribute", f"at most {MAX_ATTRIBUTES} attributes")
+    return answers or None
+
+
+def _contact(form: Mapping[str, Any]) -> Contact | None:
+    name = " ".join(p for p in (_clean(form, "first_name"), _clean(form, "last_name")) if p) or None
+    fields = {"name": name, "phone": _clean(form, "phone") or None,
+              "email": _clean(form, "email") or None}
     if not any(fields.values()):
         return None
     return Contact.model_validate(fields)
 
 
-def event_from_form(*, city: CityConfig, form: Mapping[str, str]) -> EventCreate:
-    """A POSTed Open311 request as an event for the common intake."""
-    code = (form.get("service_code") or "").strip()
+def submission_from_form(*, city: CityConfig, form: Mapping[str, Any]) -> Submission:
+    """A POSTed Open311 request (form field -> str, or float for lat/long) for the intake."""
+    code = _clean(form, "service_code")
     if not code:
         raise InvalidField("service_code", "service_code is required")
     category = category_for_code(city, code)
     if category is None:
         known = ", ".join(c.open311_service_code for c in city.categories)
-        raise InvalidField("service_code", f"unknown service_code {code!r}; known: {known}")
+        raise InvalidField("service_code", f"unknown service_code {code[:60]!r}; known: {known}")
     lat, lon = _number(form, "lat"), _number(form, "long")
-    address = (form.get("address_string") or "").strip() or None
+    address = _clean(form, "address_string") or None
     if lat is None and lon is None and address is None:
         raise InvalidField("lat", "a location is required: lat and long, or address_string")
-    description = _description(form, category)
+    description = _clean(form, "description") or f"{category.name} (reported via Open311)"
+    media_url, attributes = _media_url(form), _attributes(form)
     try:
-        return EventCreate(source=SOURCE, description=description, category_hint=category.code,
-                           lat=lat, lon=lon, address=address, contact=_contact(form))
+        event = EventCreate(source=SOURCE, description=description, category_hint=category.code,
+                            lat=lat, lon=lon, address=address, contact=_contact(form))
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or "body"
         raise InvalidField(PARAMETER.get(loc, loc), str(err["msg"])) from None
+    return Submission(event=event, media_url=media_url, attributes=attributes)
+
+
+def event_from_form(*, city: CityConfig, form: Mapping[str, Any]) -> EventCreate:
+    """A POSTed Open311 request as an event for the common intake."""
+    return submission_from_form(city=city, form=form).event
+
+
+def store(*, db_session: Session, city: CityConfig, submission: Submission,
+          max_image_bytes: int) -> Event:
+    """Store the submission through the common intake; the caller owns the transaction."""
+    event, _ = create_event(db_session=db_session, city=city, data=submission.event,
+                            max_image_bytes=max_image_bytes)
+    event.media_url = submission.media_url
+    event.attributes = submission.attributes
+    db_session.flush()
+    return event
 
 
 def request_id_for_token(*, db_session: Session, token: str) -> str | None:
@@ -145,7 +223,7 @@ def _items(raw: str | None) -> list[str]:
     return [p.strip() for p in (raw or "").split(",") if p.strip()]
 
 
-def _date(params: Mapping[str, str], name: str) -> datetime | None:
+def _date(params: Mapping[str, str | None], name: str) -> datetime | None:
     raw = (params.get(name) or "").strip()
     if not raw:
         return None
@@ -156,16 +234,21 @@ def _date(params: Mapping[str, str], name: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _int(params: Mapping[str, str], name: str, default: int, high: int) -> int:
+def _int(params: Mapping[str, str | None], name: str, default: int, high: int) -> int:
     raw = (params.get(name) or "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= high:
+    ok = raw.isascii() and raw.isdigit() and len(raw) <= 12  # not "²", "1_0", "+1", 10**5000
+    number = int(raw) if ok else 0
+    if not 1 <= number <= high:
         raise InvalidField(name, f"must be an integer from 1 to {high}")
-    return int(raw)
+    return number
 
 
-def parse_filter(*, city: CityConfig, params: Mapping[str, str]) -> RequestFilter:
+def parse_filter(*, city: CityConfig, params: Mapping[str, str | None]) -> RequestFilter:
+    for name, value in params.items():
+        if value is not None:
+            _check_text(name, value)
     categories = []
     for code in _items(params.get("service_code")):
         category = category_for_code(city, code)
@@ -225,6 +308,8 @@ def list_requests(*, db_session: Session, city: CityConfig, flt: RequestFilter,
 
 
 def get_request(*, db_session: Session, city: CityConfig, service_request_id: str) -> dict[str, Any]:
+    if "\x00" in service_request_id or len(service_request_id) > 64:
+        raise NotFound("service request", service_request_id[:64])
     row = db_session.execute(_base().where(Ticket.reference == service_request_id)).first()
     if row is None:
         raise NotFound("service request", service_request_id)
@@ -256,5 +341,5 @@ def request(city: CityConfig, ticket: Ticket, event: Event) -> dict[str, Any]:
         "zipcode": None,
         "lat": lat,
         "long": lon,
-        "media_url": None,
+        "media_url": event.media_url,
     }

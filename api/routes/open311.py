@@ -8,34 +8,64 @@ token resolves to the service_request_id, which is the ticket reference.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from kombu.exceptions import OperationalError as BrokerError
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from api.deps import ConfigDep, RuntimeDep, SessionDep
 from api.open311_format import Open311Error, Open311Route, check_format, render
-from dispatch import apikeys, open311, services
+from dispatch import apikeys, open311
 from dispatch.tasks import enqueue_understand
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/open311", tags=["open311"], route_class=Open311Route)
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 
-
-async def form_fields(request: Request) -> dict[str, str]:
-    """The form-encoded body as plain strings (file parts are ignored)."""
-    form = await request.form()
-    return {key: value for key, value in form.multi_items() if not isinstance(value, UploadFile)}
+# The response format is the path's extension; anything else is a 400 in JSON.
+Fmt = Annotated[Literal["json", "xml"], Path(description="Response format")]
 
 
-FormDep = Annotated[dict[str, str], Depends(form_fields)]
+async def request_form(
+    request: Request,
+    api_key: Annotated[str | None, Form(description="The client's API key (required)")] = None,
+    service_code: Annotated[str | None, Form(
+        description="The service's code from services.{fmt} (required)")] = None,
+    lat: Annotated[float | None, Form(
+        description="WGS-84 latitude; lat and long, or address_string, are required")] = None,
+    long: Annotated[float | None, Form(description="WGS-84 longitude")] = None,
+    address_string: Annotated[str | None, Form(description="A human-readable address")] = None,
+    address_id: Annotated[str | None, Form(description="Not used by this endpoint")] = None,
+    email: Annotated[str | None, Form(description="The reporter's email")] = None,
+    device_id: Annotated[str | None, Form(description="Not used by this endpoint")] = None,
+    account_id: Annotated[str | None, Form(description="Not used by this endpoint")] = None,
+    first_name: Annotated[str | None, Form(description="The reporter's first name")] = None,
+    last_name: Annotated[str | None, Form(description="The reporter's last name")] = None,
+    phone: Annotated[str | None, Form(description="The reporter's phone number")] = None,
+    description: Annotated[str | None, Form(description="What is wrong, in free text")] = None,
+    media_url: Annotated[str | None, Form(description="An http(s) URL of a photo")] = None,
+) -> dict[str, Any]:
+    """The declared form fields (so the OpenAPI document lists them), plus the spec's
+    ``attribute[code]`` fields, which the document cannot name; file parts are ignored."""
+    fields: dict[str, Any] = {
+        "api_key": api_key, "service_code": service_code, "lat": lat, "long": long,
+        "address_string": address_string, "email": email, "first_name": first_name,
+        "last_name": last_name, "phone": phone, "description": description,
+        "media_url": media_url}
+    form = await request.form()  # parsed once already by FastAPI; this is the cached copy
+    for key, value in form.multi_items():
+        if key.startswith("attribute[") and not isinstance(value, UploadFile):
+            fields[key] = value
+    return fields
+
+
+FormDep = Annotated[dict[str, Any], Depends(request_form)]
 
 
 @router.get("/discovery.{fmt}")
-def discovery(fmt: str, config: ConfigDep) -> Response:
+def discovery(fmt: Fmt, config: ConfigDep) -> Response:
     out = check_format(fmt)
     body = {
         "changeset": "2026-01-01T00:00:00Z", "contact": None, "key_service": None,
@@ -49,23 +79,23 @@ def discovery(fmt: str, config: ConfigDep) -> Response:
 
 
 @router.get("/v2/services.{fmt}")
-def list_services(fmt: str, rt: RuntimeDep) -> Response:
+def list_services(fmt: Fmt, rt: RuntimeDep) -> Response:
     return render(check_format(fmt), open311.services(rt.city), root="services", item="service")
 
 
 @router.get("/v2/services/{service_code}.{fmt}")
-def service_definition(service_code: str, fmt: str, rt: RuntimeDep) -> Response:
+def service_definition(service_code: str, fmt: Fmt, rt: RuntimeDep) -> Response:
     out = check_format(fmt)
     body = open311.service_definition(rt.city, service_code)
     return render(out, body, root="service_definition")
 
 
 @router.post("/v2/requests.{fmt}")
-def post_request(fmt: str, form: FormDep, db: SessionDep, rt: RuntimeDep,
+def post_request(fmt: Fmt, form: FormDep, db: SessionDep, rt: RuntimeDep,
                  config: ConfigDep) -> Response:
     out = check_format(fmt)
     with db.begin():
-        key = apikeys.verify(db_session=db, key=form.get("api_key"))
+        key = apikeys.verify(db_session=db, key=form["api_key"])
         if key is None:
             raise Open311Error(403, "api_key is missing, invalid or revoked")
         allowed, retry_s = apikeys.consume(db_session=db, key_id=key.id)
@@ -74,10 +104,10 @@ def post_request(fmt: str, form: FormDep, db: SessionDep, rt: RuntimeDep,
         raise Open311Error(
             429, f"rate limit of {limit} requests per minute exceeded; retry in {retry_s} s",
             headers={"Retry-After": str(retry_s)})
-    data = open311.event_from_form(city=rt.city, form=form)
+    submission = open311.submission_from_form(city=rt.city, form=form)
     with db.begin():
-        event, _ = services.create_event(db_session=db, city=rt.city, data=data,
-                                         max_image_bytes=config.max_image_bytes)
+        event = open311.store(db_session=db, city=rt.city, submission=submission,
+                              max_image_bytes=config.max_image_bytes)
     try:
         enqueue_understand(event.id)  # after commit; if the broker is down the sweeper retries
     except (BrokerError, OSError) as exc:
@@ -88,7 +118,7 @@ def post_request(fmt: str, form: FormDep, db: SessionDep, rt: RuntimeDep,
 
 
 @router.get("/v2/tokens/{token}.{fmt}")
-def token(token: str, fmt: str, db: SessionDep) -> Response:
+def token(token: str, fmt: Fmt, db: SessionDep) -> Response:
     out = check_format(fmt)
     request_id = open311.request_id_for_token(db_session=db, token=token)
     body = [{"service_request_id": request_id, "token": token}]
@@ -96,15 +126,31 @@ def token(token: str, fmt: str, db: SessionDep) -> Response:
 
 
 @router.get("/v2/requests.{fmt}")
-def list_requests(fmt: str, request: Request, db: SessionDep, rt: RuntimeDep) -> Response:
+def list_requests(
+    fmt: Fmt, db: SessionDep, rt: RuntimeDep,
+    service_request_id: Annotated[str | None, Query(
+        description="Comma-separated ids; when given, the other filters are ignored")] = None,
+    service_code: Annotated[str | None, Query(
+        description="Comma-separated service codes")] = None,
+    start_date: Annotated[str | None, Query(
+        description="W3C date-time; without dates, the last 90 days")] = None,
+    end_date: Annotated[str | None, Query(description="W3C date-time")] = None,
+    status: Annotated[str | None, Query(description="open, closed, or open,closed")] = None,
+    page: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    page_size: Annotated[int | None, Query(ge=1, le=open311.MAX_PAGE_SIZE)] = None,
+) -> Response:
     out = check_format(fmt)
-    flt = open311.parse_filter(city=rt.city, params=request.query_params)
+    params = {"service_request_id": service_request_id, "service_code": service_code,
+              "start_date": start_date, "end_date": end_date, "status": status,
+              "page": None if page is None else str(page),
+              "page_size": None if page_size is None else str(page_size)}
+    flt = open311.parse_filter(city=rt.city, params=params)
     rows = open311.list_requests(db_session=db, city=rt.city, flt=flt)
     return render(out, rows, root="service_requests", item="request")
 
 
 @router.get("/v2/requests/{service_request_id}.{fmt}")
-def get_request(service_request_id: str, fmt: str, db: SessionDep, rt: RuntimeDep) -> Response:
+def get_request(service_request_id: str, fmt: Fmt, db: SessionDep, rt: RuntimeDep) -> Response:
     out = check_format(fmt)
     row = open311.get_request(db_session=db, city=rt.city, service_request_id=service_request_id)
     return render(out, [row], root="service_requests", item="request")

@@ -22,11 +22,10 @@ from zoneinfo import ZoneInfo
 from langchain_core.language_models import BaseChatModel
 
 from agents import AgencySpec, LLMUnavailable, choose_agency, classify_keywords
+from cityloop.evaluation.aliases import AgencyAliases
 from dispatch.cityconfig import CityConfig
 from dispatch.flows import category_specs
 from dispatch.routing import RoutingInput, match_rule
-
-from cityloop.evaluation.aliases import AgencyAliases
 
 _BLANK = {"", "n/a", "na", "none"}
 
@@ -207,8 +206,22 @@ class RoutingReport:
     bad_rows: int
 
 
-def sample_indices(count: int, size: int, seed: int) -> set[int]:
-    return set(random.Random(seed).sample(range(count), min(size, count)))
+def undecided_indices(city: CityConfig, cases: list[Case]) -> list[int]:
+    """The cases no rule decides: the only ones where the LLM changes the answer."""
+    return [i for i, case in enumerate(cases) if rules_agency(city, case) is None]
+
+
+def sample_indices(population: list[int], size: int, seed: int) -> set[int]:
+    return set(random.Random(seed).sample(population, min(size, len(population))))
+
+
+def extrapolated_llm_accuracy(report: RoutingReport) -> float | None:
+    """Rules+LLM over every row, when the sample was drawn from the undecided rows."""
+    total = report.total
+    if not total.n or not total.sample:
+        return None
+    llm_rate = total.sample_llm / total.sample
+    return (total.rules + total.no_rule * llm_rate) / total.n
 
 
 def evaluate(
@@ -269,6 +282,10 @@ def format_report(report: RoutingReport) -> str:
     lines = [_HEADER, "-" * len(_HEADER)]
     lines += [_line(code, tally) for code, tally in rows]
     lines += ["-" * len(_HEADER), _line("TOTAL", report.total)]
+    overall = extrapolated_llm_accuracy(report)
+    if overall is not None:
+        lines.append(f"rules+LLM over all {report.total.n} rows, the LLM's share estimated from "
+                     f"the sample: {100 * overall:.1f}%")
     skipped = sum(report.unmapped.values())
     if skipped or report.bad_rows:
         names = ", ".join(f"{name!r} ({n})" for name, n in report.unmapped.most_common(5))

@@ -1,4 +1,4 @@
-"""api keys for Open311 clients
+"""api keys for Open311 clients; media_url and attributes on events
 
 Revision ID: 0002
 Revises: 0001
@@ -6,6 +6,7 @@ Revises: 0001
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0002"
 down_revision = "0001"
@@ -30,8 +31,12 @@ def upgrade() -> None:
     )
     op.create_index("ux_api_keys_active_name", "api_keys", ["name"], unique=True,
                     postgresql_where=sa.text("revoked_at IS NULL"))
+    op.add_column("events", sa.Column("media_url", sa.String(length=1000), nullable=True))
+    op.add_column("events", sa.Column("attributes", postgresql.JSONB(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("events", "attributes")
+    op.drop_column("events", "media_url")
     op.drop_index("ux_api_keys_active_name", table_name="api_keys")
     op.drop_table("api_keys")

@@ -1,0 +1,259 @@
+"""Every route with every role: staff and supervisors see and change only their own agency's
+tickets (pages, partials and the JSON API); dispatchers and admins see all and the triage
+queue; strangers are sent to the sign-in page (pages) or refused (JSON). Citizen and LLM text
+is rendered escaped, and sign-in is throttled and protected against CSRF."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.config import ApiConfig
+from tests.conftest import DOWN_LLM, make_dispatch_config
+from tests.integration.test_lifecycle_api import make_ticket, reroute
+from tests.integration.webauth import PASSWORD, csrf_of, ensure_user, login
+
+ROLES: dict[str, tuple[str, str | None]] = {
+    "staff": ("staff", "landscaping"),
+    "supervisor": ("supervisor", "landscaping"),
+    "dispatcher": ("dispatcher", None),
+    "admin": ("admin", None),
+}
+WHO = ("anon", *ROLES)
+
+
+@pytest.fixture()
+def app_config(migrated_db: str, broker_url: str, clean_state: None) -> ApiConfig:
+    return ApiConfig(dispatch=make_dispatch_config(migrated_db, broker_url, DOWN_LLM),
+                     max_image_bytes=50_000)
+
+
+@pytest.fixture()
+def clients(app_config: ApiConfig) -> Iterator[dict[str, TestClient]]:
+    app = create_app(app_config)
+    with TestClient(app) as anon:
+        out = {"anon": anon}
+        for name, (role, agency) in ROLES.items():
+            client = TestClient(app)
+            login(client, f"matrix-{name}", role, agency)
+            out[name] = client
+        yield out
+
+
+@pytest.fixture()
+def tickets(clients: dict[str, TestClient]) -> dict[str, int]:
+    anon = clients["anon"]
+    own = make_ticket(anon, "A big branch fell across the sidewalk on Mill Street")
+    other = make_ticket(anon, "Garbage bags dumped on the sidewalk of Mill Street",
+                        category_hint="exposed_garbage")
+    triage = make_ticket(anon, "A big branch fell across the path on Mill Street")
+    dispatcher = clients["dispatcher"]
+    rejected = dispatcher.post(f"/api/tickets/{triage}/reject", json={"actor": "x", "reason": "r"})
+    assert rejected.status_code == 200, rejected.text
+    reroute(triage)
+    assert dispatcher.get(f"/api/tickets/{triage}").json()["status"] == "triage"
+    return {"own": own, "other": other, "triage": triage}
+
+
+def _expect(anon: int, staff: int, supervisor: int, dispatcher: int, admin: int) -> dict[str, int]:
+    return dict(zip(WHO, (anon, staff, supervisor, dispatcher, admin), strict=True))
+
+
+# (method, path template, body kind, body, expected status per role)
+MATRIX: list[tuple[str, str, str | None, dict[str, Any] | None, dict[str, int]]] = [
+    ("GET", "/inbox", None, None, _expect(303, 200, 200, 200, 200)),
+    ("GET", "/inbox?status=triage", None, None, _expect(303, 403, 403, 200, 200)),
+    ("GET", "/inbox?agency=sanitation", None, None, _expect(303, 403, 403, 200, 200)),
+    ("GET", "/inbox?agency=landscaping&sla=on_time&q=branch", None, None,
+     _expect(303, 200, 200, 200, 200)),
+    ("GET", "/inbox/rows?cursor=1000", None, None, _expect(303, 200, 200, 200, 200)),
+    ("GET", "/inbox/new?since=0", None, None, _expect(303, 200, 200, 200, 200)),
+    ("GET", "/tickets/{own}", None, None, _expect(303, 200, 200, 200, 200)),
+    ("GET", "/tickets/{other}", None, None, _expect(303, 404, 404, 200, 200)),
+    ("GET", "/tickets/{triage}", None, None, _expect(303, 404, 404, 200, 200)),
+    ("POST", "/tickets/{own}/actions/close", "form", {}, _expect(303, 403, 409, 409, 409)),
+    # the dispatcher acts first; the admin then finds the ticket already moved
+    ("POST", "/tickets/{other}/actions/acknowledge", "form", {}, _expect(303, 404, 404, 303, 409)),
+    ("POST", "/tickets/{own}/actions/reassign", "form", {"agency": "ghostbusters"},
+     _expect(303, 403, 403, 422, 422)),
+    ("POST", "/tickets/{triage}/comments", "form", {"note": "n"}, _expect(303, 404, 404, 303, 303)),
+    ("POST", "/tickets/{own}/comments", "form", {"note": "n"}, _expect(303, 303, 303, 303, 303)),
+    ("GET", "/api/tickets", None, None, _expect(401, 200, 200, 200, 200)),
+    ("GET", "/api/tickets?agency=sanitation", None, None, _expect(401, 403, 403, 200, 200)),
+    ("GET", "/api/tickets/{own}", None, None, _expect(401, 200, 200, 200, 200)),
+    ("GET", "/api/tickets/{other}", None, None, _expect(401, 404, 404, 200, 200)),
+    ("GET", "/api/tickets/{triage}", None, None, _expect(401, 404, 404, 200, 200)),
+    ("POST", "/api/tickets/{own}/close", "json", {"actor": "a"}, _expect(401, 403, 409, 409, 409)),
+    ("POST", "/api/tickets/{other}/start", "json", {"actor": "a"},
+     _expect(401, 404, 404, 200, 409)),
+    ("POST", "/api/tickets/{own}/reassign", "json", {"actor": "a", "agency": "ghostbusters"},
+     _expect(401, 403, 403, 422, 422)),
+    ("GET", "/health", None, None, _expect(200, 200, 200, 200, 200)),
+    ("GET", "/login", None, None, _expect(200, 303, 303, 303, 303)),
+    ("GET", "/static/htmx-2.0.11.min.js", None, None, _expect(200, 200, 200, 200, 200)),
+]
+
+
+def _call(client: TestClient, method: str, path: str, kind: str | None,
+          body: dict[str, Any] | None) -> Any:
+    if kind == "form":
+        token = client.headers.get("X-CSRF-Token", "")
+        return client.post(path, data={**(body or {}), "csrf_token": token},
+                           follow_redirects=False)
+    if kind == "json":
+        return client.post(path, json=body, follow_redirects=False)
+    return client.request(method, path, follow_redirects=False)
+
+
+def test_every_route_with_every_role(clients: dict[str, TestClient],
+                                     tickets: dict[str, int]) -> None:
+    seen: list[str] = []
+    for method, template, kind, body, expected in MATRIX:
+        path = template.format(**tickets)
+        for who in WHO:
+            response = _call(clients[who], method, path, kind, body)
+            if response.status_code != expected[who]:
+                seen.append(f"{method} {path} as {who}: {response.status_code}, "
+                            f"expected {expected[who]}: {response.text[:200]}")
+    assert not seen, "\n".join(seen)
+    # a stranger's page request goes to the sign-in page and comes back afterwards
+    response = clients["anon"].get(f"/tickets/{tickets['own']}", follow_redirects=False)
+    assert response.headers["location"] == f"/login?next=/tickets/{tickets['own']}"
+    partial = clients["anon"].get("/inbox/rows", headers={"HX-Request": "true"})
+    assert partial.status_code == 401 and partial.headers["HX-Redirect"].startswith("/login")
+
+
+def test_staff_lists_only_their_agency(clients: dict[str, TestClient],
+                                       tickets: dict[str, int]) -> None:
+    for who in ("staff", "supervisor"):
+        listed = clients[who].get("/api/tickets").json()["items"]
+        assert [t["id"] for t in listed] == [tickets["own"]]
+        page = clients[who].get("/inbox?status=all").text
+        assert f'/tickets/{tickets["own"]}"' in page
+        assert f'/tickets/{tickets["other"]}"' not in page
+        assert f'/tickets/{tickets["triage"]}"' not in page
+        assert f'/tickets/{tickets["other"]}"' not in clients[who].get("/inbox/new?since=0").text
+    everything = {t["id"] for t in clients["dispatcher"].get("/api/tickets").json()["items"]}
+    assert everything == set(tickets.values())
+    triage = clients["dispatcher"].get("/inbox?status=triage").text
+    assert f'/tickets/{tickets["triage"]}"' in triage and f'/tickets/{tickets["own"]}"' not in triage
+
+
+def test_staff_bulk_acknowledge_skips_other_agencies(clients: dict[str, TestClient],
+                                                     tickets: dict[str, int]) -> None:
+    staff = clients["staff"]
+    response = staff.post("/inbox/acknowledge", follow_redirects=False, data={
+        "csrf_token": staff.headers["X-CSRF-Token"], "back": "status=all&evil=1",
+        "ticket_id": [str(tickets["own"]), str(tickets["other"]), str(tickets["triage"])]})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/inbox?status=all&acknowledged=1&skipped=2"
+    dispatcher = clients["dispatcher"]
+    assert dispatcher.get(f"/api/tickets/{tickets['own']}").json()["status"] == "acknowledged"
+    assert dispatcher.get(f"/api/tickets/{tickets['other']}").json()["status"] == "open"
+    history = dispatcher.get(f"/api/tickets/{tickets['own']}").json()["history"]
+    assert history[-1]["actor"] == "matrix-staff"
+    assert "Acknowledged 1 ticket(s); 2 could not" in staff.get(response.headers["location"]).text
+
+
+def test_posts_need_the_csrf_token(clients: dict[str, TestClient],
+                                   tickets: dict[str, int]) -> None:
+    dispatcher = clients["dispatcher"]
+    token = dispatcher.headers.pop("X-CSRF-Token")
+    own = tickets["own"]
+    assert dispatcher.post(f"/api/tickets/{own}/acknowledge",
+                           json={"actor": "a"}).status_code == 403
+    assert dispatcher.post(f"/tickets/{own}/actions/acknowledge", data={},
+                           follow_redirects=False).status_code == 403
+    assert dispatcher.post(f"/tickets/{own}/actions/acknowledge", data={"csrf_token": "x" * 43},
+                           follow_redirects=False).status_code == 403
+    assert dispatcher.post("/logout", follow_redirects=False).status_code == 403
+    dispatcher.headers["X-CSRF-Token"] = token
+    assert dispatcher.get(f"/api/tickets/{own}").json()["status"] == "open"
+    # another user's token is not this session's token
+    other = clients["admin"].headers["X-CSRF-Token"]
+    assert dispatcher.post(f"/api/tickets/{own}/acknowledge", json={"actor": "a"},
+                           headers={"X-CSRF-Token": other}).status_code == 403
+
+
+def test_logout_ends_the_session(clients: dict[str, TestClient]) -> None:
+    admin = clients["admin"]
+    cookie = admin.cookies.get("cityloop_session")
+    response = admin.post("/logout", data={"csrf_token": admin.headers["X-CSRF-Token"]},
+                          follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    assert admin.get("/api/tickets").status_code == 401
+    # the old cookie, replayed, is dead too
+    replay = TestClient(admin.app, cookies={"cityloop_session": cookie})
+    assert replay.get("/api/tickets").status_code == 401
+
+
+def test_session_cookie_flags(app_config: ApiConfig) -> None:
+    for public_url, secure in (("http://127.0.0.1:8000", False), ("https://city.example", True)):
+        config = app_config.model_copy(update={"public_url": public_url})
+        base = "https://testserver" if secure else "http://testserver"
+        with TestClient(create_app(config), base_url=base) as client:
+            ensure_user("cookie-check", "dispatcher")
+            form = client.get("/login")
+            response = client.post("/login", follow_redirects=False, data={
+                "username": "cookie-check", "password": PASSWORD, "csrf_token": csrf_of(form.text)})
+            assert response.status_code == 303
+            header = response.headers["set-cookie"].lower()
+            assert "cityloop_session=" in header and "httponly" in header
+            assert "samesite=lax" in header
+            assert ("secure" in header) is secure
+
+
+def test_login_is_throttled_and_needs_its_form_token(app_config: ApiConfig) -> None:
+    with TestClient(create_app(app_config)) as client:
+        ensure_user("throttled", "staff", "landscaping")
+        no_token = client.post("/login", data={"username": "throttled", "password": PASSWORD})
+        assert no_token.status_code == 403
+        for _ in range(5):
+            form = client.get("/login")
+            wrong = client.post("/login", data={"username": "throttled", "password": "nope-nope-1",
+                                                "csrf_token": csrf_of(form.text)})
+            assert wrong.status_code == 401
+            assert "Wrong username or password" in wrong.text
+        form = client.get("/login")
+        response = client.post("/login", follow_redirects=False, data={
+            "username": "throttled", "password": PASSWORD, "csrf_token": csrf_of(form.text)})
+        assert response.status_code == 429  # even the right password, until the window ends
+        assert int(response.headers["Retry-After"]) > 0
+        assert "cityloop_session" not in response.headers.get("set-cookie", "")
+
+
+def test_login_redirects_only_to_this_site(app_config: ApiConfig) -> None:
+    with TestClient(create_app(app_config)) as client:
+        ensure_user("nexter", "dispatcher")
+        for target, landing in (("/tickets/1", "/tickets/1"), ("//evil.example/x", "/inbox"),
+                                ("https://evil.example", "/inbox")):
+            client.cookies.clear()
+            form = client.get("/login")
+            response = client.post("/login", follow_redirects=False, data={
+                "username": "nexter", "password": PASSWORD, "csrf_token": csrf_of(form.text),
+                "next": target})
+            assert response.headers["location"] == landing
+
+
+XSS = '<script>alert("pwned")</script><img src=x onerror=alert(1)> tree fell on Mill Street'
+
+
+def test_citizen_text_is_rendered_escaped(clients: dict[str, TestClient]) -> None:
+    ticket_id = make_ticket(clients["anon"], XSS)
+    staff = clients["staff"]
+    staff.post(f"/tickets/{ticket_id}/comments", follow_redirects=False,
+               data={"csrf_token": staff.headers["X-CSRF-Token"], "note": "<b onmouseover=x>hi</b>"})
+    pages = {"inbox": staff.get("/inbox").text, "ticket": staff.get(f"/tickets/{ticket_id}").text,
+             "new": staff.get("/inbox/new?since=0").text}
+    for name, html in pages.items():
+        assert "<script>alert" not in html, name
+        assert "<img src=x" not in html, name
+        assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in html, name
+    assert "<b onmouseover" not in pages["ticket"]
+    assert "&lt;b onmouseover=x&gt;hi&lt;/b&gt;" in pages["ticket"]
+    assert len(re.findall(r"<script\b", pages["ticket"])) == 1  # only the vendored htmx
