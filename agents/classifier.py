@@ -1,4 +1,4 @@
-"""Event classifier: hint, then keywords, then a schema-constrained LLM call."""
+"""Event classifier: hint, keywords, embedding similarity, then a schema-constrained LLM call."""
 
 import re
 from typing import Literal
@@ -6,6 +6,7 @@ from typing import Literal
 from langchain_core.language_models.chat_models import BaseChatModel
 from pydantic import BaseModel, Field, ValidationError
 
+from agents.embeddings import Embedder, Vector, label_scores
 from agents.errors import LLMUnavailable
 from agents.llm import model_name, structured_call
 from agents.prompts import CLASSIFY_PROMPT_VERSION, classify_messages
@@ -14,6 +15,9 @@ from agents.safety import detect_injection
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
 KEYWORD_THRESHOLD = 0.6
+# Measured with `cityloop eval classifier` (all-MiniLM-L6-v2, data/city_events.csv).
+EMBEDDING_MIN_SCORE = 0.35
+EMBEDDING_MIN_MARGIN = 0.03
 _CLASSIFY_MAX_TOKENS = 60
 # An enum rather than minimum/maximum: llama-cpp-python's grammar ignores numeric bounds.
 CONFIDENCE_STEPS: tuple[int, ...] = tuple(range(0, 101, 10))
@@ -26,6 +30,10 @@ class CategorySpec(BaseModel):
     name: str
     description: str = ""
     keywords: list[str] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=list)
+
+
+Method = Literal["hint", "keywords", "embedding", "llm", "fallback"]
 
 
 class Classification(BaseModel):
@@ -34,7 +42,7 @@ class Classification(BaseModel):
     category: str
     severity: Severity
     confidence: float = Field(ge=0.0, le=1.0)
-    method: Literal["hint", "keywords", "llm", "fallback"]
+    method: Method
     prompt_version: str | None
     model: str | None
     flags: list[str] = Field(default_factory=list)
@@ -146,6 +154,41 @@ def classify_llm(
     return answer.category, answer.severity, answer.confidence / 100, model_name(chat)
 
 
+def category_texts(spec: CategorySpec) -> list[str]:
+    """What the embedding stage compares a report with: name and description, examples."""
+    head = f"{spec.name}: {spec.description}" if spec.description else spec.name
+    return [head, *spec.examples]
+
+
+def classify_embedding(
+    embedder: Embedder,
+    *,
+    text: str,
+    categories: list[CategorySpec],
+    fallback_code: str = "other",
+    text_vector: Vector | None = None,
+) -> tuple[str, float, float] | None:
+    """(best category, its similarity, margin over the runner-up), or ``None``.
+
+    ``fallback_code`` is never a candidate: "anything else" has no meaning to embed.
+    """
+    if text_vector is None:
+        text_vector = embedder.embed([text])[0]
+    labels = [(spec.code, category_texts(spec)) for spec in categories
+              if spec.code != fallback_code]
+    scores = label_scores(embedder, text_vector, labels)
+    if not scores:
+        return None
+    runner_up = scores[1].score if len(scores) > 1 else 0.0
+    return scores[0].label, scores[0].score, round(scores[0].score - runner_up, 4)
+
+
+def embedding_decides(match: tuple[str, float, float] | None) -> bool:
+    """Whether an embedding match is strong and clear enough to skip the LLM."""
+    return (match is not None and match[1] >= EMBEDDING_MIN_SCORE
+            and match[2] >= EMBEDDING_MIN_MARGIN)
+
+
 def classify(
     *,
     text: str,
@@ -153,11 +196,14 @@ def classify(
     chat: BaseChatModel | None,
     hint: str | None = None,
     fallback_code: str = "other",
+    embedder: Embedder | None = None,
+    text_vector: Vector | None = None,
 ) -> Classification:
     """Classify one event's text; never raises LLMUnavailable.
 
-    Order: a hint naming a configured category, then a strong keyword match, then
-    the LLM; without a usable LLM, any keyword match, else ``fallback_code``.
+    Order: a hint naming a configured category, a strong keyword match, an embedding
+    match above the score and margin thresholds, then the LLM; without a usable LLM,
+    any keyword match, else ``fallback_code``.
     """
     flags = detect_injection(text)
     codes = {spec.code for spec in categories}
@@ -166,6 +212,12 @@ def classify(
     keyword_match = classify_keywords(text, categories)
     if keyword_match is not None and keyword_match[1] >= KEYWORD_THRESHOLD:
         return _rule_result(keyword_match[0], keyword_match[1], "keywords", flags)
+    if embedder is not None:
+        match = classify_embedding(embedder, text=text, categories=categories,
+                                   fallback_code=fallback_code, text_vector=text_vector)
+        if match is not None and embedding_decides(match):
+            return _rule_result(match[0], match[1], "embedding", flags).model_copy(
+                update={"model": embedder.name})
     if chat is None:
         error = "LLM not configured"
     else:
@@ -195,13 +247,13 @@ def classify(
 def _rule_result(
     category: str,
     confidence: float,
-    method: Literal["hint", "keywords", "fallback"],
+    method: Literal["hint", "keywords", "embedding", "fallback"],
     flags: list[str],
 ) -> Classification:
     return Classification(
         category=category,
         severity="medium",
-        confidence=confidence,
+        confidence=min(max(confidence, 0.0), 1.0),
         method=method,
         prompt_version=None,
         model=None,

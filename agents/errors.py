@@ -12,3 +12,10 @@ class LLMUnavailable(AgentError):
     returns output that is not valid JSON for the requested schema (after the
     client's own retries).
     """
+
+
+class LLMTransportError(LLMUnavailable):
+    """The server could not be reached, timed out or answered with an error status.
+
+    Unlike an unusable answer, this counts against the circuit breaker.
+    """

@@ -25,7 +25,8 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, Field, SecretStr
 
-from agents.errors import LLMUnavailable
+from agents.errors import LLMTransportError, LLMUnavailable
+from agents.resilience import LLMGuard, attach_guard, content_key, guard_for
 
 FormatDialect = Literal["json_schema", "json_object_schema"]
 
@@ -51,6 +52,12 @@ class LLMConfig(BaseModel):
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     max_retries: int = Field(default=1, ge=0, le=10)
     enabled: bool = True
+    # The served model accepts OpenAI image content parts (a vision-language model).
+    vision: bool = False
+    cache_size: int = Field(default=1024, ge=0, le=1_000_000)
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    breaker_cooldown_s: float = Field(default=30.0, gt=0, le=3600)
+    max_concurrency: int = Field(default=4, ge=1, le=1024)
 
 
 def build_chat_model(config: LLMConfig) -> BaseChatModel | None:
@@ -59,7 +66,7 @@ def build_chat_model(config: LLMConfig) -> BaseChatModel | None:
         return None
     from langchain_openai import ChatOpenAI
 
-    return ChatOpenAI(
+    chat = ChatOpenAI(
         base_url=config.base_url,
         model=config.model,
         api_key=SecretStr(config.api_key),
@@ -67,6 +74,11 @@ def build_chat_model(config: LLMConfig) -> BaseChatModel | None:
         max_retries=config.max_retries,
         temperature=0,
     )
+    attach_guard(chat, LLMGuard(
+        cache_size=config.cache_size, failure_threshold=config.breaker_failures,
+        cooldown_s=config.breaker_cooldown_s, max_concurrency=config.max_concurrency,
+        acquire_timeout_s=config.timeout_s))
+    return chat
 
 
 def model_name(chat: BaseChatModel) -> str:
@@ -100,8 +112,31 @@ def structured_call(
 ) -> dict[str, Any]:
     """Ask for output constrained by ``json_schema`` and return it parsed.
 
-    Raises LLMUnavailable on any transport, status, timeout or parsing failure.
+    Raises LLMUnavailable on any transport, status, timeout or parsing failure, and
+    at once while the chat model's circuit breaker is open. Answers are cached by a
+    hash of the model, the messages (whose prompt carries its version) and the schema.
     """
+    guard = guard_for(chat)
+
+    def fetch() -> dict[str, Any]:
+        return _structured_call(chat, messages, schema_name, json_schema, max_tokens)
+
+    if guard is None:
+        return fetch()
+    key = content_key(
+        model=model_name(chat), base_url=str(getattr(chat, "openai_api_base", "") or ""),
+        messages=[(m.type, m.content) for m in messages], schema_name=schema_name,
+        schema=json_schema, max_tokens=max_tokens)
+    return guard.call(key, fetch)
+
+
+def _structured_call(
+    chat: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    schema_name: str,
+    json_schema: dict[str, Any],
+    max_tokens: int,
+) -> dict[str, Any]:
     base_url = str(getattr(chat, "openai_api_base", "") or "")
     dialect = _DIALECT_BY_BASE_URL.get(base_url, "json_schema")
     try:
@@ -118,7 +153,8 @@ def structured_call(
     except LLMUnavailable:
         raise
     except _CALL_ERRORS as exc:
-        raise LLMUnavailable(_short_error(exc)) from exc
+        error = LLMTransportError if _is_transport(exc) else LLMUnavailable
+        raise error(_short_error(exc)) from exc
 
 
 def _invoke(
@@ -142,6 +178,13 @@ def _invoke(
     return "".join(
         block if isinstance(block, str) else str(block.get("text", "")) for block in content
     )
+
+
+def _is_transport(exc: Exception) -> bool:
+    """Whether the server is down or failing (what the circuit breaker counts)."""
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code >= 500 or exc.status_code == 429
+    return isinstance(exc, (openai.OpenAIError, OSError, *_HTTP_ERRORS))
 
 
 def _rejects_response_format(exc: openai.APIStatusError) -> bool:

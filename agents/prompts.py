@@ -12,6 +12,8 @@ SHARED_PREFIX_VERSION = "shared-v1"
 CLASSIFY_PROMPT_VERSION = "classify-v1"
 WRITE_PROMPT_VERSION = "write-v1"
 ROUTE_PROMPT_VERSION = "route-v1"
+DUPLICATE_PROMPT_VERSION = "duplicate-v1"
+VERIFY_PROMPT_VERSION = "verify-v1"
 
 SHARED_SYSTEM_PREFIX = """\
 You are an assistant in the operations centre of a city. You help staff handle \
@@ -58,6 +60,22 @@ Agencies:
 {agencies}
 """
 
+_DUPLICATE_TASK = """\
+Task: decide whether two reports describe the same problem at the same place (for \
+example the same fallen tree reported twice in different words). The first report is \
+an incident already on file; the second is new. Answer "yes" or "no".
+
+Facts:
+{facts}
+"""
+
+_VERIFY_TASK = """\
+Task: look at the camera snapshot and say whether it shows the reported problem: \
+"{category}". Answer "confirmed" when it clearly shows it, "rejected" when it clearly \
+shows something else or nothing wrong, and "unverified" when the picture does not let \
+you tell.
+"""
+
 
 def _messages(task: str, report: str) -> list[BaseMessage]:
     return [
@@ -82,3 +100,55 @@ def route_messages(*, report: str, category: str, agency_lines: list[str]) -> li
     """Messages asking which configured agency should handle the report."""
     task = _ROUTE_TASK.format(category=category, agencies="\n".join(agency_lines))
     return _messages(task, report)
+
+DRAFT_PROMPT_VERSION = "draft-v1"
+
+_DRAFT_TASK = """\
+Task: write the prose sections of an official city document ({kind}). The document's \
+numbers, dates and tables are filled in by the city's system; you write only the \
+sections listed below, in plain sentences, in a neutral official tone. Use only the \
+facts below and the reports; do not repeat tables or add numbers or dates that are not \
+in the facts.
+
+Sections:
+{sections}
+
+Facts:
+{facts}
+"""
+
+
+def draft_messages(
+    *, kind: str, section_lines: list[str], fact_lines: list[str], reports: list[str]
+) -> list[BaseMessage]:
+    """Messages asking for the prose sections of a document; each report is wrapped."""
+    task = _DRAFT_TASK.format(
+        kind=kind, sections="\n".join(section_lines), facts="\n".join(fact_lines)
+    )
+    wrapped = "\n".join(wrap_untrusted(report) for report in reports) or "(no reports)"
+    return [
+        SystemMessage(content=SHARED_SYSTEM_PREFIX + "\n" + task),
+        HumanMessage(content=wrapped),
+    ]
+
+
+def duplicate_messages(*, report: str, existing: str, fact_lines: list[str]) -> list[BaseMessage]:
+    """Messages asking whether a new report repeats an incident on file (both untrusted)."""
+    task = _DUPLICATE_TASK.format(facts="\n".join(fact_lines))
+    return [
+        SystemMessage(content=SHARED_SYSTEM_PREFIX + "\n" + task),
+        HumanMessage(content="Incident on file:\n" + wrap_untrusted(existing)
+                     + "\n\nNew report:\n" + wrap_untrusted(report)),
+    ]
+
+
+def verify_messages(*, category: str, report: str, image_url: str) -> list[BaseMessage]:
+    """Messages asking whether a snapshot (an image content part) shows the category."""
+    task = _VERIFY_TASK.format(category=category)
+    return [
+        SystemMessage(content=SHARED_SYSTEM_PREFIX + "\n" + task),
+        HumanMessage(content=[
+            {"type": "text", "text": wrap_untrusted(report)},
+            {"type": "image_url", "image_url": {"url": image_url}},
+        ]),
+    ]

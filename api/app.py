@@ -14,7 +14,8 @@ from starlette.responses import Response
 
 from api import errors, web
 from api.config import ApiConfig
-from api.routes import events, health, open311, tickets
+from api.routes import documents, events, health, open311, tickets
+from api.routes import hotline
 from dispatch.celery_app import configure as configure_celery
 from dispatch.runtime import get_runtime, set_config
 
@@ -51,7 +52,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     app.state.config = config
     app.add_middleware(BodyLimit, limit=config.max_image_bytes * 4 // 3 + 256_000)
     errors.install(app)
-    for module in (health, events, tickets, open311):
+    for module in (health, events, tickets, open311, documents, hotline):
         app.include_router(module.router)
     web.install(app)
     templates = Jinja2Templates(directory=TEMPLATES_DIR)

@@ -19,6 +19,7 @@ from api.deps import RuntimeDep
 from api.web.render import error_page
 from dispatch import websessions
 from dispatch.access import AccessDenied
+from dispatch.errors import NotFound
 from dispatch.models import User
 
 SESSION_COOKIE = "cityloop_session"
@@ -107,7 +108,15 @@ async def _denied(request: Request, exc: AccessDenied) -> Response:
     return error_page(403, str(exc))
 
 
+async def _not_found(request: Request, exc: NotFound) -> Response:
+    if _wants_json(request) or not request.url.path.startswith(("/tickets/", "/inbox")):
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+    return error_page(404, str(exc))
+
+
 def install(app: FastAPI) -> None:
+    """After ``api.errors.install``: pages get an HTML 404 instead of the JSON one."""
+    app.add_exception_handler(NotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(NotSignedIn, _not_signed_in)  # type: ignore[arg-type]
     app.add_exception_handler(BadCsrf, _bad_csrf)  # type: ignore[arg-type]
     app.add_exception_handler(AccessDenied, _denied)  # type: ignore[arg-type]

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from cityloop import apikeys_cli
+from cityloop import apikeys_cli, users_cli
 from cityloop.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-_EXTENSIONS = (apikeys_cli,)
+_EXTENSIONS = (apikeys_cli, users_cli)
 
 
 def _settings() -> Settings:
@@ -103,10 +103,14 @@ def cmd_api(_: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from cityloop.demo import run_demo
+    from cityloop.compose import dispatch_config
+    from cityloop.demo import create_demo_accounts, run_demo
+    from dispatch.cityconfig import load_city
 
+    config = dispatch_config(settings)
+    accounts = create_demo_accounts(config.database_url, load_city(config.city_file))
     url = args.url or f"http://{settings.host}:{settings.port}"
-    return run_demo(url, wait_s=args.wait)
+    return run_demo(url, wait_s=args.wait, accounts=accounts)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(handler=cmd_worker)
     sub.add_parser("beat", help="the Celery beat scheduler").set_defaults(handler=cmd_beat)
     sub.add_parser("api", help="the web app (FastAPI)").set_defaults(handler=cmd_api)
-    demo = sub.add_parser("demo", help="post sample events to a running CityLoop")
+    demo = sub.add_parser("demo", help="create demo accounts and post sample events to a running CityLoop")
     demo.add_argument("--url", help="base URL of the running API")
     demo.add_argument("--wait", type=float, default=300.0, help="seconds to wait for tickets")
     demo.set_defaults(handler=cmd_demo)

@@ -14,6 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from cityloop.settings import PACKAGE_DIR, Settings
 
 DATA_DIR = PACKAGE_DIR.parent.parent / "shared" / "data" / "311"
+EMBEDDED_TIMEOUT_S = 180.0
 BUNDLED = {
     "nyc": (PACKAGE_DIR / "cities" / "nyc.yaml", DATA_DIR / "nyc311_sample.csv"),
     "sf": (PACKAGE_DIR / "cities" / "sf.yaml", DATA_DIR / "sf311_sample.csv"),
@@ -50,8 +51,10 @@ def _chat_model(settings: Settings) -> Iterator[BaseChatModel | None]:
     print(f"starting the embedded llama.cpp server (log: {log_file}) ...", file=sys.stderr)
     with LlamaServer(free_port(), threads=settings.embedded.llm_threads,
                      log_file=log_file) as server:
-        yield build_chat_model(settings.llm.model_copy(
-            update={"base_url": server.url, "model": server.alias}))
+        # A 135M model on shared CPU cores re-reads an ~800-token prompt per call.
+        yield build_chat_model(settings.llm.model_copy(update={
+            "base_url": server.url, "model": server.alias,
+            "timeout_s": max(settings.llm.timeout_s, EMBEDDED_TIMEOUT_S)}))
 
 
 def _resolve(args: argparse.Namespace) -> tuple[str, Path, Path]:

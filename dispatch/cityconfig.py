@@ -45,12 +45,22 @@ class CityInfo(_Strict):
         return value
 
 
+class WebhookTarget(_Strict):
+    """Where an agency's webhook lives; the signing secret is read from ``secret_env``."""
+
+    url: str = Field(pattern=r"^https?://\S+$", max_length=2000)
+    secret_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]{0,100}$")
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
 class Agency(_Strict):
     code: str = Field(pattern=CODE_RE)
     name: str = Field(min_length=1, max_length=200)
     queue: str = Field(pattern=QUEUE_RE)
     description: str = ""
     supervisor_email: str | None = None
+    webhook: WebhookTarget | None = None
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
 
 
 class Category(_Strict):

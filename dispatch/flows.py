@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from agents import (
     AgencySpec,
     CategorySpec,
+    Classification,
     EventFacts,
     LLMUnavailable,
     choose_agency,
@@ -27,8 +28,11 @@ from agents import (
     fallback_writeup,
     write_incident,
 )
+from agents.duplicates import DuplicatePolicy, DuplicateVerdict, Sighting, judge
+from agents.embeddings import Embedder, Vector
 from dispatch.cityconfig import CityConfig
 from dispatch.db import transaction
+from dispatch.merging import find_candidates, lock_incident_creation, merge_event
 from dispatch.models import Delivery, Event, Incident, Ticket
 from dispatch.routing import RoutingInput, match_rule
 from dispatch.services import record, ticket_for_incident
@@ -40,7 +44,8 @@ ROUTER_ACTOR = "system:router"
 
 def category_specs(city: CityConfig) -> list[CategorySpec]:
     return [
-        CategorySpec(code=c.code, name=c.name, description=c.description, keywords=c.keywords)
+        CategorySpec(code=c.code, name=c.name, description=c.description, keywords=c.keywords,
+                     examples=[*c.detector_prompts, *c.keywords])
         for c in city.categories
     ]
 
@@ -54,11 +59,41 @@ def _facts(event: Event, city: CityConfig, category: str) -> EventFacts:
     )
 
 
+def _embed(embedder: Embedder | None, text: str) -> Vector | None:
+    """The text's vector, or ``None`` without an embedder or when embedding fails."""
+    if embedder is None or not text.strip():
+        return None
+    try:
+        vectors: Vector = embedder.embed([text])
+    except (OSError, RuntimeError, ValueError, ImportError) as exc:
+        log.warning("embedding failed, continuing without it: %s", exc)
+        return None
+    vector: Vector = vectors[0]
+    return vector
+
+
+def _sighting(event: Event, category: str, vector: Vector | None) -> Sighting:
+    return Sighting(
+        text=event.description, category=category, lat=event.lat, lon=event.lon,
+        at=event.occurred_at or event.received_at,
+        embedding=[round(float(x), 6) for x in vector] if vector is not None else None)
+
+
+def _triage_reasons(result: Classification, city: CityConfig) -> list[str]:
+    reasons = [f"classifier: {result.llm_error}"] if result.method == "fallback" else []
+    if result.method == "llm" and city.routing.review_llm_only_categories:
+        reasons.append(
+            f"category {result.category!r} chosen by the LLM alone "
+            f"(confidence {result.confidence:.2f}); a dispatcher should confirm it")
+    return reasons
+
+
 def understand_event(
     *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
-    event_id: uuid.UUID,
+    event_id: uuid.UUID, embedder: Embedder | None = None,
+    duplicates: DuplicatePolicy | None = None,
 ) -> uuid.UUID | None:
-    """Event -> Incident with a constrained category and a write-up. Returns the incident id."""
+    """Event -> its incident: an open duplicate it joins, or a new classified, written-up one."""
     with transaction(factory) as db:
         event = db.get(Event, event_id)
         if event is None:
@@ -67,15 +102,48 @@ def understand_event(
         if event.incident_id is not None:
             return event.incident_id
         db.expunge(event)
+    policy = duplicates or DuplicatePolicy()
+    vector = _embed(embedder, event.description)
     result = classify(
         text=event.description, categories=category_specs(city), chat=chat,
         hint=event.category_hint, fallback_code=city.fallback_category,
+        embedder=embedder, text_vector=vector,
     )
-    triage_reasons = [f"classifier: {result.llm_error}"] if result.method == "fallback" else []
-    if result.method == "llm" and city.routing.review_llm_only_categories:
-        triage_reasons.append(
-            f"category {result.category!r} chosen by the LLM alone "
-            f"(confidence {result.confidence:.2f}); a dispatcher should confirm it")
+    sighting = _sighting(event, result.category, vector)
+    with transaction(factory) as db:
+        candidates = find_candidates(db_session=db, sighting=sighting, policy=policy)
+    verdict = judge(sighting, candidates, chat=chat, policy=policy)
+    if verdict.incident_id is not None:
+        merged = _merge(factory, event_id, uuid.UUID(verdict.incident_id), verdict, result.flags)
+        if merged is not None:
+            return merged
+    seen = {c.incident_id for c in candidates}
+    return _create_incident(factory=factory, city=city, chat=chat, event=event, result=result,
+                            sighting=sighting, policy=policy, seen=seen)
+
+
+def _merge(
+    factory: sessionmaker[Session], event_id: uuid.UUID, incident_id: uuid.UUID,
+    verdict: DuplicateVerdict, flags: list[str],
+) -> uuid.UUID | None:
+    """The incident the event now belongs to, or ``None`` when the target closed meanwhile."""
+    with transaction(factory) as db:
+        locked = db.scalar(select(Event).where(Event.id == event_id).with_for_update())
+        assert locked is not None
+        if locked.incident_id is not None:  # another delivery of this task won the race
+            return locked.incident_id
+        if merge_event(db_session=db, event=locked, incident_id=incident_id, verdict=verdict,
+                       flags=flags):
+            return incident_id
+        return None
+
+
+def _create_incident(
+    *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
+    event: Event, result: Classification, sighting: Sighting, policy: DuplicatePolicy,
+    seen: set[str],
+) -> uuid.UUID:
+    triage_reasons = _triage_reasons(result, city)
     facts = _facts(event, city, result.category)
     try:
         writeup = write_incident(chat, facts=facts) if chat is not None else fallback_writeup(facts)
@@ -87,17 +155,27 @@ def understand_event(
     if result.flags:
         triage_reasons.append("flags: " + ", ".join(result.flags))
     with transaction(factory) as db:
-        locked = db.scalar(select(Event).where(Event.id == event_id).with_for_update())
+        locked = db.scalar(select(Event).where(Event.id == event.id).with_for_update())
         assert locked is not None
         if locked.incident_id is not None:  # another delivery of this task won the race
             return locked.incident_id
+        lock_incident_creation(db)
+        # Incidents created while this event was being understood: the rules alone decide.
+        fresh = [c for c in find_candidates(db_session=db, sighting=sighting, policy=policy)
+                 if c.incident_id not in seen]
+        late = judge(sighting, fresh, chat=None, policy=policy)
+        if late.incident_id is not None and merge_event(
+                db_session=db, event=locked, incident_id=uuid.UUID(late.incident_id),
+                verdict=late, flags=result.flags):
+            return uuid.UUID(late.incident_id)
         incident = Incident(
-            id=uuid.uuid4(), origin_event_id=event_id, category=result.category,
+            id=uuid.uuid4(), origin_event_id=event.id, category=result.category,
             severity=result.severity, title=writeup.title, description=writeup.description,
             location_phrase=writeup.location_phrase, recommended_action=writeup.recommended_action,
             lat=event.lat, lon=event.lon, district=event.district,
             classification=result.model_dump(mode="json"), writeup=writeup.model_dump(mode="json"),
             needs_triage=bool(triage_reasons), triage_reasons=triage_reasons,
+            embedding=sighting.embedding,
         )
         db.add(incident)
         db.flush()

@@ -62,7 +62,7 @@ def _search(q: str) -> ColumnElement[bool]:
     return document.op("@@")(func.websearch_to_tsquery("english", q))
 
 
-def _query(*, scope: str | None, where: InboxFilter, now: datetime) -> Select[tuple[Ticket]]:
+def _query(*, scope: str | None, where: InboxFilter, now: datetime) -> Select[Ticket]:
     stmt = select(Ticket).join(Incident, Ticket.incident_id == Incident.id)
     if scope is not None:
         stmt = stmt.where(Ticket.agency == scope)

@@ -82,7 +82,10 @@ class Incident(Base):
     writeup: Mapped[dict[str, Any]] = mapped_column(JSONB)
     needs_triage: Mapped[bool] = mapped_column(Boolean, default=False)
     triage_reasons: Mapped[list[str]] = mapped_column(JSONB, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Unit-length text embedding of the first event, for the duplicate judge.
+    embedding: Mapped[list[float] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True)
 
 
 class Ticket(Base):

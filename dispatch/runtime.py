@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents import build_chat_model
+from agents.embeddings import Embedder, SentenceTransformerEmbedder, embeddings_available
 from dispatch.cityconfig import CityConfig, load_city
 from dispatch.config import DispatchConfig
 from dispatch.db import make_engine, make_session_factory
@@ -27,6 +28,8 @@ class Runtime:
     factory: sessionmaker[Session]
     chat: BaseChatModel | None
     pid: int
+    # Loads its model on first use; None when the 'ml' extra is not installed.
+    embedder: Embedder | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -37,6 +40,7 @@ def build_runtime(config: DispatchConfig) -> Runtime:
     return Runtime(
         config=config, city=load_city(config.city_file), engine=engine,
         factory=make_session_factory(engine), chat=build_chat_model(config.llm), pid=os.getpid(),
+        embedder=SentenceTransformerEmbedder() if embeddings_available() else None,
     )
 
 

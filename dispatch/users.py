@@ -7,8 +7,8 @@ The caller owns the transaction.
 from __future__ import annotations
 
 import re
-from functools import cache
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Literal, get_args
 
 from argon2 import PasswordHasher

@@ -75,6 +75,13 @@ def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def llm_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMConfig]:
+    """The local llama.cpp server, or an external one (a real vLLM for contract runs) when
+    CITYLOOP_TEST_LLM_BASE_URL (and CITYLOOP_TEST_LLM_MODEL, its served model name) is set."""
+    external = os.environ.get("CITYLOOP_TEST_LLM_BASE_URL", "")
+    if external:
+        model = os.environ.get("CITYLOOP_TEST_LLM_MODEL", "") or LLMConfig().model
+        yield LLMConfig(base_url=external, model=model, timeout_s=120, max_retries=1)
+        return
     from cityloop.localservices import LlamaServer, free_port
 
     log_file = tmp_path_factory.mktemp("llm") / "llama.log"

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from api.deps import ConfigDep, RuntimeDep, SessionDep
 from api.open311_format import Open311Error, Open311Route, check_format, render
 from dispatch import apikeys, open311
+from dispatch.schemas import MAX_DESCRIPTION
 from dispatch.tasks import enqueue_understand
 
 log = logging.getLogger(__name__)
@@ -30,22 +31,30 @@ Fmt = Annotated[Literal["json", "xml"], Path(description="Response format")]
 
 async def request_form(
     request: Request,
-    api_key: Annotated[str | None, Form(description="The client's API key (required)")] = None,
+    api_key: Annotated[str | None, Form(
+        max_length=apikeys.MAX_KEY_LENGTH, description="The client's API key (required)")] = None,
     service_code: Annotated[str | None, Form(
-        description="The service's code from services.{fmt} (required)")] = None,
+        max_length=64, description="A service_code from services.{fmt} (required)")] = None,
     lat: Annotated[float | None, Form(
+        ge=-90, le=90,
         description="WGS-84 latitude; lat and long, or address_string, are required")] = None,
-    long: Annotated[float | None, Form(description="WGS-84 longitude")] = None,
-    address_string: Annotated[str | None, Form(description="A human-readable address")] = None,
-    address_id: Annotated[str | None, Form(description="Not used by this endpoint")] = None,
-    email: Annotated[str | None, Form(description="The reporter's email")] = None,
-    device_id: Annotated[str | None, Form(description="Not used by this endpoint")] = None,
-    account_id: Annotated[str | None, Form(description="Not used by this endpoint")] = None,
-    first_name: Annotated[str | None, Form(description="The reporter's first name")] = None,
-    last_name: Annotated[str | None, Form(description="The reporter's last name")] = None,
-    phone: Annotated[str | None, Form(description="The reporter's phone number")] = None,
-    description: Annotated[str | None, Form(description="What is wrong, in free text")] = None,
-    media_url: Annotated[str | None, Form(description="An http(s) URL of a photo")] = None,
+    long: Annotated[float | None, Form(ge=-180, le=180, description="WGS-84 longitude")] = None,
+    address_string: Annotated[str | None, Form(
+        max_length=300, description="A human-readable address")] = None,
+    address_id: Annotated[str | None, Form(description="Accepted and ignored")] = None,
+    email: Annotated[str | None, Form(
+        max_length=254, json_schema_extra={"format": "email"},
+        description="The reporter's email")] = None,
+    device_id: Annotated[str | None, Form(description="Accepted and ignored")] = None,
+    account_id: Annotated[str | None, Form(description="Accepted and ignored")] = None,
+    first_name: Annotated[str | None, Form(max_length=59)] = None,
+    last_name: Annotated[str | None, Form(max_length=59)] = None,
+    phone: Annotated[str | None, Form(pattern=r"^[0-9 +().-]{3,40}$")] = None,
+    description: Annotated[str | None, Form(
+        max_length=MAX_DESCRIPTION, description="What is wrong, in free text")] = None,
+    media_url: Annotated[str | None, Form(
+        max_length=open311.MAX_MEDIA_URL, pattern=r"^https?://\S+$",
+        description="An http(s) URL of a photo of the problem")] = None,
 ) -> dict[str, Any]:
     """The declared form fields (so the OpenAPI document lists them), plus the spec's
     ``attribute[code]`` fields, which the document cannot name; file parts are ignored."""

@@ -8,8 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import auth
-from api.web import login
-from api.web import inbox, ticket
+from api.web import inbox, login, ticket
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 

@@ -3,6 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from dispatch import kb_models  # noqa: F401  (registers the hotline's tables)
+from dispatch import document_models  # noqa: F401  (registers the documents table)
 from dispatch.models import Base
 
 config = context.config

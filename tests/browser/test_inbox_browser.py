@@ -55,11 +55,12 @@ def server(migrated_db: str, broker_url: str, clean_state: None) -> Iterator[str
     thread.join(timeout=15)
 
 
-def make_ticket(base: str, description: str, category: str = "fallen_tree") -> int:
+def make_ticket(base: str, description: str, lat: float, lon: float,
+                category: str = "fallen_tree") -> int:
     """Post an event to the live server, then understand and route it as a worker would."""
     response = httpx.post(f"{base}/api/events", timeout=10, json={
         "source": "hotline", "description": description, "category_hint": category,
-        "lat": 41.62, "lon": -93.65, "occurred_at": NOON})
+        "lat": lat, "lon": lon, "occurred_at": NOON})
     assert response.status_code == 202, response.text
     rt = get_runtime()
     incident_id = flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
@@ -73,9 +74,13 @@ def make_ticket(base: str, description: str, category: str = "fallen_tree") -> i
 
 def test_staff_works_a_ticket_in_the_browser(server: str) -> None:
     ensure_user("browser-staff", "staff", "landscaping")
-    branch = make_ticket(server, "A big branch fell across the sidewalk on Mill Street")
-    oak = make_ticket(server, "An old oak tree fell onto a parked car near the river")
-    garbage = make_ticket(server, "Garbage bags dumped by the bus stop", "exposed_garbage")
+    # places far apart, so that no ticket is merged into another as a duplicate
+    branch = make_ticket(server, "A big branch fell across the sidewalk on Mill Street",
+                         41.62, -93.65)
+    oak = make_ticket(server, "An old oak tree fell onto a parked car near the river",
+                      41.63, -93.66)
+    garbage = make_ticket(server, "Garbage bags dumped by the bus stop", 41.61, -93.64,
+                          "exposed_garbage")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -121,5 +126,11 @@ def test_staff_works_a_ticket_in_the_browser(server: str) -> None:
             assert page.locator(f'tr[data-ticket="{branch}"]').count() == 0
             assert page.locator(f'tr[data-ticket="{oak}"]').count() == 1
             page.screenshot(path=str(SHOTS / "6-inbox-after.png"), full_page=True)
+
+            fresh = make_ticket(server, "A tree fell on the footbridge railing", 41.615, -93.67)
+            banner = page.locator(".new-tickets")  # the 10-second poll brings it in
+            sync_api.expect(banner).to_contain_text("1 new ticket", timeout=25_000)
+            sync_api.expect(banner.locator(f'tr[data-ticket="{fresh}"]')).to_have_count(1)
+            page.screenshot(path=str(SHOTS / "7-new-ticket.png"), full_page=True)
         finally:
             browser.close()

@@ -20,6 +20,7 @@ from api.app import create_app
 from api.config import ApiConfig
 from dispatch.models import Event
 from dispatch.runtime import get_runtime
+from tests.integration.webauth import login
 from tests.conftest import DOWN_LLM, make_dispatch_config
 
 MAX_IMAGE_BYTES = 50_000
@@ -30,6 +31,7 @@ def client(migrated_db: str, broker_url: str, clean_state: None) -> Iterator[Tes
     config = ApiConfig(dispatch=make_dispatch_config(migrated_db, broker_url, DOWN_LLM),
                        max_image_bytes=MAX_IMAGE_BYTES)
     with TestClient(create_app(config)) as test_client:
+        login(test_client, "tester")
         yield test_client
 
 

@@ -23,6 +23,7 @@ from dispatch.models import ApiKey, Event, Ticket
 from dispatch.runtime import get_runtime
 from dispatch.schemas import ActionRequest
 from dispatch.workflow import apply_action
+from tests.integration.webauth import login
 from tests.conftest import DOWN_LLM, make_dispatch_config
 
 OPEN311 = Path("/work/shared/data/open311")
@@ -50,6 +51,7 @@ def client(migrated_db: str, broker_url: str, clean_state: None) -> Iterator[Tes
     config = ApiConfig(dispatch=make_dispatch_config(migrated_db, broker_url, DOWN_LLM),
                        max_image_bytes=50_000)
     with TestClient(create_app(config)) as test_client:
+        login(test_client, "tester")
         yield test_client
 
 

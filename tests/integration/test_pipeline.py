@@ -18,6 +18,7 @@ from api.app import create_app
 from api.config import ApiConfig
 from dispatch.config import DispatchConfig
 from dispatch.models import Delivery, Incident, Ticket
+from tests.integration.webauth import login
 from tests.conftest import DOWN_LLM, make_dispatch_config
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
@@ -46,6 +47,7 @@ def live_config(clean_state: None, migrated_db: str, broker_url: str,
 @pytest.fixture()
 def client(live_config: DispatchConfig) -> Iterator[TestClient]:
     with TestClient(create_app(ApiConfig(dispatch=live_config))) as test_client:
+        login(test_client, "tester")
         yield test_client
 
 

@@ -14,6 +14,7 @@ from dispatch import scheduled
 from dispatch.db import transaction
 from dispatch.models import Ticket
 from dispatch.runtime import get_runtime
+from tests.integration.webauth import login
 from tests.conftest import DOWN_LLM, make_dispatch_config
 from tests.integration.test_lifecycle_api import make_ticket
 
@@ -22,6 +23,7 @@ from tests.integration.test_lifecycle_api import make_ticket
 def client(migrated_db: str, broker_url: str, clean_state: None) -> Iterator[TestClient]:
     config = ApiConfig(dispatch=make_dispatch_config(migrated_db, broker_url, DOWN_LLM))
     with TestClient(create_app(config)) as test_client:
+        login(test_client, "tester")
         yield test_client
 
 

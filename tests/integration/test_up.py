@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cityloop.demo import _sign_in
 from cityloop.localservices import free_port
 from tests.conftest import ROOT
 
@@ -66,8 +67,10 @@ def test_up_demo_makes_tickets_and_stops_everything(tmp_path: Path) -> None:
         health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
         assert {k: v["ok"] for k, v in health["checks"].items()} == {
             "database": True, "broker": True, "worker": True, "llm": True}, health
-        tickets = httpx.get(f"http://127.0.0.1:{port}/api/tickets", timeout=10).json()["items"]
-        assert len(tickets) == 8
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            assert client.get("/api/tickets").status_code == 401  # the inbox API needs a login
+            _sign_in(client, "dispatcher")  # a demo account, created in demo mode only
+            assert len(client.get("/api/tickets").json()["items"]) == 8
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

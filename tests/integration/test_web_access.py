@@ -50,13 +50,16 @@ def tickets(clients: dict[str, TestClient]) -> dict[str, int]:
     anon = clients["anon"]
     own = make_ticket(anon, "A big branch fell across the sidewalk on Mill Street")
     other = make_ticket(anon, "Garbage bags dumped on the sidewalk of Mill Street",
-                        category_hint="exposed_garbage")
-    triage = make_ticket(anon, "A big branch fell across the path on Mill Street")
+                        category_hint="exposed_garbage", lat=41.61, lon=-93.64)
+    # far enough from the first tree not to be merged into its incident as a duplicate
+    triage = make_ticket(anon, "An old oak fell onto a parked car by the river",
+                         lat=41.63, lon=-93.66)
     dispatcher = clients["dispatcher"]
     rejected = dispatcher.post(f"/api/tickets/{triage}/reject", json={"actor": "x", "reason": "r"})
     assert rejected.status_code == 200, rejected.text
     reroute(triage)
     assert dispatcher.get(f"/api/tickets/{triage}").json()["status"] == "triage"
+    assert len({own, other, triage}) == 3
     return {"own": own, "other": other, "triage": triage}
 
 

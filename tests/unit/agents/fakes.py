@@ -1,13 +1,17 @@
-"""A minimal chat model for unit tests: canned replies, recorded requests."""
+"""Fakes for unit tests: a chat model with canned replies, a bag-of-words embedder."""
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import httpx2
+import numpy as np
 import openai
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from numpy.typing import NDArray
 from pydantic import Field
 
 
@@ -56,3 +60,29 @@ class FakeChatModel(BaseChatModel):
             return schema
         object_schema: dict[str, Any] = response_format["schema"]
         return object_schema
+
+
+class FakeEmbedder:
+    """Bag-of-words vectors over a fixed vocabulary, unit length; counts its calls.
+
+    Texts sharing vocabulary words are similar; a text with none of them is the
+    zero vector, similar to nothing.
+    """
+
+    name = "fake"
+
+    def __init__(self, vocabulary: list[str]) -> None:
+        self.vocabulary = [word.lower() for word in vocabulary]
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        self.calls.append(list(texts))
+        rows = np.zeros((len(texts), len(self.vocabulary)), dtype=np.float32)
+        for i, text in enumerate(texts):
+            words = re.findall(r"[a-z]+", text.lower())
+            for j, word in enumerate(self.vocabulary):
+                rows[i, j] = words.count(word)
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        unit: NDArray[np.float32] = np.divide(rows, norms, out=np.zeros_like(rows),
+                                              where=norms > 0)
+        return unit

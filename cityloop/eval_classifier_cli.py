@@ -1,0 +1,90 @@
+"""``cityloop eval classifier``: each classifier stage alone and combined, on labelled texts."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from cityloop.settings import SAMPLE_CITY, Settings
+
+
+def _eval_subparsers(sub: Any) -> Any:
+    """The ``eval`` command's subparsers, created here unless another module did first."""
+    existing = sub.choices.get("eval")
+    if existing is None:
+        existing = sub.add_parser("eval", help="offline evaluations")
+        existing.add_subparsers(dest="eval_command", required=True)
+    for action in existing._actions:  # argparse offers no public lookup of subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return existing.add_subparsers(dest="eval_command", required=True)
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``eval classifier`` on the ``cityloop`` command's subparsers."""
+    from cityloop.evaluation.classifier import DATA_FILE
+
+    parser = _eval_subparsers(sub).add_parser(
+        "classifier", help="accuracy of keywords, embeddings, the LLM, and all combined")
+    parser.add_argument("--city", type=Path, default=SAMPLE_CITY, help="city YAML file")
+    parser.add_argument("--data", type=Path, default=DATA_FILE,
+                        help="labelled CSV with the columns text,category")
+    parser.add_argument("--no-llm", action="store_true", help="leave the LLM out")
+    parser.add_argument("--no-embeddings", action="store_true", help="leave embeddings out")
+    parser.set_defaults(handler=cmd_eval_classifier)
+
+
+@contextlib.contextmanager
+def _chat_model(settings: Settings) -> Iterator[BaseChatModel | None]:
+    """The configured LLM, or an embedded llama.cpp server for the duration."""
+    from agents import build_chat_model
+
+    if settings.llm.base_url:
+        yield build_chat_model(settings.llm)
+        return
+    from cityloop.localservices import LlamaServer, free_port
+
+    log_file = settings.embedded.data_dir / "eval-llama.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    print(f"starting the embedded llama.cpp server (log: {log_file}) ...", file=sys.stderr)
+    with LlamaServer(free_port(), threads=settings.embedded.llm_threads,
+                     log_file=log_file) as server:
+        yield build_chat_model(settings.llm.model_copy(
+            update={"base_url": server.url, "model": server.alias}))
+
+
+def cmd_eval_classifier(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.embeddings import SentenceTransformerEmbedder, embeddings_available
+    from cityloop.evaluation import classifier as ev
+    from dispatch.cityconfig import CityConfigError, load_city
+    from dispatch.flows import category_specs
+
+    try:
+        city = load_city(args.city)
+        rows = ev.load_labelled(args.data, city)
+    except (CityConfigError, ev.EvaluationError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    embedder = None
+    if not args.no_embeddings:
+        if not embeddings_available():
+            print("embeddings left out: install the 'ml' extra", file=sys.stderr)
+        else:
+            embedder = SentenceTransformerEmbedder()
+
+    def progress(done: int) -> None:
+        if done % 20 == 0:
+            print(f"  {done}/{len(rows)} rows ...", file=sys.stderr)
+
+    with _chat_model(settings) if not args.no_llm else contextlib.nullcontext() as chat:
+        report = ev.evaluate(rows, categories=category_specs(city), fallback=city.fallback_category,
+                             embedder=embedder, chat=chat, progress=progress)
+    print(f"{city.city.name}: {args.data} ({len(rows)} labelled texts)")
+    print(ev.format_report(report))
+    return 0
