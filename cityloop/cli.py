@@ -10,11 +10,18 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from cityloop import apikeys_cli, users_cli
+from cityloop import (
+    apikeys_cli,
+    eval_classifier_cli,
+    eval_cli,
+    eval_hotline_cli,
+    kb_cli,
+    users_cli,
+)
 from cityloop.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-_EXTENSIONS = (apikeys_cli, users_cli)
+_EXTENSIONS = (apikeys_cli, users_cli, kb_cli, eval_cli, eval_classifier_cli, eval_hotline_cli)
 
 
 def _settings() -> Settings:

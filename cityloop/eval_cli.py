@@ -23,8 +23,9 @@ BUNDLED = {
 
 def add_parsers(sub: Any) -> None:
     """Register ``eval routing`` on the ``cityloop`` command's subparsers."""
-    ev = sub.add_parser("eval", help="offline evaluations against public data")
-    kinds = ev.add_subparsers(dest="eval_command", required=True)
+    from cityloop.eval_hotline_cli import _eval_subparsers
+
+    kinds = _eval_subparsers(sub)
     routing = kinds.add_parser(
         "routing", help="agreement with real 311 routing, per category, against a ceiling")
     routing.add_argument("--city", default="nyc",

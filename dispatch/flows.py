@@ -93,7 +93,11 @@ def understand_event(
     event_id: uuid.UUID, embedder: Embedder | None = None,
     duplicates: DuplicatePolicy | None = None,
 ) -> uuid.UUID | None:
-    """Event -> its incident: an open duplicate it joins, or a new classified, written-up one."""
+    """Event -> its incident: an open duplicate it joins, or a new classified, written-up one.
+
+    ``duplicates`` is the duplicate judge's policy; ``None`` never merges (every event
+    gets its own incident, as callers that create tickets one by one expect).
+    """
     with transaction(factory) as db:
         event = db.get(Event, event_id)
         if event is None:
@@ -102,7 +106,6 @@ def understand_event(
         if event.incident_id is not None:
             return event.incident_id
         db.expunge(event)
-    policy = duplicates or DuplicatePolicy()
     vector = _embed(embedder, event.description)
     result = classify(
         text=event.description, categories=category_specs(city), chat=chat,
@@ -110,16 +113,19 @@ def understand_event(
         embedder=embedder, text_vector=vector,
     )
     sighting = _sighting(event, result.category, vector)
-    with transaction(factory) as db:
-        candidates = find_candidates(db_session=db, sighting=sighting, policy=policy)
-    verdict = judge(sighting, candidates, chat=chat, policy=policy)
-    if verdict.incident_id is not None:
-        merged = _merge(factory, event_id, uuid.UUID(verdict.incident_id), verdict, result.flags)
-        if merged is not None:
-            return merged
-    seen = {c.incident_id for c in candidates}
+    seen: set[str] = set()
+    if duplicates is not None:
+        with transaction(factory) as db:
+            candidates = find_candidates(db_session=db, sighting=sighting, policy=duplicates)
+        verdict = judge(sighting, candidates, chat=chat, policy=duplicates)
+        if verdict.incident_id is not None:
+            merged = _merge(factory, event_id, uuid.UUID(verdict.incident_id), verdict,
+                            result.flags)
+            if merged is not None:
+                return merged
+        seen = {c.incident_id for c in candidates}
     return _create_incident(factory=factory, city=city, chat=chat, event=event, result=result,
-                            sighting=sighting, policy=policy, seen=seen)
+                            sighting=sighting, policy=duplicates, seen=seen)
 
 
 def _merge(
@@ -140,7 +146,7 @@ def _merge(
 
 def _create_incident(
     *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
-    event: Event, result: Classification, sighting: Sighting, policy: DuplicatePolicy,
+    event: Event, result: Classification, sighting: Sighting, policy: DuplicatePolicy | None,
     seen: set[str],
 ) -> uuid.UUID:
     triage_reasons = _triage_reasons(result, city)
@@ -159,15 +165,10 @@ def _create_incident(
         assert locked is not None
         if locked.incident_id is not None:  # another delivery of this task won the race
             return locked.incident_id
-        lock_incident_creation(db)
-        # Incidents created while this event was being understood: the rules alone decide.
-        fresh = [c for c in find_candidates(db_session=db, sighting=sighting, policy=policy)
-                 if c.incident_id not in seen]
-        late = judge(sighting, fresh, chat=None, policy=policy)
-        if late.incident_id is not None and merge_event(
-                db_session=db, event=locked, incident_id=uuid.UUID(late.incident_id),
-                verdict=late, flags=result.flags):
-            return uuid.UUID(late.incident_id)
+        if policy is not None:
+            late = _late_duplicate(db, locked, sighting, policy, seen, result.flags)
+            if late is not None:
+                return late
         incident = Incident(
             id=uuid.uuid4(), origin_event_id=event.id, category=result.category,
             severity=result.severity, title=writeup.title, description=writeup.description,
@@ -184,6 +185,25 @@ def _create_incident(
         locked.flags = sorted(set(locked.flags) | set(result.flags))
         locked.processed_at = datetime.now(UTC)
         return incident.id
+
+
+def _late_duplicate(
+    db: Session, event: Event, sighting: Sighting, policy: DuplicatePolicy, seen: set[str],
+    flags: list[str],
+) -> uuid.UUID | None:
+    """Under the creation lock: join an incident created while this event was understood.
+
+    Only the rules decide here (no LLM call inside a transaction).
+    """
+    lock_incident_creation(db)
+    fresh = [c for c in find_candidates(db_session=db, sighting=sighting, policy=policy)
+             if c.incident_id not in seen]
+    late = judge(sighting, fresh, chat=None, policy=policy)
+    if late.incident_id is not None and merge_event(
+            db_session=db, event=event, incident_id=uuid.UUID(late.incident_id), verdict=late,
+            flags=flags):
+        return uuid.UUID(late.incident_id)
+    return None
 
 
 def _decide(

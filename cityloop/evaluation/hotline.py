@@ -71,7 +71,7 @@ def evaluate(
             for k in ks:
                 right[k] += case.source in sources[:k]
         report.recall[mode] = {k: right[k] / len(cases) for k in ks}
-        progress(f"{mode}: done")
+        progress(f"{mode}: " + ", ".join(f"recall@{k} {v:.3f}" for k, v in report.recall[mode].items()))
     if chat is not None and llm_sample > 0:
         _score_llm(report, db_session, cases, vectors, embedder, index, chat, llm_sample, seed, progress)
     return report

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from agents.duplicates import DuplicatePolicy
 from agents.embeddings import SentenceTransformerEmbedder, embeddings_available
 from dispatch.cityconfig import CityConfig, load_city
 from dispatch.db import make_session_factory, transaction
@@ -58,7 +59,7 @@ def test_camera_and_three_calls_about_one_tree_make_one_incident_and_ticket(
     def handle(data: dict[str, object]) -> uuid.UUID:
         event_id = post(factory, city, data)
         incident_id = understand_event(factory=factory, city=city, chat=None, event_id=event_id,
-                                       embedder=embedder)
+                                       embedder=embedder, duplicates=DuplicatePolicy())
         assert incident_id is not None
         route_incident(factory=factory, city=city, chat=None, incident_id=incident_id)
         return incident_id
@@ -104,7 +105,7 @@ def test_a_closed_incident_is_not_reopened_by_a_new_report(
     first = post(factory, city, {"source": "camera", "category_hint": "fallen_tree", **near(0),
                                  "description": "Camera 14: fallen tree lying across the road"})
     incident_id = understand_event(factory=factory, city=city, chat=None, event_id=first,
-                                   embedder=embedder)
+                                   embedder=embedder, duplicates=DuplicatePolicy())
     assert incident_id is not None
     route_incident(factory=factory, city=city, chat=None, incident_id=incident_id)
     with transaction(factory) as db:
@@ -115,6 +116,6 @@ def test_a_closed_incident_is_not_reopened_by_a_new_report(
     again = post(factory, city, {"source": "hotline", **near(5),
                                  "description": "A tree fell across the road again"})
     second = understand_event(factory=factory, city=city, chat=None, event_id=again,
-                              embedder=embedder)
+                              embedder=embedder, duplicates=DuplicatePolicy())
 
     assert second is not None and second != incident_id

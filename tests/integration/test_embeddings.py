@@ -1,0 +1,58 @@
+"""The embedding stage of the classifier with the real all-MiniLM-L6-v2 model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.classifier import classify
+from agents.embeddings import SentenceTransformerEmbedder, embeddings_available
+from dispatch.cityconfig import load_city
+from dispatch.flows import category_specs
+from tests.conftest import SAMPLE_CITY
+from tests.unit.agents.fakes import FakeChatModel
+
+pytestmark = pytest.mark.skipif(not embeddings_available(), reason="needs the 'ml' extra")
+
+# Paraphrases that match none of the sample city's keywords.
+PARAPHRASES = {
+    "The wind knocked over the old willow by the playground": "fallen_tree",
+    "Rental cycles stacked on top of each other block the shop entrance": "fallen_bicycle",
+    "The underpass on Station Road is underwater, cars are stalling": "waterlogging",
+    "Someone sprayed words all over the library wall": "graffiti",
+}
+
+
+def test_real_embedder_gives_unit_vectors_of_384_dimensions() -> None:
+    vectors = SentenceTransformerEmbedder().embed(["a fallen tree", "a pothole"])
+
+    assert vectors.shape == (2, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_paraphrases_without_keywords_are_classified_by_embedding_not_llm() -> None:
+    city = load_city(SAMPLE_CITY)
+    embedder = SentenceTransformerEmbedder()
+    chat = FakeChatModel(replies=[])  # any LLM call fails the test
+
+    results = {text: classify(text=text, categories=category_specs(city), chat=chat,
+                              fallback_code=city.fallback_category, embedder=embedder)
+               for text in PARAPHRASES}
+
+    assert {text: r.category for text, r in results.items()} == PARAPHRASES
+    assert {r.method for r in results.values()} == {"embedding"}
+    assert {r.model for r in results.values()} == {"all-MiniLM-L6-v2"}
+    assert chat.calls == []
+
+
+def test_unrelated_text_is_left_to_the_llm() -> None:
+    city = load_city(SAMPLE_CITY)
+    reply = '{"category": "other", "severity": "low", "confidence": 50}'
+    chat = FakeChatModel(replies=[reply])
+
+    result = classify(text="Loud music from the apartment upstairs every night",
+                      categories=category_specs(city), chat=chat,
+                      fallback_code=city.fallback_category,
+                      embedder=SentenceTransformerEmbedder())
+
+    assert (result.method, result.category) == ("llm", "other")
