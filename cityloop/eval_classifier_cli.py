@@ -11,26 +11,15 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from cityloop.eval_cli import eval_subparsers
 from cityloop.settings import SAMPLE_CITY, Settings
-
-
-def _eval_subparsers(sub: Any) -> Any:
-    """The ``eval`` command's subparsers, created here unless another module did first."""
-    existing = sub.choices.get("eval")
-    if existing is None:
-        existing = sub.add_parser("eval", help="offline evaluations")
-        existing.add_subparsers(dest="eval_command", required=True)
-    for action in existing._actions:  # argparse offers no public lookup of subparsers
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return existing.add_subparsers(dest="eval_command", required=True)
 
 
 def add_parsers(sub: Any) -> None:
     """Register ``eval classifier`` on the ``cityloop`` command's subparsers."""
     from cityloop.evaluation.classifier import DATA_FILE
 
-    parser = _eval_subparsers(sub).add_parser(
+    parser = eval_subparsers(sub).add_parser(
         "classifier", help="accuracy of keywords, embeddings, the LLM, and all combined")
     parser.add_argument("--city", type=Path, default=SAMPLE_CITY, help="city YAML file")
     parser.add_argument("--data", type=Path, default=DATA_FILE,

@@ -21,11 +21,18 @@ BUNDLED = {
 }
 
 
+def eval_subparsers(sub: Any) -> Any:
+    """The subparsers of ``cityloop eval``, created by whichever evaluation registers first."""
+    ev = sub.choices.get("eval") or sub.add_parser("eval", help="offline evaluations against public data")
+    for action in ev._actions:  # argparse offers no public way to reach existing subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return ev.add_subparsers(dest="eval_command", required=True)
+
+
 def add_parsers(sub: Any) -> None:
     """Register ``eval routing`` on the ``cityloop`` command's subparsers."""
-    from cityloop.eval_hotline_cli import _eval_subparsers
-
-    kinds = _eval_subparsers(sub)
+    kinds = eval_subparsers(sub)
     routing = kinds.add_parser(
         "routing", help="agreement with real 311 routing, per category, against a ceiling")
     routing.add_argument("--city", default="nyc",

@@ -11,23 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cityloop.eval_cli import eval_subparsers
 from cityloop.settings import PACKAGE_DIR, Settings
 
 DEFAULT_DATA = PACKAGE_DIR.parent.parent / "shared" / "data" / "faq" / "us_gov_faq_dev.csv"
 
 
-def _eval_subparsers(sub: Any) -> Any:
-    """The subparsers of ``cityloop eval`` (created when no other evaluation registered it)."""
-    ev = sub.choices.get("eval") or sub.add_parser("eval", help="offline evaluations against public data")
-    for action in ev._actions:  # argparse offers no public way to reach existing subparsers
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return ev.add_subparsers(dest="eval_command", required=True)
-
-
 def add_parsers(sub: Any) -> None:
     """Register ``eval hotline`` on the ``cityloop`` command's subparsers."""
-    hotline = _eval_subparsers(sub).add_parser(
+    hotline = eval_subparsers(sub).add_parser(
         "hotline", help="recall@k of full-text, vector and hybrid retrieval; LLM citations")
     hotline.add_argument("--data", default=str(DEFAULT_DATA), help="a Q&A CSV (sourceName, "
                          "sourceUrl, question, answer)")

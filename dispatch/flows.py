@@ -80,7 +80,11 @@ def _sighting(event: Event, category: str, vector: Vector | None) -> Sighting:
 
 
 def _triage_reasons(result: Classification, city: CityConfig) -> list[str]:
-    reasons = [f"classifier: {result.llm_error}"] if result.method == "fallback" else []
+    reasons = []
+    if result.method == "fallback":
+        why = result.llm_error if city.routing.classify_with_llm else "LLM classification is off"
+        reasons.append(f"classifier: no keyword or embedding match ({why}); "
+                       f"a dispatcher should confirm the category")
     if result.method == "llm" and city.routing.review_llm_only_categories:
         reasons.append(
             f"category {result.category!r} chosen by the LLM alone "
@@ -108,8 +112,8 @@ def understand_event(
         db.expunge(event)
     vector = _embed(embedder, event.description)
     result = classify(
-        text=event.description, categories=category_specs(city), chat=chat,
-        hint=event.category_hint, fallback_code=city.fallback_category,
+        text=event.description, categories=category_specs(city),
+        chat=chat if city.routing.classify_with_llm else None, hint=event.category_hint, fallback_code=city.fallback_category,
         embedder=embedder, text_vector=vector,
     )
     sighting = _sighting(event, result.category, vector)

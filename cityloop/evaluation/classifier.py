@@ -9,6 +9,7 @@ fallback category, exactly as the pipeline would.
 * embeddings — similarity to each category's description and examples alone,
   above the classifier's score and margin thresholds;
 * llm — the schema-constrained LLM call alone (``classify_llm``);
+* no_llm — ``classify`` without an LLM: keywords, then embeddings, else the fallback;
 * combined — ``classify`` itself: keywords, then embeddings, then the LLM.
 """
 
@@ -28,7 +29,7 @@ from agents.embeddings import Embedder
 from dispatch.cityconfig import CityConfig
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "city_events.csv"
-METHODS = ("keywords", "embeddings", "llm", "combined")
+METHODS = ("keywords", "embeddings", "llm", "no_llm", "combined")
 
 
 class EvaluationError(Exception):
@@ -82,7 +83,7 @@ def evaluate(
     """Score every method that has what it needs (no embedder or LLM: those are left out)."""
     methods = tuple(m for m in METHODS
                     if not (m == "embeddings" and embedder is None)
-                    and not (m == "llm" and chat is None))
+                    and not (m in ("llm", "no_llm") and chat is None))
     report = ClassifierReport(methods=methods, correct={m: Counter() for m in methods},
                               embedder=embedder.name if embedder else None)
     vectors = embedder.embed([row.text for row in rows]) if embedder is not None else None
@@ -97,9 +98,14 @@ def evaluate(
             answers["embeddings"] = match[0] if match and embedding_decides(match) else fallback
         if chat is not None:
             answers["llm"] = _llm_answer(chat, row.text, categories, fallback, report)
+        vector = vectors[index] if vectors is not None else None
+        if chat is not None:
+            answers["no_llm"] = classify(text=row.text, categories=categories, chat=None,
+                                         fallback_code=fallback, embedder=embedder,
+                                         text_vector=vector).category
         result = classify(text=row.text, categories=categories, chat=chat,
                           fallback_code=fallback, embedder=embedder,
-                          text_vector=vectors[index] if vectors is not None else None)
+                          text_vector=vector)
         answers["combined"] = result.category
         report.combined_stages[result.method] += 1
         if result.model and result.method == "llm":

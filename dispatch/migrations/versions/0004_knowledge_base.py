@@ -1,14 +1,14 @@
 """the hotline's knowledge base (documents, chunks with full-text and embeddings) and conversations
 
-Revision ID: 0005
-Revises: 0003 (TEMPORARY: becomes 0004 once that migration lands)
+Revision ID: 0004
+Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0005"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
