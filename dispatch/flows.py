@@ -30,6 +30,7 @@ from agents import (
 )
 from agents.duplicates import DuplicatePolicy, DuplicateVerdict, Sighting, judge
 from agents.embeddings import Embedder, Vector
+from agents.verifier import Snapshot, Verification, verify_snapshot
 from dispatch.cityconfig import CityConfig
 from dispatch.db import transaction
 from dispatch.merging import find_candidates, lock_incident_creation, merge_event
@@ -92,10 +93,15 @@ def _triage_reasons(result: Classification, city: CityConfig) -> list[str]:
     return reasons
 
 
+def _category_name(city: CityConfig, code: str) -> str:
+    category = city.category(code)
+    return category.name if category else code
+
+
 def understand_event(
     *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
     event_id: uuid.UUID, embedder: Embedder | None = None,
-    duplicates: DuplicatePolicy | None = None,
+    duplicates: DuplicatePolicy | None = None, vision: bool = False,
 ) -> uuid.UUID | None:
     """Event -> its incident: an open duplicate it joins, or a new classified, written-up one.
 
@@ -109,6 +115,8 @@ def understand_event(
             return None
         if event.incident_id is not None:
             return event.incident_id
+        snapshot = (Snapshot(data=event.image, content_type=event.image_content_type)
+                    if event.image is not None and event.image_content_type else None)
         db.expunge(event)
     vector = _embed(embedder, event.description)
     result = classify(
@@ -128,8 +136,12 @@ def understand_event(
             if merged is not None:
                 return merged
         seen = {c.incident_id for c in candidates}
+    verification = verify_snapshot(
+        chat, vision=vision, snapshot=snapshot, report=event.description,
+        category_name=_category_name(city, result.category))
     return _create_incident(factory=factory, city=city, chat=chat, event=event, result=result,
-                            sighting=sighting, policy=duplicates, seen=seen)
+                            sighting=sighting, policy=duplicates, seen=seen,
+                            verification=verification)
 
 
 def _merge(
@@ -151,9 +163,11 @@ def _merge(
 def _create_incident(
     *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
     event: Event, result: Classification, sighting: Sighting, policy: DuplicatePolicy | None,
-    seen: set[str],
+    seen: set[str], verification: Verification,
 ) -> uuid.UUID:
     triage_reasons = _triage_reasons(result, city)
+    if verification.status == "rejected":
+        triage_reasons.append(f"verifier: the snapshot does not show {result.category!r}")
     facts = _facts(event, city, result.category)
     try:
         writeup = write_incident(chat, facts=facts) if chat is not None else fallback_writeup(facts)
@@ -178,7 +192,9 @@ def _create_incident(
             severity=result.severity, title=writeup.title, description=writeup.description,
             location_phrase=writeup.location_phrase, recommended_action=writeup.recommended_action,
             lat=event.lat, lon=event.lon, district=event.district,
-            classification=result.model_dump(mode="json"), writeup=writeup.model_dump(mode="json"),
+            classification={**result.model_dump(mode="json"),
+                            "verification": verification.model_dump(mode="json")},
+            writeup=writeup.model_dump(mode="json"),
             needs_triage=bool(triage_reasons), triage_reasons=triage_reasons,
             embedding=sighting.embedding,
         )

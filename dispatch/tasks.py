@@ -43,7 +43,7 @@ def understand_event(event_id: str) -> str | None:
     rt = get_runtime()
     incident_id = flows.understand_event(
         factory=rt.factory, city=rt.city, chat=rt.chat, event_id=uuid.UUID(event_id),
-        embedder=rt.embedder, duplicates=rt.duplicates)
+        embedder=rt.embedder, duplicates=rt.duplicates, vision=rt.config.llm.vision)
     if incident_id is not None:
         enqueue_route(incident_id)
     return str(incident_id) if incident_id else None
