@@ -36,6 +36,13 @@ _OTHERS_DATA = re.compile(
     r"tickets|conversations|contacts?)\b|\b(?:list|show|give|print|dump|export)\b.{0,40}\b"
     r"(?:reports|tickets|complaints|conversations|database|phone numbers|e-?mails|addresses)\b",
     re.IGNORECASE)
+# Changing a ticket is staff work: the hotline never resolves, closes or reassigns anything.
+_STATE_CHANGE = re.compile(
+    r"\b(?:mark|set|close|resolve|reopen|delete|cancel|assign|reassign|escalate|approve)\b"
+    r".{0,40}\b(?:tickets?|reports?|cases?|requests?|complaints?)\b"
+    r"|\b(?:tickets?|reports?|cases?|requests?)\b.{0,40}\b(?:as|to)\s+"
+    r"(?:resolved|closed|done|fixed|deleted|complete[d]?)\b",
+    re.IGNORECASE)
 _COMPLAINT = re.compile(
     r"\b(?:i(?:'d| would)? (?:want|like|need)s? to (?:report|complain|file)|i'?m reporting|"
     r"i am reporting)\b", re.IGNORECASE)
@@ -135,7 +142,7 @@ def respond(
     text = text.strip()
     if not text:
         return Reply(kind="help", text=HELP), state
-    if detect_injection(text) or _OTHERS_DATA.search(text):
+    if detect_injection(text) or _OTHERS_DATA.search(text) or _STATE_CHANGE.search(text):
         log.info("hotline: refused %r", redact(text)[:200])
         return Reply(kind="refused", text=REFUSAL), state
     reference = REFERENCE.search(text) or EVENT_ID.search(text)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from cityloop import (
     apikeys_cli,
     eval_classifier_cli,
+    eval_classify_cli,
     eval_cli,
     eval_hotline_cli,
     kb_cli,
@@ -21,7 +22,9 @@ from cityloop import (
 from cityloop.settings import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-_EXTENSIONS = (apikeys_cli, users_cli, kb_cli, eval_cli, eval_classifier_cli, eval_hotline_cli)
+_EXTENSIONS = (
+    apikeys_cli, users_cli, kb_cli, eval_cli, eval_classifier_cli, eval_classify_cli, eval_hotline_cli,
+)
 
 
 def _settings() -> Settings:
