@@ -101,7 +101,7 @@ def llm_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLMConfig]:
 
     log_file = tmp_path_factory.mktemp("llm") / "llama.log"
     with LlamaServer(free_port(), threads=2, log_file=log_file) as server:
-        yield LLMConfig(base_url=server.url, model=server.alias, timeout_s=60, max_retries=1)
+        yield LLMConfig(base_url=server.url, model=server.alias, timeout_s=180, max_retries=1)
 
 
 DOWN_LLM = LLMConfig(base_url="http://127.0.0.1:9/v1", timeout_s=2, max_retries=0)
