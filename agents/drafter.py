@@ -169,7 +169,8 @@ def draft(
         fact_lines=lines,
         reports=texts,
     )
-    max_tokens = int(sum(s.max_chars for s in sections) * _TOKENS_PER_CHAR) + 40
+    # Headroom: llama.cpp grammars do not enforce maxLength, so a long answer must still close.
+    max_tokens = int(sum(s.max_chars for s in sections) * _TOKENS_PER_CHAR * 2) + 120
     try:
         data = structured_call(
             chat, messages=messages, schema_name=f"{kind}_prose",
