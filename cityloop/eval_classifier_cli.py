@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-
-from cityloop.eval_cli import eval_subparsers
+from cityloop.eval_cli import eval_chat_model, eval_subparsers
 from cityloop.settings import SAMPLE_CITY, Settings
 
 
@@ -27,25 +24,6 @@ def add_parsers(sub: Any) -> None:
     parser.add_argument("--no-llm", action="store_true", help="leave the LLM out")
     parser.add_argument("--no-embeddings", action="store_true", help="leave embeddings out")
     parser.set_defaults(handler=cmd_eval_classifier)
-
-
-@contextlib.contextmanager
-def _chat_model(settings: Settings) -> Iterator[BaseChatModel | None]:
-    """The configured LLM, or an embedded llama.cpp server for the duration."""
-    from agents import build_chat_model
-
-    if settings.llm.base_url:
-        yield build_chat_model(settings.llm)
-        return
-    from cityloop.localservices import LlamaServer, free_port
-
-    log_file = settings.embedded.data_dir / "eval-llama.log"
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    print(f"starting the embedded llama.cpp server (log: {log_file}) ...", file=sys.stderr)
-    with LlamaServer(free_port(), threads=settings.embedded.llm_threads,
-                     log_file=log_file) as server:
-        yield build_chat_model(settings.llm.model_copy(
-            update={"base_url": server.url, "model": server.alias}))
 
 
 def cmd_eval_classifier(args: argparse.Namespace, settings: Settings) -> int:
@@ -71,7 +49,7 @@ def cmd_eval_classifier(args: argparse.Namespace, settings: Settings) -> int:
         if done % 20 == 0:
             print(f"  {done}/{len(rows)} rows ...", file=sys.stderr)
 
-    with _chat_model(settings) if not args.no_llm else contextlib.nullcontext() as chat:
+    with eval_chat_model(settings) if not args.no_llm else contextlib.nullcontext() as chat:
         report = ev.evaluate(rows, categories=category_specs(city), fallback=city.fallback_category,
                              embedder=embedder, chat=chat, progress=progress)
     print(f"{city.city.name}: {args.data} ({len(rows)} labelled texts)")

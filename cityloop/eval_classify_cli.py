@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-
-from cityloop.eval_cli import BUNDLED, EMBEDDED_TIMEOUT_S, eval_subparsers
+from cityloop.eval_cli import BUNDLED, eval_chat_model, eval_subparsers
 from cityloop.settings import Settings
 
 
@@ -31,26 +28,6 @@ def add_parsers(sub: Any) -> None:
                         help="score only the first N rows with a descriptor")
     parser.add_argument("--seed", type=int, default=0, help="seed for the LLM sample")
     parser.set_defaults(handler=cmd_eval_classify)
-
-
-@contextlib.contextmanager
-def _chat_model(settings: Settings) -> Iterator[BaseChatModel]:
-    """The configured LLM, or an embedded llama.cpp server for the duration."""
-    from agents import build_chat_model
-
-    if settings.llm.base_url:
-        yield build_chat_model(settings.llm)
-        return
-    from cityloop.localservices import LlamaServer, free_port
-
-    log_file = settings.embedded.data_dir / "eval-llama.log"
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    print(f"starting the embedded llama.cpp server (log: {log_file}) ...", file=sys.stderr)
-    with LlamaServer(free_port(), threads=settings.embedded.llm_threads,
-                     log_file=log_file) as server:
-        yield build_chat_model(settings.llm.model_copy(update={
-            "base_url": server.url, "model": server.alias,
-            "timeout_s": max(settings.llm.timeout_s, EMBEDDED_TIMEOUT_S)}))
 
 
 def cmd_eval_classify(args: argparse.Namespace, settings: Settings) -> int:
@@ -85,7 +62,7 @@ def cmd_eval_classify(args: argparse.Namespace, settings: Settings) -> int:
         if done % 10 == 0:
             print(f"  {done}/{len(sample or ())} sampled rows ...", file=sys.stderr)
 
-    with _chat_model(settings) if use_llm else contextlib.nullcontext() as chat:
+    with eval_chat_model(settings) if use_llm else contextlib.nullcontext() as chat:
         report = ev.evaluate(loaded, categories=categories, fallback=city.fallback_category,
                              embedder=embedder, chat=chat, sample=sample, progress=progress)
     print(f"{city.city.name}: {data} ({len(loaded.requests)} rows scored; truth from "

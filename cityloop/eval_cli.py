@@ -106,3 +106,23 @@ def cmd_eval_routing(args: argparse.Namespace, settings: Settings) -> int:
           f"LLM sample {len(sample or ())}, seed {args.seed})")
     print(ev.format_report(report))
     return 0
+
+
+@contextlib.contextmanager
+def eval_chat_model(settings: Settings) -> Iterator[BaseChatModel]:
+    """The configured LLM, or an embedded llama.cpp server for the duration of an evaluation."""
+    from agents import build_chat_model
+
+    if settings.llm.base_url:
+        yield build_chat_model(settings.llm)
+        return
+    from cityloop.localservices import LlamaServer, free_port
+
+    log_file = settings.embedded.data_dir / "eval-llama.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    print(f"starting the embedded llama.cpp server (log: {log_file}) ...", file=sys.stderr)
+    with LlamaServer(free_port(), threads=settings.embedded.llm_threads,
+                     log_file=log_file) as server:
+        yield build_chat_model(settings.llm.model_copy(update={
+            "base_url": server.url, "model": server.alias,
+            "timeout_s": max(settings.llm.timeout_s, EMBEDDED_TIMEOUT_S)}))
