@@ -6,7 +6,6 @@ check drops every sentence that states a number or a date word the facts do not
 contain. Without a usable LLM, the caller's deterministic fallback prose is used.
 """
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
@@ -15,19 +14,10 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from pydantic import BaseModel, Field
 
 from agents.errors import LLMUnavailable
+from agents.grounding import SENTENCE_END, claims_in
 from agents.llm import model_name, structured_call
 from agents.prompts import DRAFT_PROMPT_VERSION, draft_messages
 
-_NUMBER = re.compile(r"\d+")
-# "may" is left out: as a verb it is far more common than the month.
-_DATE_WORD = re.compile(
-    r"\b(january|february|march|april|june|july|august|september|october|november|december"
-    r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
-    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-    r"|yesterday|today|tonight|tomorrow|noon|midnight)\b",
-    re.IGNORECASE,
-)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _MAX_REPORTS = 5
 _REPORT_MAX_CHARS = 600
 _TOKENS_PER_CHAR = 0.35
@@ -78,11 +68,6 @@ def _text(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def claims_in(text: str) -> set[str]:
-    """Numbers (as integers without leading zeros) and date words in ``text``."""
-    numbers = {str(int(match)) for match in _NUMBER.findall(text)}
-    return numbers | {match.lower() for match in _DATE_WORD.findall(text)}
-
 
 def grounded_tokens(texts: Iterable[str], moments: Iterable[date]) -> set[str]:
     """Every claim the facts support: their numbers and date words, and the names
@@ -124,7 +109,7 @@ def split_grounded(text: str, grounded: set[str]) -> tuple[str, list[str]]:
     """Keep the sentences whose claims are all grounded; return (kept text, dropped)."""
     kept: list[str] = []
     dropped: list[str] = []
-    for sentence in _SENTENCE_END.split(" ".join(text.split())):
+    for sentence in SENTENCE_END.split(" ".join(text.split())):
         if sentence:
             (kept if claims_in(sentence) <= grounded else dropped).append(sentence)
     return " ".join(kept), dropped

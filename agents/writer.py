@@ -1,6 +1,5 @@
 """Incident writer: a title, description, location and action for one event."""
 
-import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
@@ -9,6 +8,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from pydantic import BaseModel, Field, ValidationError
 
 from agents.errors import LLMUnavailable
+from agents.grounding import SENTENCE_END, claims_in
 from agents.llm import model_name, structured_call
 from agents.prompts import WRITE_PROMPT_VERSION, write_messages
 
@@ -17,23 +17,13 @@ DESCRIPTION_MAX = 2000
 LOCATION_MAX = 200
 ACTION_MAX = 300
 _WRITE_MAX_TOKENS = 400
-_NUMBER = re.compile(r"\d+")
-# "may" is left out: as a verb it is far more common than the month.
-_DATE_WORD = re.compile(
-    r"\b(january|february|march|april|june|july|august|september|october|november|december"
-    r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
-    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-    r"|yesterday|today|tonight|tomorrow|noon|midnight)\b",
-    re.IGNORECASE,
-)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def _grounded_tokens(texts: Iterable[str], occurred_at: datetime | None) -> set[str]:
     """Every number and date word the facts contain, normalised for comparison."""
     tokens: set[str] = set()
     for text in texts:
-        tokens.update(_claims_in(text))
+        tokens.update(claims_in(text))
     if occurred_at is not None:
         at = occurred_at
         tokens.update(str(part) for part in (at.year, at.month, at.day, at.hour, at.minute))
@@ -43,23 +33,17 @@ def _grounded_tokens(texts: Iterable[str], occurred_at: datetime | None) -> set[
     return tokens
 
 
-def _claims_in(text: str) -> set[str]:
-    """Numbers (as integers without leading zeros) and date words in ``text``."""
-    numbers = {str(int(match)) for match in _NUMBER.findall(text)}
-    words = {match.lower() for match in _DATE_WORD.findall(text)}
-    return numbers | words
-
 
 def _is_grounded(text: str, grounded: set[str]) -> bool:
     """Whether every claim in ``text`` appears among the grounded tokens."""
-    return _claims_in(text) <= grounded
+    return claims_in(text) <= grounded
 
 
 def _split_grounded(text: str, grounded: set[str]) -> tuple[str, list[str]]:
     """Keep the sentences whose claims are all grounded; return (kept text, dropped)."""
     kept: list[str] = []
     dropped: list[str] = []
-    for sentence in _SENTENCE_END.split(text.strip()):
+    for sentence in SENTENCE_END.split(text.strip()):
         if not sentence:
             continue
         (kept if _is_grounded(sentence, grounded) else dropped).append(sentence)
