@@ -1,0 +1,62 @@
+"""ticket comments, internal notes and attachments; indexes for the inbox and dashboard
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ticket_comments",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
+        sa.Column("ticket_id", sa.BigInteger(), nullable=False),
+        sa.Column("author", sa.String(length=120), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("internal", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_ticket_comments_ticket_id", "ticket_comments", ["ticket_id", "id"])
+    op.create_table(
+        "ticket_attachments",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
+        sa.Column("ticket_id", sa.BigInteger(), nullable=False),
+        sa.Column("uploaded_by", sa.String(length=120), nullable=False),
+        sa.Column("file_name", sa.String(length=200), nullable=False),
+        sa.Column("content_type", sa.String(length=64), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("purpose", sa.String(length=16), server_default="attachment", nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_ticket_attachments_ticket_id", "ticket_attachments", ["ticket_id", "id"])
+    # the dashboard: tickets created per day, and resolutions per day (from the history)
+    op.create_index("ix_tickets_created_at", "tickets", ["created_at"])
+    op.create_index("ix_ticket_history_action_at", "ticket_history", ["action", "at"])
+    # the inbox filtered by category or district, newest first
+    op.create_index("ix_tickets_category_id", "tickets", ["category", "id"])
+    op.create_index("ix_tickets_district_id", "tickets", ["district", "id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_tickets_district_id", table_name="tickets")
+    op.drop_index("ix_tickets_category_id", table_name="tickets")
+    op.drop_index("ix_ticket_history_action_at", table_name="ticket_history")
+    op.drop_index("ix_tickets_created_at", table_name="tickets")
+    op.drop_index("ix_ticket_attachments_ticket_id", table_name="ticket_attachments")
+    op.drop_table("ticket_attachments")
+    op.drop_index("ix_ticket_comments_ticket_id", table_name="ticket_comments")
+    op.drop_table("ticket_comments")

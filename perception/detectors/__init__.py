@@ -1,0 +1,1 @@
+"""Open-vocabulary detector backends behind one protocol (``base.Detector``), one file each."""
