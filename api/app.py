@@ -14,8 +14,10 @@ from starlette.responses import Response
 
 from api import errors, web
 from api.config import ApiConfig
-from api.routes import documents, events, health, open311, tickets
+from api.routes import cameras, documents, events, health, open311, tickets
 from api.routes import hotline
+from api.routes import dead_letters, rechecks
+from api.web import dead_letters as dead_letters_page
 from dispatch.celery_app import configure as configure_celery
 from dispatch.runtime import get_runtime, set_config
 
@@ -25,16 +27,19 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 class BodyLimit(BaseHTTPMiddleware):
     """Refuse bodies over the limit before reading them (413 names the limit)."""
 
-    def __init__(self, app: object, limit: int) -> None:
+    def __init__(self, app: object, limit: int, clip_limit: int | None = None) -> None:
         super().__init__(app)  # type: ignore[arg-type]
         self.limit = limit
+        self.clip_limit = clip_limit or limit
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
+        # clip uploads have their own, larger limit (checked again while streaming to disk)
+        limit = self.clip_limit + 64_000 if request.url.path.endswith("/clips") else self.limit
+        if length is not None and length.isdigit() and int(length) > limit:
             return JSONResponse(status_code=413, content={"detail": [{
                 "field": "body", "type": "too_large",
-                "message": f"request body of {length} bytes is over the limit of {self.limit} bytes"}]})
+                "message": f"request body of {length} bytes is over the limit of {limit} bytes"}]})
         return await call_next(request)
 
 
@@ -50,10 +55,14 @@ def create_app(config: ApiConfig) -> FastAPI:
     app = FastAPI(title="CityLoop", version="0.1.0", lifespan=lifespan,
                   description="A city's event loop: perceive, understand, handle, decide.")
     app.state.config = config
-    app.add_middleware(BodyLimit, limit=config.max_image_bytes * 4 // 3 + 256_000)
+    app.add_middleware(BodyLimit, limit=config.max_image_bytes * 4 // 3 + 256_000,
+                       clip_limit=config.dispatch.perception.max_clip_bytes)
     errors.install(app)
-    for module in (health, events, tickets, open311, documents, hotline):
+    for module in (health, events, tickets, open311, documents, hotline, cameras):
         app.include_router(module.router)
+    app.include_router(dead_letters.router)
+    app.include_router(rechecks.router)
+    app.include_router(dead_letters_page.router)
     web.install(app)
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
 

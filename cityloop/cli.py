@@ -15,8 +15,11 @@ from cityloop import (
     eval_classifier_cli,
     eval_classify_cli,
     eval_cli,
+    eval_detect_cli,
     eval_hotline_cli,
     kb_cli,
+    models_cli,
+    perception_cli,
     users_cli,
 )
 from cityloop.settings import Settings, load_settings
@@ -24,6 +27,7 @@ from cityloop.settings import Settings, load_settings
 Handler = Callable[[argparse.Namespace, Settings], int]
 _EXTENSIONS = (
     apikeys_cli, users_cli, kb_cli, eval_cli, eval_classifier_cli, eval_classify_cli, eval_hotline_cli,
+    perception_cli, models_cli, eval_detect_cli,
 )
 
 

@@ -25,10 +25,12 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
         worker_concurrency=settings.celery.worker_concurrency,
         stale_event_after_s=settings.celery.stale_event_after_s,
         sweep_interval_s=settings.celery.sweep_interval_s,
+        max_image_bytes=settings.max_image_bytes, perception=settings.perception,
     )
 
 
 def api_config(settings: Settings) -> ApiConfig:
     public = settings.public_url or f"http://{settings.host}:{settings.port}"
     return ApiConfig(dispatch=dispatch_config(settings), max_image_bytes=settings.max_image_bytes,
-                     public_url=public)
+                     public_url=public, map_tile_url=settings.map_tile_url,
+                     map_attribution=settings.map_attribution)

@@ -186,6 +186,12 @@ def start_services(settings: Settings, stack: ExitStack) -> Endpoints:
             log_file=data_dir / "llama.log",
         )
         llm_url = _start(stack, "llm", f"llama.cpp server (log {server.log_file})", server)
+    from perception.loading import status
+
+    perception = status(settings.perception)
+    print(f"  {'perception':<9} {'on' if perception.on else 'off'}  "
+          f"{perception.backend} {perception.model}" + ("" if perception.on else f"\n    {perception.reason}"),
+          flush=True)
     return Endpoints(database, broker, llm_url, llm.model)
 
 
@@ -223,6 +229,14 @@ def _require_free_port(settings: Settings) -> None:
             ) from exc
 
 
+def _watch_cameras(settings: Settings) -> bool:
+    """Live camera workers start with the system when perception is on and cameras are configured."""
+    from dispatch.cityconfig import load_city
+    from perception.loading import status
+
+    return status(settings.perception).on and bool(load_city(settings.city_file).cameras)
+
+
 def _print_ready(settings: Settings, base_url: str, seconds: float) -> None:
     public = settings.public_url.rstrip("/") or base_url
     print(
@@ -246,6 +260,8 @@ def _serve(settings: Settings, *, demo: bool, stack: ExitStack, started: float) 
         raise LaunchError(f"`cityloop migrate` failed with exit code {code}")
     for name in LONG_RUNNING:
         supervisor.spawn(name, [name])
+    if _watch_cameras(settings):
+        supervisor.spawn("cameras", ["cameras", "run"])
     base_url = local_base_url(settings)
     try:
         wait_http(f"{base_url}/health", HEALTH_TIMEOUT_S, check=supervisor.check)

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from agents import LLMConfig
+from perception.settings import PerceptionSettings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SAMPLE_CITY = PACKAGE_DIR / "cities" / "riverton.yaml"
@@ -54,9 +55,12 @@ class Settings(BaseSettings):
     public_url: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_image_bytes: int = Field(default=5_000_000, ge=1)
+    map_tile_url: str = ""
+    map_attribution: str = ""
     llm: LLMConfig = LLMConfig()
     embedded: EmbeddedSettings = EmbeddedSettings()
     celery: CelerySettings = CelerySettings()
+    perception: PerceptionSettings = PerceptionSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -10,9 +10,11 @@ from dispatch.config import DispatchConfig
 UNDERSTAND_QUEUE = "pipeline.understand"
 ROUTE_QUEUE = "pipeline.route"
 MAINTENANCE_QUEUE = "pipeline.maintenance"
-PIPELINE_QUEUES = (UNDERSTAND_QUEUE, ROUTE_QUEUE, MAINTENANCE_QUEUE)
+# uploaded clips; run by workers that have the detector (near a GPU in production)
+PERCEPTION_QUEUE = "perception.clips"
+PIPELINE_QUEUES = (UNDERSTAND_QUEUE, ROUTE_QUEUE, MAINTENANCE_QUEUE, PERCEPTION_QUEUE)
 
-app = Celery("cityloop", include=["dispatch.tasks"])
+app = Celery("cityloop", include=["dispatch.tasks", "dispatch.perception_tasks"])
 
 
 def all_queues(city: CityConfig) -> list[str]:
@@ -37,11 +39,13 @@ def configure(config: DispatchConfig) -> Celery:
         task_routes={
             "cityloop.understand_event": {"queue": UNDERSTAND_QUEUE},
             "cityloop.route_incident": {"queue": ROUTE_QUEUE},
+            "cityloop.ingest_clip": {"queue": PERCEPTION_QUEUE},
             "cityloop.*": {"queue": MAINTENANCE_QUEUE},
         },
         beat_schedule={
             "sweep-stalled-work": {"task": "cityloop.sweep", "schedule": config.sweep_interval_s},
             "check-sla": {"task": "cityloop.check_sla", "schedule": 60.0},
+            "run-rechecks": {"task": "cityloop.run_rechecks", "schedule": 60.0},
         },
         worker_hijack_root_logger=False,
     )

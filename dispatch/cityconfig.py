@@ -17,6 +17,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
+from perception.config import CameraSpec
+
+from dispatch.delivery_config import (
+    Escalation,
+    Open311Target,
+    Rechecks,
+    RetryPolicy,
+    SmtpSettings,
+    check_escalation,
+)
+
 Priority = Literal["low", "medium", "high", "critical"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -61,6 +72,9 @@ class Agency(_Strict):
     supervisor_email: str | None = None
     webhook: WebhookTarget | None = None
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    smtp: SmtpSettings | None = None  # overrides the city's ``smtp`` for this agency
+    open311: Open311Target | None = None
+    delivery: RetryPolicy = RetryPolicy()
 
 
 class Category(_Strict):
@@ -71,6 +85,10 @@ class Category(_Strict):
     priority: Priority
     sla_hours: float = Field(gt=0, le=24 * 365)
     detector_prompts: list[str] = Field(default_factory=list)
+    # a candidate box needs this detector score; CLIP then checks it against the prompts
+    # and these negatives ("a tree standing upright", "an empty street")
+    detector_threshold: float = Field(default=0.3, gt=0, le=1)
+    verify_negatives: list[str] = Field(default_factory=list, max_length=20)
     keywords: list[str] = Field(default_factory=list)
     open311_service_code: str = Field(min_length=1, max_length=40)
 
@@ -121,6 +139,16 @@ class CityConfig(_Strict):
     districts: dict[str, Any]  # a GeoJSON FeatureCollection
     routing: Routing = Routing()
     fallback_category: str = "other"
+    smtp: SmtpSettings | None = None
+    escalation: Escalation | None = None
+    rechecks: Rechecks | None = None
+    cameras: list[CameraSpec] = Field(default_factory=list, max_length=1000)
+
+    def camera(self, camera_id: str) -> CameraSpec | None:
+        return next((c for c in self.cameras if c.id == camera_id), None)
+
+    def smtp_for(self, agency: Agency) -> SmtpSettings | None:
+        return agency.smtp or self.smtp
 
     def agency(self, code: str) -> Agency | None:
         return next((a for a in self.agencies if a.code == code), None)
@@ -238,6 +266,30 @@ def _cross_check(cfg: CityConfig) -> list[str]:
                 problems.append(f"{where}.districts[{j}]: unknown district {code!r}")
     for dup in sorted(_duplicates([r.id for r in cfg.routing.rules])):
         problems.append(f"routing.rules: duplicate rule id {dup!r}")
+    return problems + _check_delivery(cfg, categories) + _check_cameras(cfg, categories)
+
+
+def _check_cameras(cfg: CityConfig, categories: set[str]) -> list[str]:
+    problems = [f"cameras: duplicate camera id {dup!r}"
+                for dup in sorted(_duplicates([c.id for c in cfg.cameras]))]
+    for i, camera in enumerate(cfg.cameras):
+        for j, zone in enumerate(camera.zones):
+            for k, code in enumerate(zone.categories):
+                if code not in categories:
+                    problems.append(f"cameras[{i}].zones[{j}].categories[{k}]: unknown category {code!r}")
+        for code in sorted(set(camera.categories) - categories):
+            problems.append(f"cameras[{i}].categories.{code}: unknown category {code!r}")
+    return problems
+
+
+def _check_delivery(cfg: CityConfig, categories: set[str]) -> list[str]:
+    problems = check_escalation(cfg.escalation)
+    for i, agency in enumerate(cfg.agencies):
+        if agency.email and cfg.smtp_for(agency) is None:
+            problems.append(f"agencies[{i}].email: needs SMTP settings (top-level 'smtp:' or "
+                            f"'agencies[{i}].smtp:')")
+        for code in sorted(set(agency.open311.service_codes if agency.open311 else ()) - categories):
+            problems.append(f"agencies[{i}].open311.service_codes.{code}: unknown category {code!r}")
     return problems
 
 

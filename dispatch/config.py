@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from agents import LLMConfig
+from perception.settings import PerceptionSettings
 
 
 class DispatchConfig(BaseModel):
@@ -18,3 +19,5 @@ class DispatchConfig(BaseModel):
     worker_concurrency: int = 2
     stale_event_after_s: int = 120
     sweep_interval_s: float = 30.0
+    max_image_bytes: int = 5_000_000
+    perception: PerceptionSettings = PerceptionSettings()

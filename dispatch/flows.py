@@ -33,6 +33,7 @@ from agents.embeddings import Embedder, Vector
 from agents.verifier import Snapshot, Verification, verify_snapshot
 from dispatch.cityconfig import CityConfig
 from dispatch.db import transaction
+from dispatch.delivery import outbox
 from dispatch.merging import find_candidates, lock_incident_creation, merge_event
 from dispatch.models import Delivery, Event, Incident, Ticket
 from dispatch.routing import RoutingInput, match_rule
@@ -336,9 +337,14 @@ def _write_ticket(
 
 
 def deliver_ticket(
-    *, factory: sessionmaker[Session], ticket_id: int, routing_seq: int, channel: str = "inbox"
+    *, factory: sessionmaker[Session], ticket_id: int, routing_seq: int, channel: str = "inbox",
+    city: CityConfig | None = None,
 ) -> bool:
-    """Put the ticket in its agency's inbox once per routing. True when newly delivered."""
+    """Put the ticket in its agency's inbox once per routing. True when newly delivered.
+
+    With ``city``, the agency's outside channels (webhook, e-mail, Open311) are planned in
+    the same transaction as pending rows; ``outbox.pending`` lists them for the queue.
+    """
     with transaction(factory) as db:
         ticket = db.get(Ticket, ticket_id)
         if ticket is None or ticket.routing_seq != routing_seq or ticket.agency is None:
@@ -355,4 +361,6 @@ def deliver_ticket(
         record(db_session=db, ticket=ticket, actor="system:delivery", action="delivered",
                from_status=ticket.status, note=f"delivered to the {ticket.agency} {channel}",
                data={"channel": channel, "routing_seq": routing_seq})
+        if city is not None:
+            outbox.plan(db_session=db, city=city, ticket=ticket)
         return True

@@ -62,7 +62,7 @@ def _search(q: str) -> ColumnElement[bool]:
     return document.op("@@")(func.websearch_to_tsquery("english", q))
 
 
-def _query(*, scope: str | None, where: InboxFilter, now: datetime) -> Select[Ticket]:
+def matching(*, scope: str | None, where: InboxFilter, now: datetime) -> Select[Ticket]:
     stmt = select(Ticket).join(Incident, Ticket.incident_id == Incident.id)
     if scope is not None:
         stmt = stmt.where(Ticket.agency == scope)
@@ -84,7 +84,7 @@ def _query(*, scope: str | None, where: InboxFilter, now: datetime) -> Select[Ti
 def search(*, db_session: Session, scope: str | None, where: InboxFilter, cursor: int | None,
            limit: int, now: datetime | None = None) -> tuple[list[Ticket], int | None]:
     """Newest first, keyset-paginated on the id; ``scope`` limits to one agency."""
-    stmt = _query(scope=scope, where=where, now=now or datetime.now(UTC))
+    stmt = matching(scope=scope, where=where, now=now or datetime.now(UTC))
     if cursor is not None:
         stmt = stmt.where(Ticket.id < cursor)
     rows = list(db_session.scalars(stmt.order_by(Ticket.id.desc()).limit(limit + 1)))
@@ -95,7 +95,7 @@ def search(*, db_session: Session, scope: str | None, where: InboxFilter, cursor
 def newer_than(*, db_session: Session, scope: str | None, where: InboxFilter, since: int,
                limit: int = 50) -> list[Ticket]:
     """Tickets created after the page was rendered (ids above ``since``), newest first."""
-    stmt = _query(scope=scope, where=where, now=datetime.now(UTC)).where(Ticket.id > since)
+    stmt = matching(scope=scope, where=where, now=datetime.now(UTC)).where(Ticket.id > since)
     return list(db_session.scalars(stmt.order_by(Ticket.id.desc()).limit(limit)))
 
 

@@ -109,6 +109,7 @@ class Ticket(Base):
     rejected_by: Mapped[list[str]] = mapped_column(JSONB, default=list)
     sla_due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sla_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -155,8 +156,18 @@ class Delivery(Base):
     channel: Mapped[str] = mapped_column(String(32))
     routing_seq: Mapped[int] = mapped_column(Integer)
     delivered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Outside channels (webhook, e-mail, Open311): pending -> sending -> sent | dead | stale.
+    # The inbox row is written already sent.
+    status: Mapped[str] = mapped_column(String(16), default="sent", server_default="sent")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    remote_ref: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = (UniqueConstraint("ticket_id", "agency", "channel", "routing_seq"),)
+    __table_args__ = (UniqueConstraint("ticket_id", "agency", "channel", "routing_seq"),
+                      Index("ix_deliveries_status", "status"))
 
 
 class ApiKey(Base):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 
+from celery import Task
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from dispatch import flows, scheduled
-from dispatch.celery_app import ROUTE_QUEUE, UNDERSTAND_QUEUE, app
+from dispatch import escalation, flows, recheck, scheduled
+from dispatch.celery_app import MAINTENANCE_QUEUE, ROUTE_QUEUE, UNDERSTAND_QUEUE, app
 from dispatch.db import transaction
-from dispatch.models import Ticket
+from dispatch.delivery import outbox
+from dispatch.models import Delivery, Ticket
 from dispatch.runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,18 @@ def enqueue_delivery(ticket_id: int, routing_seq: int, agency: str | None) -> No
         log.error("ticket %s routed to unknown agency %r", ticket_id, agency)
         return
     deliver_ticket.apply_async(args=[ticket_id, routing_seq], queue=found.queue)
+
+
+def _agency_queue(agency: str) -> str:
+    found = get_runtime().city.agency(agency)
+    return found.queue if found is not None else MAINTENANCE_QUEUE
+
+
+def enqueue_channel(delivery_id: int, agency: str, countdown: float | None = None) -> None:
+    """One channel delivery on the agency's queue (an agency gone from the city file: the
+    maintenance queue, where the delivery is dead-lettered with that reason)."""
+    deliver_channel.apply_async(args=[delivery_id], queue=_agency_queue(agency),
+                                countdown=countdown)
 
 
 @app.task(name="cityloop.understand_event", **RETRY)
@@ -66,8 +81,31 @@ def route_incident(incident_id: str) -> int | None:
 
 @app.task(name="cityloop.deliver_ticket", **RETRY)
 def deliver_ticket(ticket_id: int, routing_seq: int) -> bool:
-    return flows.deliver_ticket(
-        factory=get_runtime().factory, ticket_id=ticket_id, routing_seq=routing_seq)
+    """The inbox delivery, then one task per outside channel still pending."""
+    rt = get_runtime()
+    delivered = flows.deliver_ticket(
+        factory=rt.factory, ticket_id=ticket_id, routing_seq=routing_seq, city=rt.city)
+    with transaction(rt.factory) as db:
+        waiting = outbox.pending(db_session=db, ticket_id=ticket_id)
+    for delivery_id, agency in waiting:
+        enqueue_channel(delivery_id, agency)
+    return delivered
+
+
+@app.task(name="cityloop.deliver_channel", bind=True, **RETRY)
+def deliver_channel(self: Task, delivery_id: int) -> str:
+    """One try of one channel delivery; the next try is this task again after the
+    agency's backoff, until its ``max_tries`` (counted in the delivery row)."""
+    rt = get_runtime()
+    outcome = outbox.attempt(factory=rt.factory, city=rt.city, delivery_id=delivery_id,
+                             env=os.environ)
+    if outcome.retry_in_s is not None:
+        with transaction(rt.factory) as db:
+            agency = db.get(Delivery, delivery_id)
+            queue = _agency_queue(agency.agency) if agency else MAINTENANCE_QUEUE
+        # the row counts the tries (at most 50 by the city file); this only bounds the loop
+        raise self.retry(countdown=outcome.retry_in_s, max_retries=100, queue=queue)
+    return outcome.status
 
 
 @app.task(name="cityloop.sweep", **RETRY)
@@ -79,19 +117,43 @@ def sweep() -> dict[str, int]:
         events = scheduled.stalled_events(db_session=db, older_than_s=after)
         incidents = scheduled.unrouted_incidents(db_session=db, older_than_s=after)
         tickets = scheduled.undelivered_tickets(db_session=db, older_than_s=after)
+        channels = outbox.stalled(db_session=db, older_than_s=after)
     for event_id in events:
         enqueue_understand(event_id)
     for incident_id in incidents:
         enqueue_route(incident_id)
     for ticket_id, seq, agency in tickets:
         enqueue_delivery(ticket_id, seq, agency)
-    return {"events": len(events), "incidents": len(incidents), "tickets": len(tickets)}
+    for delivery_id, agency in channels:
+        enqueue_channel(delivery_id, agency)
+    return {"events": len(events), "incidents": len(incidents), "tickets": len(tickets),
+            "channels": len(channels)}
 
 
 @app.task(name="cityloop.check_sla", **RETRY)
-def check_sla() -> int:
-    with transaction(get_runtime().factory) as db:
-        return len(scheduled.flag_overdue(db_session=db))
+def check_sla() -> dict[str, int]:
+    """Flag overdue tickets, escalate them as the city file says, then e-mail supervisors."""
+    rt = get_runtime()
+    with transaction(rt.factory) as db:
+        flagged = scheduled.flag_overdue(db_session=db)
+        escalated = escalation.escalate_overdue(db_session=db, city=rt.city)
+    for item in escalated:
+        if item.delivery_id is not None and item.agency is not None:
+            enqueue_channel(item.delivery_id, item.agency)
+    return {"flagged": len(flagged), "escalated": len(escalated)}
+
+
+@app.task(name="cityloop.run_rechecks", **RETRY)
+def run_rechecks() -> dict[str, int]:
+    """Schedule re-checks of resolved camera tickets; run the due ones."""
+    rt = get_runtime()
+    with transaction(rt.factory) as db:
+        scheduled_ids = recheck.schedule(db_session=db, city=rt.city)
+    outcomes = recheck.run_due(factory=rt.factory, city=rt.city, runner=recheck.registered_runner())
+    counts = {"scheduled": len(scheduled_ids)}
+    for status in outcomes.values():
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 @app.task(name="cityloop.noop")

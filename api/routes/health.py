@@ -1,4 +1,4 @@
-"""GET /health: the database, the broker, the worker and the LLM, each on its own."""
+"""GET /health: the database, the broker, the worker, the LLM and perception, each on its own."""
 
 from __future__ import annotations
 
@@ -59,10 +59,25 @@ def _llm(rt: Runtime) -> dict[str, Any]:
     return {"model": llm.model, "served": models}
 
 
+def _perception(rt: Runtime) -> dict[str, Any]:
+    """Whether the detector's weights are there, and what each camera's worker last reported."""
+    from api.routes.cameras import camera_states
+    from perception.loading import status
+
+    state = status(rt.config.perception)
+    with rt.factory() as db:
+        cameras = camera_states(db, [c.id for c in rt.city.cameras])
+    detail = {"backend": state.backend, "model": state.model,
+              "cameras": {cid: s["state"] for cid, s in cameras.items()}}
+    if not state.on:
+        raise RuntimeError(f"{state.reason}; cameras: {detail['cameras'] or 'none'}")
+    return detail
+
+
 @router.get("/health")
 def health(rt: RuntimeDep, response: Response) -> dict[str, Any]:
     checks = {"database": lambda: _database(rt), "broker": _broker,
-              "worker": _worker, "llm": lambda: _llm(rt)}
+              "worker": _worker, "llm": lambda: _llm(rt), "perception": lambda: _perception(rt)}
     with ThreadPoolExecutor(max_workers=len(checks)) as pool:
         futures = {name: pool.submit(_timed, check) for name, check in checks.items()}
         results = {name: future.result() for name, future in futures.items()}

@@ -13,15 +13,17 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy import select
 
-from api.actions import run_action
+from api.actions import run_action, visible_ticket
 from api.auth import PostUserDep, UserDep
 from api.deps import RuntimeDep, SessionDep
 from api.web.render import page
-from dispatch import access, inbox
+from dispatch import access, collab, inbox
 from dispatch.errors import InvalidField, NotFound
 from dispatch.inbox import InboxFilter
 from dispatch.lifecycle import IllegalTransition
+from dispatch.models import User
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
@@ -60,17 +62,29 @@ def inbox_page(request: Request, db: SessionDep, rt: RuntimeDep, who: UserDep,
     since = inbox.latest_id(db_session=db)
     notice = _bulk_notice(request)
     context = {**_context(rt, who, where), "rows": rows, "next_cursor": next_cursor,
-               "since": since, "notice": notice}
+               "since": since, "notice": notice, "colleagues": _colleagues(db, who.user)}
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
         return page(request, "inbox/_results.html", context)
     return page(request, "inbox/inbox.html", context)
 
 
+def _colleagues(db: SessionDep, user: User) -> list[User]:
+    """Whom the user may assign to: the own agency's staff, or every agency's for dispatchers."""
+    stmt = select(User).where(User.active.is_(True), User.role.in_(collab.AGENCY_ROLES))
+    if not access.sees_all_agencies(user):
+        stmt = stmt.where(User.agency == user.agency)
+    return list(db.scalars(stmt.order_by(User.agency, User.username)))
+
+
 def _bulk_notice(request: Request) -> str | None:
-    done, skipped = request.query_params.get("acknowledged"), request.query_params.get("skipped")
-    if done is None or not done.isdigit() or not (skipped or "0").isdigit():
-        return None
-    return f"Acknowledged {int(done)} ticket(s); {int(skipped or 0)} could not be acknowledged."
+    params = request.query_params
+    skipped = params.get("skipped") or "0"
+    for verb, key in (("Acknowledged", "acknowledged"), ("Assigned", "assigned")):
+        done = params.get(key)
+        if done is not None and done.isdigit() and skipped.isdigit():
+            return (f"{verb} {int(done)} ticket(s); {int(skipped)} could not be "
+                    f"{verb.lower()}.")
+    return None
 
 
 @router.get("/inbox/rows", response_class=HTMLResponse)
@@ -107,6 +121,35 @@ def bulk_acknowledge(
             done += 1
         except (IllegalTransition, NotFound, access.AccessDenied):
             skipped += 1
+    return _back_to_inbox(back, "acknowledged", done, skipped)
+
+
+def _back_to_inbox(back: str, key: str, done: int, skipped: int) -> Response:
     keep = [(k, v) for k, v in parse_qsl(back) if k in InboxFilter.model_fields]
-    query = urlencode([*keep, ("acknowledged", done), ("skipped", skipped)])
+    query = urlencode([*keep, (key, done), ("skipped", skipped)])
     return RedirectResponse(f"/inbox?{query}", status_code=303)
+
+
+@router.post("/inbox/assign")
+def bulk_assign(
+    db: SessionDep, who: PostUserDep,
+    assignee: Annotated[str, Form(max_length=64)] = "",
+    ticket_id: Annotated[list[int] | None, Form(max_length=MAX_BULK)] = None,
+    back: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Assign each chosen ticket on its own to a colleague of that ticket's agency; tickets
+    the user may not see, or whose agency is not the assignee's, are counted as skipped."""
+    if not assignee.strip():
+        raise InvalidField("assignee", "choose a colleague to assign the tickets to")
+    done = skipped = 0
+    for one in dict.fromkeys(ticket_id or []):
+        try:
+            with db.begin():
+                ticket = visible_ticket(db_session=db, user=who.user, ticket_id=one,
+                                        for_update=True)
+                collab.assign(db_session=db, ticket=ticket, assignee=assignee,
+                              actor=who.user.username)
+            done += 1
+        except (InvalidField, NotFound):
+            skipped += 1
+    return _back_to_inbox(back, "assigned", done, skipped)

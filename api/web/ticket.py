@@ -1,68 +1,102 @@
-"""One ticket: the write-up, the routing reason, the history timeline, comments, and the
-actions the signed-in user's role may take (reassign for dispatchers)."""
+"""One ticket: the write-up, snapshot, map pin, routing reason, history timeline, comments
+and internal notes, attachments, assigning to a colleague, and the lifecycle actions the
+signed-in user's role may take (resolve with a note and an optional photo; reassign for
+dispatchers)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.actions import comment, run_action, visible_ticket
-from api.auth import PostUserDep, SignedIn, UserDep
-from api.deps import RuntimeDep, SessionDep
-from api.web.render import page
-from dispatch import access, inbox, services
+from api.actions import run_action, visible_ticket
+from api.auth import PostUserDep, UserDep
+from api.deps import ConfigDep, RuntimeDep, SessionDep
+from api.web.attachments import read_upload
+from api.web.ticket_view import ticket_page_response
+from dispatch import access, collab, services
+from dispatch.collab import PHOTO_TYPES
 from dispatch.errors import InvalidField
-from dispatch.lifecycle import Action, IllegalTransition, allowed_actions
-from dispatch.models import Event
-from dispatch.runtime import Runtime
+from dispatch.lifecycle import Action, IllegalTransition
 
 router = APIRouter(include_in_schema=False)
 
 
-def _ticket_page(request: Request, db: SessionDep, rt: Runtime, who: SignedIn, ticket_id: int,
-                 *, error: str | None = None, status: int = 200) -> HTMLResponse:
-    ticket = visible_ticket(db_session=db, user=who.user, ticket_id=ticket_id)
-    event = db.get(Event, ticket.incident.origin_event_id)
-    return page(request, "inbox/ticket.html", {
-        "who": who, "ticket": ticket, "incident": ticket.incident, "event": event,
-        "actions": access.actions_for(who.user, allowed_actions(ticket.status)),
-        "agencies": rt.city.agencies, "sla": inbox.sla_state(ticket), "error": error,
-    }, status=status)
-
-
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_page(request: Request, ticket_id: int, db: SessionDep, rt: RuntimeDep,
-                who: UserDep) -> HTMLResponse:
-    return _ticket_page(request, db, rt, who, ticket_id)
+                config: ConfigDep, who: UserDep) -> HTMLResponse:
+    return ticket_page_response(request, db, rt, config, who, ticket_id)
 
 
 @router.post("/tickets/{ticket_id}/actions/{action}")
 def ticket_action(
     request: Request, ticket_id: int, action: Action, db: SessionDep, rt: RuntimeDep,
-    who: PostUserDep,
+    config: ConfigDep, who: PostUserDep,
     note: Annotated[str, Form(max_length=4000)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
     agency: Annotated[str, Form(max_length=64)] = "",
+    photo: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
+    """A resolution may carry a photo: it is checked before the ticket moves and stored
+    with the resolution."""
     try:
+        upload = read_upload(photo, config.max_image_bytes)
+        if upload is not None:
+            if action != "resolve":
+                raise InvalidField("photo", "only a resolution takes a photo")
+            collab.check_upload(upload=upload, max_bytes=config.max_image_bytes,
+                                allowed=PHOTO_TYPES, field="photo")
         run_action(db_session=db, rt=rt, user=who.user, ticket_id=ticket_id, action=action,
                    note=note.strip(), reason=reason.strip(), agency=agency.strip())
+        if upload is not None:
+            with db.begin():
+                ticket = visible_ticket(db_session=db, user=who.user, ticket_id=ticket_id,
+                                        for_update=True)
+                collab.add_attachment(db_session=db, ticket=ticket, uploaded_by=who.user.username,
+                                      upload=upload, max_bytes=config.max_image_bytes,
+                                      allowed=PHOTO_TYPES, purpose="resolution", field="photo")
     except IllegalTransition as exc:
-        db.rollback()
-        return _ticket_page(request, db, rt, who, ticket_id, error=str(exc), status=409)
+        return ticket_page_response(request, db, rt, config, who, ticket_id, error=str(exc),
+                                    status=409)
     except InvalidField as exc:
-        db.rollback()
-        return _ticket_page(request, db, rt, who, ticket_id, error=exc.message, status=422)
+        return ticket_page_response(request, db, rt, config, who, ticket_id,
+                                    error=f"{exc.field}: {exc.message}", status=422)
     if not access.can_see(who.user, services.get_ticket(db_session=db, ticket_id=ticket_id)):
         return RedirectResponse("/inbox", status_code=303)  # reassigned away or rejected
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
 
 
 @router.post("/tickets/{ticket_id}/comments")
-def ticket_comment(ticket_id: int, db: SessionDep, who: PostUserDep,
-                   note: Annotated[str, Form(min_length=1, max_length=4000)]) -> Response:
-    if note.strip():
-        comment(db_session=db, user=who.user, ticket_id=ticket_id, note=note.strip())
+def ticket_comment(request: Request, ticket_id: int, db: SessionDep, rt: RuntimeDep,
+                   config: ConfigDep, who: PostUserDep,
+                   note: Annotated[str, Form(max_length=collab.MAX_COMMENT)] = "",
+                   internal: Annotated[bool, Form()] = False) -> Response:
+    """A comment, or with ``internal`` an internal note (never shown outside the agency pages)."""
+    try:
+        with db.begin():
+            ticket = visible_ticket(db_session=db, user=who.user, ticket_id=ticket_id,
+                                    for_update=True)
+            collab.add_comment(db_session=db, ticket=ticket, author=who.user.username, body=note,
+                               internal=internal)
+    except InvalidField as exc:
+        return ticket_page_response(request, db, rt, config, who, ticket_id,
+                                    error=f"{exc.field}: {exc.message}", status=422)
+    return RedirectResponse(f"/tickets/{ticket_id}#comments", status_code=303)
+
+
+@router.post("/tickets/{ticket_id}/assign")
+def ticket_assign(request: Request, ticket_id: int, db: SessionDep, rt: RuntimeDep,
+                  config: ConfigDep, who: PostUserDep,
+                  assignee: Annotated[str, Form(max_length=64)] = "") -> Response:
+    """Give the ticket to an active colleague of the ticket's agency."""
+    try:
+        with db.begin():
+            ticket = visible_ticket(db_session=db, user=who.user, ticket_id=ticket_id,
+                                    for_update=True)
+            collab.assign(db_session=db, ticket=ticket, assignee=assignee,
+                          actor=who.user.username)
+    except InvalidField as exc:
+        return ticket_page_response(request, db, rt, config, who, ticket_id,
+                                    error=f"{exc.field}: {exc.message}", status=422)
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)

@@ -21,6 +21,13 @@ class TicketMessage(BaseModel):
     title: str
     district: str | None = None
     url: str | None = None
+    description: str | None = None
+    address: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    service_code: str | None = None
+    # set on a notice about the ticket rather than the ticket itself (an SLA escalation)
+    notice: str | None = None
 
     @staticmethod
     def key_for(*, ticket_id: int, channel: str, routing_seq: int) -> str:
@@ -42,5 +49,6 @@ class PermanentDeliveryError(DeliveryFailed):
 class Channel(Protocol):
     name: str
 
-    def send(self, message: TicketMessage) -> None:
-        """Deliver once or raise ``TransientDeliveryError`` / ``PermanentDeliveryError``."""
+    def send(self, message: TicketMessage) -> str | None:
+        """Deliver once or raise ``TransientDeliveryError`` / ``PermanentDeliveryError``.
+        Returns the receiver's reference for what it got, when it gives one."""

@@ -23,10 +23,13 @@ class SmtpConfig(BaseModel):
 def compose(message: TicketMessage, *, sender: str, recipient: str) -> EmailMessage:
     mail = EmailMessage()
     mail["From"], mail["To"] = sender, recipient
-    mail["Subject"] = f"[{message.reference}] {message.title}"[:200]
+    notice = f"{message.notice}: " if message.notice else ""
+    # one line: a title from a citizen or an LLM must not add headers
+    mail["Subject"] = " ".join(f"[{message.reference}] {notice}{message.title}".split())[:200]
     # Receivers and our own retries recognise a repeat by this header.
     mail["Message-ID"] = f"<{message.idempotency_key}@cityloop>"
-    lines = [f"Ticket {message.reference} for {message.agency}", "",
+    lines = [*([message.notice, ""] if message.notice else []),
+             f"Ticket {message.reference} for {message.agency}", "",
              f"Category: {message.category}", f"Priority: {message.priority}",
              f"District: {message.district or '-'}", f"Title: {message.title}"]
     if message.url:

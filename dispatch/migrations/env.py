@@ -5,6 +5,7 @@ from sqlalchemy import create_engine, pool
 
 from dispatch import kb_models  # noqa: F401  (registers the hotline's tables)
 from dispatch import document_models  # noqa: F401  (registers the documents table)
+from dispatch import perception_models  # noqa: F401  (registers clip jobs and camera status)
 from dispatch.models import Base
 
 config = context.config

@@ -1,5 +1,6 @@
 """The inbox in a real browser (Debian's Chromium driven by Playwright): sign in, filter,
-open a ticket, acknowledge and resolve it, and see it leave the open inbox.
+open a ticket, comment on it, assign it to a colleague, acknowledge it, resolve it with a
+note and a photo, see it leave the open inbox, and open the dashboard (map and chart).
 
 Needs ``apt-get install -y chromium`` and ``pip install playwright`` (no ``playwright
 install``: the system Chromium is used). Screenshots go to ``test-artifacts/browser/``.
@@ -22,6 +23,7 @@ from cityloop.localservices import free_port
 from dispatch import flows
 from dispatch.runtime import get_runtime
 from tests.conftest import ARTIFACTS, DOWN_LLM, make_dispatch_config
+from tests.integration.test_web_access import png
 from tests.integration.webauth import PASSWORD, ensure_user
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,6 +34,7 @@ pytestmark = pytest.mark.skipif(
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 SHOTS = ARTIFACTS / "browser"
+POPUP_XSS = "<b>River Rd</b><img src=x onerror=\"document.title='pwned'\">"
 NOON = "2024-07-15T12:00:00-05:00"
 
 
@@ -56,11 +59,11 @@ def server(migrated_db: str, broker_url: str, clean_state: None) -> Iterator[str
 
 
 def make_ticket(base: str, description: str, lat: float, lon: float,
-                category: str = "fallen_tree") -> int:
+                category: str = "fallen_tree", address: str | None = None) -> int:
     """Post an event to the live server, then understand and route it as a worker would."""
     response = httpx.post(f"{base}/api/events", timeout=10, json={
         "source": "hotline", "description": description, "category_hint": category,
-        "lat": lat, "lon": lon, "occurred_at": NOON})
+        "lat": lat, "lon": lon, "occurred_at": NOON, "address": address})
     assert response.status_code == 202, response.text
     rt = get_runtime()
     incident_id = flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
@@ -74,11 +77,12 @@ def make_ticket(base: str, description: str, lat: float, lon: float,
 
 def test_staff_works_a_ticket_in_the_browser(server: str) -> None:
     ensure_user("browser-staff", "staff", "landscaping")
+    ensure_user("browser-colleague", "staff", "landscaping")
     # places far apart, so that no ticket is merged into another as a duplicate
     branch = make_ticket(server, "A big branch fell across the sidewalk on Mill Street",
                          41.62, -93.65)
     oak = make_ticket(server, "An old oak tree fell onto a parked car near the river",
-                      41.63, -93.66)
+                      41.63, -93.66, address=POPUP_XSS)
     garbage = make_ticket(server, "Garbage bags dumped by the bus stop", 41.61, -93.64,
                           "exposed_garbage")
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -110,27 +114,55 @@ def test_staff_works_a_ticket_in_the_browser(server: str) -> None:
             sync_api.expect(page.locator("#status")).to_have_text("open")
             page.screenshot(path=str(SHOTS / "4-ticket.png"), full_page=True)
 
+            sync_api.expect(page.locator("#map[data-ready='1']")).to_have_count(1)  # the pin
+
+            page.get_by_label("comment").fill("Saw cat stuck <i>under</i> it")
+            page.get_by_role("button", name="Add comment").click()
+            sync_api.expect(page.locator(".comments")).to_contain_text("Saw cat stuck <i>under</i> it")
+            page.get_by_label("assign to").select_option("browser-colleague")
+            page.get_by_role("button", name="Assign", exact=True).click()
+            sync_api.expect(page.locator("#assignee")).to_have_text("browser-colleague")
+            page.screenshot(path=str(SHOTS / "5-commented-assigned.png"), full_page=True)
+
             page.get_by_label("note for acknowledge").fill("crew on the way")
             page.get_by_role("button", name="Acknowledge", exact=True).click()
             sync_api.expect(page.locator("#status")).to_have_text("acknowledged")
             page.get_by_label("note for resolve").fill("branch cleared")
+            page.get_by_label("photo for resolve").set_input_files(
+                files=[{"name": "after.png", "mimeType": "image/png", "buffer": png()}])
             page.get_by_role("button", name="Resolve", exact=True).click()
             sync_api.expect(page.locator("#status")).to_have_text("resolved")
             sync_api.expect(page.locator(".timeline")).to_contain_text("branch cleared")
             sync_api.expect(page.locator(".timeline")).to_contain_text("browser-staff")
-            page.screenshot(path=str(SHOTS / "5-resolved.png"), full_page=True)
+            sync_api.expect(page.locator(".attachments")).to_contain_text("after.png")
+            sync_api.expect(page.locator(".attachments")).to_contain_text("resolution photo")
+            page.screenshot(path=str(SHOTS / "6-resolved.png"), full_page=True)
 
             page.get_by_role("link", name="Inbox", exact=True).click()
             page.wait_for_url(f"{server}/inbox")
             sync_api.expect(rows).to_have_count(1)
             assert page.locator(f'tr[data-ticket="{branch}"]').count() == 0
             assert page.locator(f'tr[data-ticket="{oak}"]').count() == 1
-            page.screenshot(path=str(SHOTS / "6-inbox-after.png"), full_page=True)
+            page.screenshot(path=str(SHOTS / "7-inbox-after.png"), full_page=True)
+
+            page.get_by_role("link", name="Dashboard", exact=True).click()
+            page.wait_for_url(f"{server}/dashboard")
+            sync_api.expect(page.locator("#trend[data-ready='true']")).to_have_count(1)
+            sync_api.expect(page.locator("#map[data-ready='1']")).to_have_count(1)  # the oak only
+            sync_api.expect(page.locator("#compliance")).to_have_text("100 %")
+            page.locator("#map path.leaflet-interactive[stroke='#b00020']").click()
+            popup = page.locator(".leaflet-popup-content")
+            sync_api.expect(popup).to_contain_text(POPUP_XSS)  # shown as text, not markup
+            assert popup.locator("img, b").count() == 0
+            assert page.title() != "pwned"
+            page.screenshot(path=str(SHOTS / "8-dashboard.png"), full_page=True)
+            page.get_by_role("link", name="Inbox", exact=True).click()
+            page.wait_for_url(f"{server}/inbox")
 
             fresh = make_ticket(server, "A tree fell on the footbridge railing", 41.615, -93.67)
             banner = page.locator(".new-tickets")  # the 10-second poll brings it in
             sync_api.expect(banner).to_contain_text("1 new ticket", timeout=25_000)
             sync_api.expect(banner.locator(f'tr[data-ticket="{fresh}"]')).to_have_count(1)
-            page.screenshot(path=str(SHOTS / "7-new-ticket.png"), full_page=True)
+            page.screenshot(path=str(SHOTS / "9-new-ticket.png"), full_page=True)
         finally:
             browser.close()

@@ -5,12 +5,15 @@ is rendered escaped, and sign-in is throttled and protected against CSRF."""
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from api.app import create_app
 from api.config import ApiConfig
@@ -45,10 +48,31 @@ def clients(app_config: ApiConfig) -> Iterator[dict[str, TestClient]]:
         yield out
 
 
+def png(width: int = 64, height: int = 48) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (30, 120, 60)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def attach(client: TestClient, ticket_id: int, name: str = "plan.png",
+           data: bytes | None = None, content_type: str = "image/png") -> Any:
+    return client.post(f"/tickets/{ticket_id}/attachments", follow_redirects=False,
+                       data={"csrf_token": client.headers["X-CSRF-Token"]},
+                       files={"file": (name, data if data is not None else png(), content_type)})
+
+
+def only_attachment(client: TestClient, ticket_id: int) -> int:
+    found = re.findall(rf'href="/tickets/{ticket_id}/attachments/(\d+)"',
+                       client.get(f"/tickets/{ticket_id}").text)
+    assert len(found) == 1, found
+    return int(found[0])
+
+
 @pytest.fixture()
 def tickets(clients: dict[str, TestClient]) -> dict[str, int]:
     anon = clients["anon"]
-    own = make_ticket(anon, "A big branch fell across the sidewalk on Mill Street")
+    own = make_ticket(anon, "A big branch fell across the sidewalk on Mill Street",
+                      image_base64=base64.b64encode(png()).decode())
     other = make_ticket(anon, "Garbage bags dumped on the sidewalk of Mill Street",
                         category_hint="exposed_garbage", lat=41.61, lon=-93.64)
     # far enough from the first tree not to be merged into its incident as a duplicate
@@ -60,7 +84,11 @@ def tickets(clients: dict[str, TestClient]) -> dict[str, int]:
     reroute(triage)
     assert dispatcher.get(f"/api/tickets/{triage}").json()["status"] == "triage"
     assert len({own, other, triage}) == 3
-    return {"own": own, "other": other, "triage": triage}
+    for ticket_id in (own, other):
+        assert attach(dispatcher, ticket_id).status_code == 303
+    return {"own": own, "other": other, "triage": triage,
+            "own_file": only_attachment(dispatcher, own),
+            "other_file": only_attachment(dispatcher, other)}
 
 
 def _expect(anon: int, staff: int, supervisor: int, dispatcher: int, admin: int) -> dict[str, int]:
@@ -99,6 +127,36 @@ MATRIX: list[tuple[str, str, str | None, dict[str, Any] | None, dict[str, int]]]
     ("GET", "/health", None, None, _expect(200, 200, 200, 200, 200)),
     ("GET", "/login", None, None, _expect(200, 303, 303, 303, 303)),
     ("GET", "/static/htmx-2.0.11.min.js", None, None, _expect(200, 200, 200, 200, 200)),
+    ("GET", "/static/leaflet-1.9.4.js", None, None, _expect(200, 200, 200, 200, 200)),
+    ("GET", "/static/chart-4.5.1.umd.min.js", None, None, _expect(200, 200, 200, 200, 200)),
+    # the ticket's extras: snapshot, attachments, internal notes, assigning
+    ("GET", "/tickets/{own}/snapshot", None, None, _expect(303, 200, 200, 200, 200)),
+    ("GET", "/tickets/{other}/snapshot", None, None, _expect(303, 404, 404, 404, 404)),
+    ("GET", "/tickets/{own}/attachments/{own_file}", None, None, _expect(303, 200, 200, 200, 200)),
+    ("GET", "/tickets/{other}/attachments/{other_file}", None, None,
+     _expect(303, 404, 404, 200, 200)),
+    ("GET", "/tickets/{own}/attachments/{other_file}", None, None,
+     _expect(303, 404, 404, 404, 404)),
+    ("POST", "/tickets/{own}/attachments", "file", None, _expect(303, 303, 303, 303, 303)),
+    ("POST", "/tickets/{other}/attachments", "file", None, _expect(303, 404, 404, 303, 303)),
+    ("POST", "/tickets/{other}/comments", "form", {"note": "n", "internal": "true"},
+     _expect(303, 404, 404, 303, 303)),
+    ("POST", "/tickets/{own}/assign", "form", {"assignee": "matrix-staff"},
+     _expect(303, 303, 303, 303, 303)),
+    ("POST", "/tickets/{other}/assign", "form", {"assignee": "matrix-staff"},
+     _expect(303, 404, 404, 422, 422)),
+    ("POST", "/tickets/{triage}/assign", "form", {"assignee": "matrix-staff"},
+     _expect(303, 404, 404, 422, 422)),
+    ("POST", "/inbox/assign", "form", {"assignee": "matrix-staff", "ticket_id": "{own}"},
+     _expect(303, 303, 303, 303, 303)),
+    # the dashboard and the CSV export
+    ("GET", "/dashboard", None, None, _expect(303, 200, 200, 200, 200)),
+    ("GET", "/dashboard?agency=sanitation", None, None, _expect(303, 403, 403, 200, 200)),
+    ("GET", "/dashboard?category=fallen_tree&district=zzz", None, None,
+     _expect(303, 200, 200, 200, 200)),
+    ("GET", "/tickets.csv?status=all", None, None, _expect(303, 200, 200, 200, 200)),
+    ("GET", "/tickets.csv?agency=sanitation", None, None, _expect(303, 403, 403, 200, 200)),
+    ("GET", "/tickets.csv?status=triage", None, None, _expect(303, 403, 403, 200, 200)),
 ]
 
 
@@ -110,6 +168,10 @@ def _call(client: TestClient, method: str, path: str, kind: str | None,
                            follow_redirects=False)
     if kind == "json":
         return client.post(path, json=body, follow_redirects=False)
+    if kind == "file":
+        return client.post(path, data={"csrf_token": client.headers.get("X-CSRF-Token", "")},
+                           files={"file": ("matrix.png", png(), "image/png")},
+                           follow_redirects=False)
     return client.request(method, path, follow_redirects=False)
 
 
@@ -118,8 +180,9 @@ def test_every_route_with_every_role(clients: dict[str, TestClient],
     seen: list[str] = []
     for method, template, kind, body, expected in MATRIX:
         path = template.format(**tickets)
+        filled = {k: v.format(**tickets) for k, v in (body or {}).items()}
         for who in WHO:
-            response = _call(clients[who], method, path, kind, body)
+            response = _call(clients[who], method, path, kind, filled if body else body)
             if response.status_code != expected[who]:
                 seen.append(f"{method} {path} as {who}: {response.status_code}, "
                             f"expected {expected[who]}: {response.text[:200]}")
@@ -259,4 +322,13 @@ def test_citizen_text_is_rendered_escaped(clients: dict[str, TestClient]) -> Non
         assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in html, name
     assert "<b onmouseover" not in pages["ticket"]
     assert "&lt;b onmouseover=x&gt;hi&lt;/b&gt;" in pages["ticket"]
-    assert len(re.findall(r"<script\b", pages["ticket"])) == 1  # only the vendored htmx
+    assert_only_vendored_scripts(pages["ticket"])
+
+
+def assert_only_vendored_scripts(html: str) -> None:
+    """Every script is a file of ours under /static/ or inert JSON data; none is inline code."""
+    tags = re.findall(r"<script\b[^>]*>", html)
+    assert tags
+    for tag in tags:
+        assert re.fullmatch(r'<script src="/static/[\w.-]+\.js"( defer)?>', tag) \
+            or tag.startswith('<script type="application/json" id="'), tag

@@ -11,6 +11,7 @@ revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
+OPEN = "('triage', 'open', 'acknowledged', 'in_progress')"
 
 
 def upgrade() -> None:
@@ -43,9 +44,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_ticket_attachments_ticket_id", "ticket_attachments", ["ticket_id", "id"])
-    # the dashboard: tickets created per day, and resolutions per day (from the history)
-    op.create_index("ix_tickets_created_at", "tickets", ["created_at"])
-    op.create_index("ix_ticket_history_action_at", "ticket_history", ["action", "at"])
+    # the dashboard, read from the indexes alone: the open tickets by agency, category and
+    # status; tickets created per day; resolutions per day (from the history)
+    op.create_index("ix_tickets_open_summary", "tickets", ["agency", "category", "status"],
+                    postgresql_include=["district", "priority", "sla_due_at", "sla_breached"],
+                    postgresql_where=sa.text(f"status IN {OPEN}"))
+    op.create_index("ix_tickets_open_agency_id", "tickets", ["agency", "id"],
+                    postgresql_where=sa.text(f"status IN {OPEN}"))  # the newest open pins
+    op.create_index("ix_tickets_created_at", "tickets", ["created_at"],
+                    postgresql_include=["agency", "category", "district", "priority"])
+    op.create_index("ix_ticket_history_action_at", "ticket_history", ["action", "at"],
+                    postgresql_include=["ticket_id"])
     # the inbox filtered by category or district, newest first
     op.create_index("ix_tickets_category_id", "tickets", ["category", "id"])
     op.create_index("ix_tickets_district_id", "tickets", ["district", "id"])
@@ -56,6 +65,8 @@ def downgrade() -> None:
     op.drop_index("ix_tickets_category_id", table_name="tickets")
     op.drop_index("ix_ticket_history_action_at", table_name="ticket_history")
     op.drop_index("ix_tickets_created_at", table_name="tickets")
+    op.drop_index("ix_tickets_open_agency_id", table_name="tickets")
+    op.drop_index("ix_tickets_open_summary", table_name="tickets")
     op.drop_index("ix_ticket_attachments_ticket_id", table_name="ticket_attachments")
     op.drop_table("ticket_attachments")
     op.drop_index("ix_ticket_comments_ticket_id", table_name="ticket_comments")

@@ -1,0 +1,96 @@
+"""The dashboard and the CSV export. Staff and supervisors see their own agency; dispatchers
+and admins every agency. Both honour the inbox filters and refuse what the user may not see.
+The dashboard's figures are at most CACHE_S seconds old (the page says when they were taken);
+the CSV is always read afresh."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from sqlalchemy.orm import Session
+
+from api.auth import UserDep
+from api.deps import ConfigDep, RuntimeDep, SessionDep
+from api.web.inbox import FilterDep
+from api.web.maps import CHART_JS, LEAFLET_CSS, LEAFLET_JS, map_data
+from api.web.render import page
+from dispatch import access, dashboard
+from dispatch.inbox import InboxFilter
+from dispatch.runtime import Runtime
+
+router = APIRouter(include_in_schema=False)
+CACHE_S = 10.0
+
+
+class SummaryCache:
+    """The figures per scope and filter for a few seconds, so that many people watching the
+    dashboard cost the database one computation, not one each. Kept on the app."""
+
+    def __init__(self, ttl_s: float = CACHE_S, max_keys: int = 256) -> None:
+        self.ttl_s = ttl_s
+        self.max_keys = max_keys
+        self._items: dict[tuple[object, ...], tuple[float, dashboard.Summary]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, db: Session, scope: str | None, where: InboxFilter) -> dashboard.Summary:
+        key = (scope, *sorted(where.query().items()))
+        now = time.monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        summary = dashboard.summary(db_session=db, scope=scope, where=where)
+        with self._lock:
+            if len(self._items) >= self.max_keys:
+                self._items.clear()
+            self._items[key] = (now, summary)
+        return summary
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+def summary_cache(request: Request) -> SummaryCache:
+    state = request.app.state
+    if not hasattr(state, "dashboard_cache"):
+        state.dashboard_cache = SummaryCache()
+    return state.dashboard_cache  # type: ignore[no-any-return]
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(request: Request, db: SessionDep, rt: RuntimeDep, config: ConfigDep,
+                   who: UserDep, where: FilterDep) -> HTMLResponse:
+    summary = summary_cache(request).get(db, access.agency_scope(who.user), where)
+    trend = {"days": [d.isoformat() for d in summary.days], "created": summary.created,
+             "resolved": summary.resolved}
+    csv_query = urlencode({**where.query(), "status": where.status})
+    return page(request, "inbox/dashboard.html", {
+        "who": who, "where": where, "city": rt.city, "summary": summary, "trend": trend,
+        "all_agencies": access.sees_all_agencies(who.user), "csv_query": csv_query,
+        "map": map_data(city=rt.city, config=config, pins=summary.pins),
+        "leaflet_js": LEAFLET_JS, "leaflet_css": LEAFLET_CSS, "chart_js": CHART_JS,
+    })
+
+
+def _lines(rt: Runtime, scope: str | None, where: InboxFilter) -> Iterator[str]:
+    """In a session of its own: the response streams after the route has returned."""
+    with rt.factory() as db:
+        yield from dashboard.csv_lines(db_session=db, scope=scope, where=where)
+
+
+@router.get("/tickets.csv")
+def tickets_csv(rt: RuntimeDep, who: UserDep, where: FilterDep) -> StreamingResponse:
+    """Every ticket the inbox filters match (``status=all`` for every status), newest first;
+    cells that a spreadsheet would run as a formula are quoted."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    return StreamingResponse(
+        _lines(rt, access.agency_scope(who.user), where), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"',
+                 "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,83 @@
+"""Which channels an agency has, and how one is built from the city file.
+
+Registered by name here, explicitly: ``webhook``, ``email``, ``open311``, and
+``escalation-<level>`` (an e-mail to the agency's supervisor about an overdue ticket).
+Secrets are read from the environment mapping the caller hands in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dispatch.cityconfig import Agency, CityConfig
+from dispatch.delivery.base import Channel, PermanentDeliveryError
+from dispatch.delivery.email import EmailChannel, SmtpConfig
+from dispatch.delivery.open311 import Open311Channel
+from dispatch.delivery.webhook import WebhookChannel
+from dispatch.delivery_config import SmtpSettings
+
+ESCALATION_PREFIX = "escalation-"
+
+
+def escalation_channel(level: int) -> str:
+    return f"{ESCALATION_PREFIX}{level}"
+
+
+def escalation_level(channel: str) -> int | None:
+    if channel.startswith(ESCALATION_PREFIX) and channel[len(ESCALATION_PREFIX):].isdigit():
+        return int(channel[len(ESCALATION_PREFIX):])
+    return None
+
+
+def channels_of(city: CityConfig, agency: Agency) -> list[str]:
+    """The agency's outside channels, in the order they are sent (the inbox is implicit)."""
+    names = []
+    if agency.webhook is not None:
+        names.append("webhook")
+    if agency.email and city.smtp_for(agency) is not None:
+        names.append("email")
+    if agency.open311 is not None:
+        names.append("open311")
+    return names
+
+
+def supervisors_by_email(city: CityConfig, agency: Agency) -> list[str]:
+    """Supervisor addresses that can be e-mailed: the agency needs SMTP settings."""
+    if agency.supervisor_email and city.smtp_for(agency) is not None:
+        return [agency.supervisor_email]
+    return []
+
+
+def _secret(env: Mapping[str, str], name: str | None, what: str) -> str:
+    if name is None:
+        return ""
+    value = env.get(name, "")
+    if not value:
+        raise PermanentDeliveryError(f"{what}: environment variable {name} is not set")
+    return value
+
+
+def _smtp(settings: SmtpSettings, env: Mapping[str, str]) -> SmtpConfig:
+    return SmtpConfig(host=settings.host, port=settings.port, sender=settings.sender,
+                      username=settings.username, starttls=settings.starttls,
+                      timeout_s=settings.timeout_s,
+                      password=_secret(env, settings.password_env, "smtp password"))
+
+
+def build_channel(city: CityConfig, agency: Agency, channel: str,
+                  env: Mapping[str, str]) -> Channel:
+    """The channel as configured now; PermanentDeliveryError when it no longer is."""
+    smtp = city.smtp_for(agency)
+    if channel == "webhook" and agency.webhook is not None:
+        hook = agency.webhook
+        secret = _secret(env, hook.secret_env, f"webhook of {agency.code}")
+        return WebhookChannel(url=hook.url, secret=secret.encode(), timeout_s=hook.timeout_s)
+    if channel == "email" and agency.email and smtp is not None:
+        return EmailChannel(config=_smtp(smtp, env), recipient=agency.email)
+    if channel == "open311" and agency.open311 is not None:
+        target = agency.open311
+        key = _secret(env, target.api_key_env, f"open311 of {agency.code}")
+        return Open311Channel(url=target.url, api_key=key, timeout_s=target.timeout_s)
+    if escalation_level(channel) is not None and smtp is not None and agency.supervisor_email:
+        return EmailChannel(config=_smtp(smtp, env), recipient=agency.supervisor_email)
+    raise PermanentDeliveryError(f"channel {channel!r} is not configured for agency {agency.code!r}")

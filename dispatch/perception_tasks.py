@@ -1,0 +1,100 @@
+"""The Celery task that runs an uploaded clip through perception (queue ``perception.clips``).
+
+Keyed by the clip job's id, which is also the pipeline's run id: a redelivered task re-runs
+the same clip into the same track keys, so it refreshes events instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dispatch.celery_app import app
+from dispatch.db import transaction
+from dispatch.perception_flow import camera_for_clip, run_camera
+from dispatch.perception_models import ClipJob
+from dispatch.recheck import register_runner
+from dispatch.runtime import get_runtime
+from dispatch.tasks import RETRY, enqueue_understand
+
+log = logging.getLogger(__name__)
+_models: dict[str, Any] = {}
+
+
+def _load_models() -> tuple[Any, Any]:
+    """The detector and verifier of this worker process, loaded on first use."""
+    if "detector" not in _models:
+        from perception.loading import PerceptionOff, build_detector, build_verifier
+
+        settings = get_runtime().config.perception
+        _models["detector"] = build_detector(settings)
+        try:
+            _models["verifier"] = build_verifier(settings)
+        except PerceptionOff as exc:
+            log.warning("CLIP verification is off: %s", exc)
+            _models["verifier"] = None
+    return _models["detector"], _models["verifier"]
+
+
+def _finish(job_id: uuid.UUID, **values: Any) -> None:
+    with transaction(get_runtime().factory) as db:
+        job = db.get(ClipJob, job_id, with_for_update=True)
+        if job is not None:
+            for key, value in values.items():
+                setattr(job, key, value)
+            job.finished_at = datetime.now(UTC)
+
+
+@app.task(name="cityloop.ingest_clip", **RETRY)
+def ingest_clip(job_id: str) -> str:
+    from perception.decode import SourceError
+    from perception.loading import PerceptionOff
+    from perception.pipeline import FrameMismatch
+
+    rt = get_runtime()
+    key = uuid.UUID(job_id)
+    with transaction(rt.factory) as db:
+        job = db.get(ClipJob, key, with_for_update=True)
+        if job is None or job.status in ("done", "failed"):
+            return job.status if job else "missing"
+        job.status = "running"
+        camera_id, path = job.camera_id, Path(job.path)
+    try:
+        detector, verifier = _load_models()
+        camera = camera_for_clip(rt.city, camera_id, path)
+        report = run_camera(city=rt.city, camera=camera, detector=detector, verifier=verifier,
+                            factory=rt.factory, enqueue=enqueue_understand,
+                            max_image_bytes=rt.config.max_image_bytes, run_id=job_id)
+    except (PerceptionOff, SourceError, FrameMismatch, ValueError) as exc:
+        _finish(key, status="failed", error=str(exc)[:2000])
+        return "failed"
+    _finish(key, status="done", stats=report.summary(), events=report.events[:1000], error=None)
+    path.unlink(missing_ok=True)  # the events keep their snapshots; the clip is not needed
+    return "done"
+
+
+def enqueue_clip(job_id: uuid.UUID) -> None:
+    ingest_clip.apply_async(args=[str(job_id)])
+
+
+class LazyRecheckRunner:
+    """Loads this worker's detector on the first re-check; perception off → ``RecheckUnavailable``."""
+
+    def check(self, camera_id: str, zone: str, category: str, box: list[float] | None) -> Any:
+        from dispatch.perception_recheck import PerceptionRecheckRunner
+        from dispatch.recheck import RecheckUnavailable
+        from perception.loading import PerceptionOff
+
+        try:
+            detector, verifier = _load_models()
+        except PerceptionOff as exc:
+            raise RecheckUnavailable(str(exc)) from None
+        runner = PerceptionRecheckRunner(get_runtime().city, detector, verifier)
+        return runner.check(camera_id, zone, category, box)
+
+
+# every worker process that loads the tasks re-checks through perception (or skips, when off)
+register_runner(LazyRecheckRunner())

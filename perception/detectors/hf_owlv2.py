@@ -1,0 +1,95 @@
+"""OWLv2 and OWL-ViT through ``transformers``: text queries → boxes, one forward per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import supervision as sv
+import torch
+
+from perception.detectors import postprocess as pp
+from perception.detectors.base import Prompt
+from perception.detectors.runtime import (
+    DType,
+    batches,
+    check_frames,
+    require_files,
+    resolve_device,
+    resolve_dtype,
+    writable,
+)
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+OWL_MODEL_TYPES = ("owlv2", "owlvit")
+
+
+class OwlDetector:
+    """An OWLv2 (or OWL-ViT) checkpoint folder as a ``Detector``.
+
+    OWLv2 pads every image to a square (bottom and right) before resizing, so its boxes are
+    fractions of the padded square: they are scaled by the longer side. OWL-ViT resizes
+    without padding: its boxes scale by width and height.
+    """
+
+    def __init__(self, model: Any, processor: Any, *, name: str = "owlv2", batch_size: int = 8,
+                 nms_iou: float | None = 0.5) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size: {batch_size} must be 1 or more")
+        self.model, self.processor = model.eval(), processor
+        self.name, self.batch_size, self.nms_iou = name, batch_size, nms_iou
+        self.pads_to_square = model.config.model_type == "owlv2"
+        parameter = next(model.parameters())
+        self.device, self.dtype = parameter.device, parameter.dtype
+
+    @classmethod
+    def load(cls, folder: Path, *, name: str = "owlv2", device: str = "auto", dtype: DType = "auto",
+             batch_size: int = 8, nms_iou: float | None = 0.5) -> OwlDetector:
+        """Load a ``save_pretrained`` folder; ``WeightsMissing`` names the first missing file."""
+        from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
+
+        require_files(name, folder, ("config.json", PROCESSOR_FILES, WEIGHT_FILES))
+        torch_device = resolve_device(device)
+        model = AutoModelForZeroShotObjectDetection.from_pretrained(
+            folder, dtype=resolve_dtype(dtype, torch_device)).to(torch_device)
+        if model.config.model_type not in OWL_MODEL_TYPES:
+            raise ValueError(f"{folder}: model_type {model.config.model_type!r} is not one of {OWL_MODEL_TYPES}")
+        return cls(model, AutoProcessor.from_pretrained(folder), name=name, batch_size=batch_size,
+                   nms_iou=nms_iou)
+
+    def detect(self, frames: Sequence[np.ndarray], prompts: Sequence[Prompt]) -> list[sv.Detections]:
+        check_frames(frames)
+        if not prompts:
+            raise ValueError("prompts: at least one prompt is required")
+        thresholds = pp.thresholds_of(prompts)
+        texts = [p.text for p in prompts]
+        results: list[sv.Detections] = []
+        for part in batches(len(frames), self.batch_size):
+            chunk = writable(frames[part])
+            probs, boxes = self.forward(chunk, texts)
+            for frame, frame_probs, frame_boxes in zip(chunk, probs, boxes, strict=True):
+                results.append(self._frame_detections(frame, frame_probs, frame_boxes, thresholds, prompts))
+        return results
+
+    @torch.inference_mode()
+    def forward(self, frames: list[np.ndarray], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(probs [B, boxes, prompts], boxes [B, boxes, 4] normalised cxcywh)`` for a batch."""
+        # prompts of different lengths: pad to the text model's fixed length (16 for OWL)
+        inputs = self.processor(text=[texts] * len(frames), images=frames, return_tensors="pt",
+                                padding="max_length", truncation=True)
+        inputs = {k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)
+                  for k, v in inputs.items()}
+        outputs = self.model(**inputs)
+        probs = torch.sigmoid(outputs.logits.float()).cpu().numpy()
+        return probs, outputs.pred_boxes.float().cpu().numpy()
+
+    def _frame_detections(self, frame: np.ndarray, probs: np.ndarray, boxes: np.ndarray,
+                          thresholds: np.ndarray, prompts: Sequence[Prompt]) -> sv.Detections:
+        height, width = frame.shape[:2]
+        rows, class_id, confidence = pp.owl_select(probs, thresholds)
+        side_w, side_h = (max(height, width),) * 2 if self.pads_to_square else (width, height)
+        xyxy = pp.to_pixels(pp.cxcywh_to_xyxy(boxes[rows]), side_w, side_h, width, height)
+        return pp.make_detections(xyxy, confidence, class_id, prompts, self.nms_iou)

@@ -1,0 +1,310 @@
+"""Camera tracks into the loop: intake, tickets, clip uploads, the CLI, health, re-checks.
+
+The detector here is ``FakeColourDetector`` (finds dark and white blobs) where a test needs
+known boxes, and the tiny random-weight OWLv2 where it needs the real model path; the
+database, the flows, the API and the CLI are the real ones.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import func, select
+
+from api.app import create_app
+from api.config import ApiConfig
+from cityloop.settings import SAMPLE_CITY
+from dispatch import flows
+from dispatch.cityconfig import load_city
+from dispatch.perception_flow import camera_for_clip, run_camera
+from dispatch.perception_models import CameraStatus, ClipJob
+from dispatch.perception_recheck import PerceptionRecheckRunner
+from dispatch.recheck import RecheckUnavailable
+from dispatch.models import Event, Ticket
+from dispatch.runtime import get_runtime
+from perception.settings import PerceptionSettings
+from tests.conftest import DOWN_LLM, make_dispatch_config
+from tests.integration.webauth import login
+from tests.unit.perception.synthetic import appearing_object, moving_square, scene, write_video
+from tests.unit.perception.test_pipeline import H, W, FakeColourDetector
+
+CAMERA = "cam-test"
+
+
+@pytest.fixture(scope="module")
+def city_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample city with one camera whose zones fit the synthetic clips."""
+    data = yaml.safe_load(SAMPLE_CITY.read_text())
+    data["cameras"] = [{
+        "id": CAMERA, "name": "Test St & 1st", "source": "rtsp://127.0.0.1:9/none",
+        "location": {"lat": 41.62, "lon": -93.65}, "detection_fps": 10, "recheck_interval_s": 3,
+        "zones": [{"name": "street", "polygon": [[0, 0], [W, 0], [W, H], [0, H]]}]}]
+    path = tmp_path_factory.mktemp("city") / "city.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def street(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A garbage heap appears at 2 s and stays; a white bicycle-like blob crosses at 5-7 s."""
+    heap = appearing_object(start=20, box=(200, 150, 260, 200), fade_frames=12, colour=(10, 10, 10))
+    bike = moving_square(size=20, step=6, y=40, colour=(255, 255, 255))
+
+    def draw(frame: np.ndarray, i: int) -> None:
+        heap(frame, i)
+        if 50 <= i < 70:
+            bike(frame, i - 50)
+    return write_video(tmp_path_factory.mktemp("clips") / "street.mp4", scene(100, W, H, draw))
+
+
+@pytest.fixture(scope="module")
+def tiny_owl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from perception.testing import build_tiny_owlv2
+
+    folder = tmp_path_factory.mktemp("tiny-owlv2")
+    build_tiny_owlv2(folder)
+    return folder
+
+
+def _perception(model_path: Path) -> PerceptionSettings:
+    return PerceptionSettings(model_path=model_path, clip_model=None, device="cpu")
+
+
+@pytest.fixture()
+def client(migrated_db: str, broker_url: str, clean_state: None, city_file: Path, tiny_owl: Path,
+           tmp_path: Path) -> Iterator[TestClient]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(migrated_db)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE clip_jobs, camera_status"))
+    engine.dispose()
+    dispatch = make_dispatch_config(migrated_db, broker_url, DOWN_LLM).model_copy(update={
+        "city_file": city_file,
+        "perception": _perception(tiny_owl).model_copy(update={"spool_dir": tmp_path / "spool",
+                                                               "max_clip_bytes": 2_000_000})})
+    with TestClient(create_app(ApiConfig(dispatch=dispatch, max_image_bytes=2_000_000))) as test_client:
+        yield test_client
+
+
+def _understand_and_route(event_id: str) -> Ticket:
+    rt = get_runtime()
+    incident_id = flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
+                                         event_id=uuid.UUID(event_id))
+    assert incident_id is not None
+    routed = flows.route_incident(factory=rt.factory, city=rt.city, chat=None, incident_id=incident_id)
+    assert routed is not None
+    with rt.factory() as db:
+        ticket = db.get(Ticket, routed[0])
+        assert ticket is not None
+        db.expunge(ticket)
+        return ticket
+
+
+def test_each_tracked_object_becomes_one_event_and_one_ticket(client: TestClient, street: Path) -> None:
+    rt = get_runtime()
+    queued: list[str] = []
+    camera = camera_for_clip(rt.city, CAMERA, street)
+    report = run_camera(city=rt.city, camera=camera, detector=FakeColourDetector(), factory=rt.factory,
+                        enqueue=queued.append, max_image_bytes=2_000_000, run_id="job-1")
+    assert report.created == 2 and len(queued) == 2
+    assert report.refreshed == len(report.events) - 2  # updates and ends refresh, never add
+    with rt.factory() as db:
+        events = db.scalars(select(Event).where(Event.source == "camera")).all()
+        assert sorted(e.category_hint for e in events) == ["exposed_garbage", "fallen_bicycle"]
+        heap = next(e for e in events if e.category_hint == "exposed_garbage")
+        attrs = heap.attributes
+        assert attrs["camera_id"] == CAMERA and attrs["zone"] == "street" and attrs["ended"] is True
+        x1, y1, x2, y2 = attrs["box"]
+        assert abs(x1 - 200) <= 3 and abs(y2 - 200) <= 3
+        assert heap.image_content_type == "image/jpeg"
+        with Image.open(io.BytesIO(heap.image)) as image:
+            assert image.size == (W, H)
+        assert heap.lat == 41.62 and heap.district == "north_bank"
+        assert "Test St & 1st" in heap.description
+    tickets = {t.category: t for t in (_understand_and_route(e) for e in queued)}
+    assert set(tickets) == {"exposed_garbage", "fallen_bicycle"}
+    assert all(t.agency for t in tickets.values())
+    # the same clip run again under the same job id adds nothing
+    again = run_camera(city=rt.city, camera=camera, detector=FakeColourDetector(), factory=rt.factory,
+                       enqueue=queued.append, max_image_bytes=2_000_000, run_id="job-1")
+    assert again.created == 0 and len(queued) == 2
+    with rt.factory() as db:
+        assert db.scalar(select(func.count()).select_from(Event)) == 2
+
+
+def test_clip_upload_runs_through_the_tiny_model(client: TestClient, street: Path) -> None:
+    login(client, "camera-operator", role="dispatcher")
+    with street.open("rb") as clip:
+        reply = client.post(f"/api/cameras/{CAMERA}/clips", files={"file": ("street.mp4", clip, "video/mp4")})
+    assert reply.status_code == 202, reply.text
+    job = reply.json()
+    assert job["status"] == "queued" and job["size_bytes"] == street.stat().st_size
+    from dispatch.perception_tasks import ingest_clip
+
+    assert ingest_clip(job["id"]) == "done"  # what the perception worker runs
+    done = client.get(job["links"]["self"]).json()
+    assert done["status"] == "done", done
+    assert done["stats"]["frames_decoded"] == 100
+    assert 0 < done["stats"]["frames_to_detector"] < 100
+    assert not Path(get_runtime().config.perception.spool_dir, f"{job['id']}.clip").exists()
+    assert ingest_clip(job["id"]) == "done"  # a redelivered task does nothing more
+
+
+def test_clip_upload_bad_input(client: TestClient, tmp_path: Path) -> None:
+    login(client, "camera-operator", role="dispatcher")
+    url = f"/api/cameras/{CAMERA}/clips"
+    not_video = client.post(url, files={"file": ("x.mp4", b"this is not a video at all", "video/mp4")})
+    assert not_video.status_code == 422, not_video.text
+    assert "file" in not_video.text
+    empty = client.post(url, files={"file": ("x.mp4", b"", "video/mp4")})
+    assert empty.status_code == 422 and "empty" in empty.text
+    over = client.post(url, files={"file": ("x.mp4", b"\0" * 2_030_000, "video/mp4")})  # caught streaming
+    assert over.status_code == 422 and "limit of 2000000 bytes" in over.text
+    far_over = client.post(url, files={"file": ("x.mp4", b"\0" * 2_100_000, "video/mp4")})  # by its length
+    assert far_over.status_code == 413 and "over the limit" in far_over.text
+    assert client.post("/api/cameras/nope/clips", files={"file": ("x.mp4", b"x", "video/mp4")}).status_code == 404
+    with get_runtime().factory() as db:
+        assert db.scalar(select(func.count()).select_from(ClipJob)) == 0
+    assert not any((tmp_path / "spool").glob("*.clip"))
+
+
+def test_cameras_are_for_operators_only(client: TestClient, street: Path) -> None:
+    login(client, "landscaping-worker", role="staff", agency="landscaping")
+    assert client.get("/api/cameras").status_code == 403
+    with street.open("rb") as clip:
+        reply = client.post(f"/api/cameras/{CAMERA}/clips", files={"file": ("s.mp4", clip, "video/mp4")})
+    assert reply.status_code == 403
+    client.cookies.clear()
+    client.headers.pop("X-CSRF-Token", None)
+    assert client.get("/api/cameras").status_code == 401
+
+
+def test_health_and_camera_list_report_worker_state(client: TestClient) -> None:
+    login(client, "camera-operator", role="dispatcher")
+    listed = client.get("/api/cameras").json()["items"]
+    assert [c["id"] for c in listed] == [CAMERA] and listed[0]["status"]["state"] == "no worker"
+    with get_runtime().factory() as db, db.begin():
+        db.merge(CameraStatus(camera_id=CAMERA, worker="host:1", state="reconnecting",
+                              detail={"last_error": "connection refused", "reconnects": 3}))
+    listed = client.get("/api/cameras").json()["items"]
+    assert listed[0]["status"]["state"] == "reconnecting" and listed[0]["status"]["reconnects"] == 3
+    health = client.get("/health").json()["checks"]["perception"]
+    assert health["ok"] is True and health["cameras"] == {CAMERA: "reconnecting"}
+
+
+def test_upload_when_perception_is_off_says_why(migrated_db: str, broker_url: str, clean_state: None,
+                                                 city_file: Path, tmp_path: Path, street: Path) -> None:
+    dispatch = make_dispatch_config(migrated_db, broker_url, DOWN_LLM).model_copy(update={
+        "city_file": city_file, "perception": PerceptionSettings(models_dir=tmp_path / "no-models")})
+    with TestClient(create_app(ApiConfig(dispatch=dispatch, max_image_bytes=2_000_000))) as client:
+        login(client, "camera-operator", role="dispatcher")
+        with street.open("rb") as clip:
+            reply = client.post(f"/api/cameras/{CAMERA}/clips", files={"file": ("s.mp4", clip, "video/mp4")})
+        assert reply.status_code == 503
+        assert "perception is off" in reply.json()["detail"] and "config.json" in reply.json()["detail"]
+        health = client.get("/health").json()
+        assert health["checks"]["perception"]["ok"] is False
+        assert "owlv2-base-patch16-ensemble" in health["checks"]["perception"]["error"]
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).parent / "cityloop"), *args], capture_output=True, text=True,
+                          env={**os.environ, "CITYLOOP_CONFIG": "/nonexistent.yaml", **env}, timeout=240)
+
+
+def test_cli_ingest_without_weights_says_which_file(tmp_path: Path, street: Path, city_file: Path) -> None:
+    done = _cli(["ingest", str(street), "--camera", CAMERA, "--dry-run"],
+                {"CITY_FILE": str(city_file), "PERCEPTION__MODELS_DIR": str(tmp_path)})
+    assert done.returncode == 3, done.stderr
+    assert "perception is off" in done.stderr
+    assert str(tmp_path / "owlv2-base-patch16-ensemble" / "config.json") in done.stderr
+    assert "cityloop models pull owlv2-base-patch16-ensemble" in done.stderr
+
+
+def test_cli_ingest_stores_events_and_prints_them(migrated_db: str, broker_url: str, clean_state: None,
+                                                  street: Path, city_file: Path, tiny_owl: Path) -> None:
+    env = {"CITY_FILE": str(city_file), "PERCEPTION__MODEL_PATH": str(tiny_owl),
+           "PERCEPTION__CLIP_MODEL": "none", "DATABASE_URL": migrated_db, "BROKER_URL": broker_url}
+    done = _cli(["ingest", str(street), "--camera", CAMERA, "--json"], env)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    summary = [json_line for json_line in lines if '"summary"' in json_line]
+    assert len(summary) == 1 and '"frames_decoded": 100' in summary[0]
+    report = json.loads(summary[0])["summary"]
+    printed = [json.loads(line) for line in lines if '"kind"' in line]
+    stored_ids = {line["event_id"] for line in printed}  # every printed event names its stored event
+    assert all("event_id" in line for line in printed)
+    with get_runtime_free_session(migrated_db) as count:
+        assert count == len(stored_ids) == report["events_created"]
+        assert report["events_created"] + report["events_refreshed"] == len(printed)
+    bad = _cli(["ingest", str(street), "--camera", "nope", "--dry-run"], env)
+    assert bad.returncode == 2 and "unknown camera 'nope'" in bad.stderr
+
+
+class get_runtime_free_session:  # noqa: N801  (a context manager read like a function)
+    """Counts camera events straight from the database the CLI wrote to."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+
+        self.engine = create_engine(url)
+
+    def __enter__(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Event)
+                                    .where(Event.source == "camera")).scalar_one())
+
+    def __exit__(self, *exc: object) -> None:
+        self.engine.dispose()
+
+
+class FakeImageSource:
+    """Yields the given frames once, like a camera that answers (or not, when empty)."""
+
+    def __init__(self, frames: list[Any]) -> None:
+        self.frames = frames
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.frames)
+
+    def stop(self) -> None:
+        pass
+
+
+def _frames(street: Path, at: int) -> list[Any]:
+    from perception.decode import decode_video
+
+    return [f for f in decode_video(str(street), fps=None) if f.index >= at][:3]
+
+
+def test_recheck_runner_sees_the_heap_or_says_it_is_gone(street: Path, city_file: Path) -> None:
+    city = load_city(city_file)
+    heap_box = [200.0, 150.0, 260.0, 200.0]
+    runner = PerceptionRecheckRunner(city, FakeColourDetector(),
+                                     source_for=lambda camera: FakeImageSource(_frames(street, 90)))
+    still = runner.check(CAMERA, "street", "exposed_garbage", heap_box)
+    assert still.still_present and still.snapshot_jpeg and still.snapshot_jpeg[:2] == b"\xff\xd8"
+    cleared = PerceptionRecheckRunner(city, FakeColourDetector(),
+                                      source_for=lambda camera: FakeImageSource(_frames(street, 0)))
+    result = cleared.check(CAMERA, "street", "exposed_garbage", heap_box)
+    assert not result.still_present and "no exposed_garbage" in result.detail
+    silent = PerceptionRecheckRunner(city, FakeColourDetector(), timeout_s=1,
+                                     source_for=lambda camera: FakeImageSource([]))
+    with pytest.raises(RecheckUnavailable, match="no frame"):
+        silent.check(CAMERA, "street", "exposed_garbage", heap_box)
+    with pytest.raises(RecheckUnavailable, match="no longer configured"):
+        runner.check("gone-camera", "street", "exposed_garbage", heap_box)

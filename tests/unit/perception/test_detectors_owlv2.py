@@ -1,0 +1,123 @@
+"""OWLv2 / OWL-ViT through transformers on tiny random-weight models built and loaded like real ones."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from perception.detectors.base import Detector, Prompt, WeightsMissing
+from perception.detectors.hf_owlv2 import OwlDetector
+from perception.testing import build_tiny_owlv2
+
+PROMPTS = [Prompt("pothole", "a pothole", 0.0), Prompt("fallen_tree", "a fallen tree", 0.0)]
+
+
+@pytest.fixture(scope="session")
+def owl_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("owlv2")
+    build_tiny_owlv2(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def owl(owl_folder: Path) -> OwlDetector:
+    return OwlDetector.load(owl_folder, device="cpu", dtype="float32", batch_size=2)
+
+
+def _frames(count: int, height: int = 180, width: int = 300) -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def test_detect_returns_one_result_per_frame_with_pixel_boxes_and_categories(owl: OwlDetector) -> None:
+    assert isinstance(owl, Detector)
+    frames = _frames(3) + _frames(1, height=400, width=120)
+    results = owl.detect(frames, PROMPTS)
+    assert len(results) == 4
+    for frame, detections in zip(frames, results, strict=True):
+        assert len(detections) > 0  # thresholds are 0: every patch scores above
+        height, width = frame.shape[:2]
+        assert (detections.xyxy[:, [0, 2]] <= width).all() and (detections.xyxy[:, [1, 3]] <= height).all()
+        assert (detections.xyxy >= 0).all()
+        assert set(detections.data["class_name"]) <= {"pothole", "fallen_tree"}
+        assert [PROMPTS[i].category for i in detections.class_id] == list(detections.data["class_name"])
+
+
+def test_batches_give_the_same_boxes_as_single_frames(owl: OwlDetector) -> None:
+    frames = _frames(3)
+    batched = owl.detect(frames, PROMPTS)  # batch_size 2: one batch of 2, one of 1
+    for frame, together in zip(frames, batched, strict=True):
+        alone = owl.detect([frame], PROMPTS)[0]
+        assert alone.xyxy == pytest.approx(together.xyxy, abs=1e-3)
+        assert alone.class_id.tolist() == together.class_id.tolist()
+
+
+def test_boxes_on_a_non_square_frame_match_transformers_post_processing(owl: OwlDetector) -> None:
+    """OWLv2 pads to a square: boxes scale by the longer side, as transformers' own post-processing does."""
+    frame = _frames(1, height=150, width=330)[0]
+    inputs = owl.processor(text=[["a pothole", "a tree"]], images=[frame], return_tensors="pt")
+    with torch.inference_mode():
+        outputs = owl.model(**inputs)
+    scores = np.sort(np.unique(torch.sigmoid(outputs.logits).max(-1).values.numpy()))
+    middle = len(scores) // 2
+    threshold = float(scores[middle - 1] + scores[middle]) / 2  # between two scores: no ties at the edge
+    plain = OwlDetector(owl.model, owl.processor, nms_iou=None)
+    ours = plain.detect([frame], [Prompt("pothole", "a pothole", threshold), Prompt("tree", "a tree", threshold)])[0]
+    reference = owl.processor.image_processor.post_process_object_detection(
+        outputs, threshold=threshold, target_sizes=[(150, 330)])[0]
+    ref_boxes = reference["boxes"].numpy()
+    ref_boxes[:, [0, 2]] = ref_boxes[:, [0, 2]].clip(0, 330)
+    ref_boxes[:, [1, 3]] = ref_boxes[:, [1, 3]].clip(0, 150)
+    order, ref_order = np.argsort(-ours.confidence), np.argsort(-reference["scores"].numpy())
+    assert len(ours) == len(ref_boxes) > 0
+    assert ours.xyxy[order] == pytest.approx(ref_boxes[ref_order], abs=1e-3)
+    assert ours.class_id[order].tolist() == reference["labels"].numpy()[ref_order].tolist()
+
+
+def test_crafted_outputs_scale_by_the_longer_side_for_owlv2_and_by_each_side_for_owlvit(owl: OwlDetector) -> None:
+    probs = np.array([[0.9, 0.1]])
+    boxes = np.array([[0.5, 0.25, 0.2, 0.1]])
+    frame = np.zeros((200, 400, 3), dtype=np.uint8)
+    thresholds = np.array([0.5, 0.5])
+    v2 = owl._frame_detections(frame, probs, boxes, thresholds, PROMPTS)
+    assert v2.xyxy == pytest.approx(np.array([[160, 80, 240, 120]]))
+    owl.pads_to_square = False
+    try:
+        v1 = owl._frame_detections(frame, probs, boxes, thresholds, PROMPTS)
+    finally:
+        owl.pads_to_square = True
+    assert v1.xyxy == pytest.approx(np.array([[160, 40, 240, 60]]))
+
+
+def test_per_prompt_thresholds(owl: OwlDetector) -> None:
+    frames = _frames(1)
+    results = owl.detect(frames, [Prompt("pothole", "a pothole", 0.0), Prompt("fallen_tree", "a fallen tree", 1.0)])
+    assert len(results[0]) > 0
+    assert set(results[0].data["class_name"]) == {"pothole"}
+
+
+def test_owlvit_runs_the_same_path(tmp_path: Path) -> None:
+    detector = build_tiny_owlv2(tmp_path / "owlvit", v2=False)
+    assert not detector.pads_to_square
+    frame = _frames(1, height=100, width=260)[0]
+    detections = detector.detect([frame], PROMPTS)[0]
+    assert len(detections) > 0 and (detections.xyxy[:, [0, 2]] <= 260).all()
+
+
+def test_bad_input_names_the_field(owl: OwlDetector) -> None:
+    with pytest.raises(ValueError, match=r"frames\[1\]: expected an RGB uint8"):
+        owl.detect([_frames(1)[0], np.zeros((10, 10), dtype=np.uint8)], PROMPTS)
+    with pytest.raises(ValueError, match="prompts"):
+        owl.detect(_frames(1), [])
+
+
+def test_missing_weights_name_the_file(owl_folder: Path, tmp_path: Path) -> None:
+    partial = tmp_path / "owl"
+    shutil.copytree(owl_folder, partial)
+    (partial / "model.safetensors").unlink()
+    with pytest.raises(WeightsMissing, match=str(partial / "model.safetensors")):
+        OwlDetector.load(partial, device="cpu")
