@@ -18,6 +18,7 @@ The dashboard is measured twice: computed on every request (its cache off), and 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -124,11 +125,12 @@ class ServerTimer:
 
 def seed(url: str, n: int) -> float:
     city = load_city(CITY_FILE)
-    params = {"n": n, "words": WORDS, "categories": [c.code for c in city.categories],
-              "agencies": [a.code for a in city.agencies],
-              "districts": [d.code for d, _ in city.district_shapes]}
-    params |= {"nc": len(params["categories"]), "na": len(params["agencies"]),
-               "nd": len(params["districts"])}
+    categories = [c.code for c in city.categories]
+    agencies = [a.code for a in city.agencies]
+    districts = [d.code for d, _ in city.district_shapes]
+    params = {"n": n, "words": WORDS, "categories": categories, "agencies": agencies,
+              "districts": districts, "nc": len(categories), "na": len(agencies),
+              "nd": len(districts)}
     engine = create_engine(url)
     start = time.perf_counter()
     with engine.begin() as conn:
@@ -173,7 +175,7 @@ def run(args: argparse.Namespace) -> None:
             llm=LLMConfig(base_url="http://127.0.0.1:9/v1", timeout_s=1, max_retries=0)))
         app = create_app(config)
         timer = ServerTimer(app)
-        with TestClient(timer) as dispatcher, TestClient(timer) as staff:  # type: ignore[arg-type]
+        with TestClient(timer) as dispatcher, TestClient(timer) as staff:
             login(dispatcher, "bench-dispatcher", "dispatcher")
             login(staff, "bench-staff", "staff", "landscaping")
             newest = args.tickets  # i % 100 == 0: an open ticket
@@ -207,6 +209,9 @@ def report(routes: list[tuple[str, TestClient, str]], timer: ServerTimer, reques
     results = [(name, measure(client, timer, path, requests, cache))
                for name, client, path in routes]
     base_p95 = pct(results[0][1], 95)
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"{os.cpu_count()} CPUs, load average {load} (other work on the machine inflates every "
+          "figure; compare the ratios)")
     print(f"{'route':32} {'p50 ms':>8} {'p95 ms':>8} {'p95/base':>9}")
     for name, times in results:
         p50, p95 = pct(times, 50), pct(times, 95)

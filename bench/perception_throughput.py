@@ -22,8 +22,10 @@ Modes, each a full pass over the clip ((a)-(c): best of ``--repeat`` interleaved
 Random weights find random boxes, so (c) pays for tracking and snapshots of objects a real
 model would not report; real models cost far more per call (see PERCEPTION-NOTES.md), which
 makes the share of frames sent to the detector the number that carries over.
-Last line: ``ratio pipeline/decode static = X (detector excluded: X0); busy = Y (Y0); detector share
-static = S; busy = B``.
+Wall-clock rates swing with whatever else runs on the machine; the ratio of CPU seconds
+(all threads of this process) is printed beside them in brackets and is steadier.
+Last line: ``ratio pipeline/decode static = X (detector excluded: X0, by CPU time X1); busy = ...;
+detector share static = S; busy = B``.
 """
 
 from __future__ import annotations
@@ -146,16 +148,19 @@ def whole(camera: CameraSpec, detector: Detector) -> tuple[int, float, int]:
     return pipeline.stats.frames_decoded, pipeline.stats.detector_share, events
 
 
-def _timed(run: Callable[[], T]) -> tuple[float, T]:
-    started = time.perf_counter()
+def _timed(run: Callable[[], T]) -> tuple[float, float, T]:
+    """Wall seconds, CPU seconds of this process (every thread), and the result."""
+    wall, cpu = time.perf_counter(), time.process_time()
     result = run()
-    return time.perf_counter() - started, result
+    return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
 @dataclass
 class Result:
     overhead: float
-    """(c)/(a)"""
+    """(c)/(a), wall clock"""
+    overhead_cpu: float
+    """(a)/(c) in CPU seconds"""
     whole: float | None = None
     """(d)/(a)"""
     share: float | None = None
@@ -164,22 +169,33 @@ class Result:
 def measure(name: str, path: Path, detector: Detector | None, repeat: int, detector_frames: int) -> Result:
     camera = _camera(path)
     decode_only(camera)  # warm the page cache and the decoder, untimed
-    t_a = t_b = t_c = float("inf")
+    modes: dict[str, Callable[[], object]] = {
+        "a": lambda: decode_only(camera),
+        "b": lambda: decode_and_gate(camera),
+        "c": lambda: whole(camera, InstantDetector()),
+    }
+    wall = dict.fromkeys(modes, float("inf"))
+    cpu = dict.fromkeys(modes, float("inf"))
+    results: dict[str, object] = {}
     for _ in range(repeat):  # interleaved, so a burst of load on the machine hits every mode alike
-        t, n = _timed(lambda: decode_only(camera))
-        t_a = min(t_a, t)
-        t_b = min(t_b, _timed(lambda: decode_and_gate(camera))[0])
-        t, (_, share_c, _) = _timed(lambda: whole(camera, InstantDetector()))
-        t_c = min(t_c, t)
-    decode_fps, gate_fps, overhead_fps = n / t_a, n / t_b, n / t_c
-    print(f"{name}: {n} frames of {path.name}")
+        for mode, run in modes.items():
+            seconds, cpu_seconds, results[mode] = _timed(run)
+            wall[mode], cpu[mode] = min(wall[mode], seconds), min(cpu[mode], cpu_seconds)
+    n = int(results["a"])  # type: ignore[call-overload]
+    share_c = results["c"][1]  # type: ignore[index]
+    decode_fps, gate_fps, overhead_fps = n / wall["a"], n / wall["b"], n / wall["c"]
+    cpu_ratio = {mode: cpu["a"] / cpu[mode] for mode in modes}
+    print(f"{name}: {n} frames of {path.name}   (wall clock; in brackets: the ratio of CPU time)")
     print(f"  (a) decode only                {decode_fps:8.1f} frames/s   1.00x")
-    print(f"  (b) decode + gating            {gate_fps:8.1f} frames/s   {gate_fps / decode_fps:.2f}x")
     print(
-        f"  (c) pipeline, instant detector {overhead_fps:8.1f} frames/s   {overhead_fps / decode_fps:.2f}x   "
-        f"{share_c:.1%} of frames to the detector"
+        f"  (b) decode + gating            {gate_fps:8.1f} frames/s   {gate_fps / decode_fps:.2f}x "
+        f"[{cpu_ratio['b']:.2f}x]"
     )
-    result = Result(overhead_fps / decode_fps, share=share_c)
+    print(
+        f"  (c) pipeline, instant detector {overhead_fps:8.1f} frames/s   {overhead_fps / decode_fps:.2f}x "
+        f"[{cpu_ratio['c']:.2f}x]   {share_c:.1%} of frames to the detector"
+    )
+    result = Result(overhead_fps / decode_fps, cpu_ratio["c"], share=share_c)
     if detector is None:
         print("  (d) whole pipeline             skipped (--no-detector, or no tiny detector available)")
         return result
@@ -251,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def ratio(result: Result) -> str:
         whole = "n/a" if result.whole is None else f"{result.whole:.2f}"
-        return f"{whole} (detector excluded: {result.overhead:.2f})"
+        return f"{whole} (detector excluded: {result.overhead:.2f}, by CPU time {result.overhead_cpu:.2f})"
 
     print(
         f"ratio pipeline/decode static = {ratio(static)}; busy = {ratio(busy)}; "

@@ -40,12 +40,14 @@ def configure(config: DispatchConfig) -> Celery:
             "cityloop.understand_event": {"queue": UNDERSTAND_QUEUE},
             "cityloop.route_incident": {"queue": ROUTE_QUEUE},
             "cityloop.ingest_clip": {"queue": PERCEPTION_QUEUE},
+            "cityloop.run_rechecks": {"queue": PERCEPTION_QUEUE},  # loads the detector
             "cityloop.*": {"queue": MAINTENANCE_QUEUE},
         },
         beat_schedule={
             "sweep-stalled-work": {"task": "cityloop.sweep", "schedule": config.sweep_interval_s},
             "check-sla": {"task": "cityloop.check_sla", "schedule": 60.0},
             "run-rechecks": {"task": "cityloop.run_rechecks", "schedule": 60.0},
+            "sweep-clips": {"task": "cityloop.sweep_clips", "schedule": config.sweep_interval_s},
         },
         worker_hijack_root_logger=False,
     )

@@ -98,3 +98,20 @@ class LazyRecheckRunner:
 
 # every worker process that loads the tasks re-checks through perception (or skips, when off)
 register_runner(LazyRecheckRunner())
+
+
+@app.task(name="cityloop.sweep_clips", **RETRY)
+def sweep_clips() -> int:
+    """Queue again the clip jobs a lost message or a broker outage left waiting."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    rt = get_runtime()
+    cutoff = datetime.now(UTC) - timedelta(seconds=rt.config.stale_event_after_s)
+    with transaction(rt.factory) as db:
+        waiting = list(db.scalars(select(ClipJob.id).where(ClipJob.status == "queued",
+                                                           ClipJob.created_at < cutoff).limit(100)))
+    for job_id in waiting:
+        enqueue_clip(job_id)
+    return len(waiting)

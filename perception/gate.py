@@ -25,6 +25,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+BACKGROUND_STEP_S = 0.5
+"""The background model takes in a frame at most this often (it changes over minutes)."""
 Reason = Literal["first", "motion", "background", "recheck", "confirm"]
 Polygon = Sequence[tuple[int, int]]
 
@@ -71,8 +73,10 @@ class MotionGate:
         self._valid: np.ndarray | None = None
         self._previous: np.ndarray | None = None
         self._background: np.ndarray | None = None
+        self._background_u8: np.ndarray = np.zeros((1, 1), np.uint8)
+        self._background_time = 0.0
         self._looked: np.ndarray | None = None
-        self._last_time: float | None = None
+        self._fewest = 1
         self._last_run: float | None = None
 
     def _setup(self, gray: np.ndarray) -> None:
@@ -93,6 +97,7 @@ class MotionGate:
             zone = cv2.bitwise_and(zone, valid)
             self._zone_masks[name] = zone
             self._zone_min[name] = max(1, round(cv2.countNonZero(zone) * self.settings.min_changed_fraction))
+        self._fewest = min(self._zone_min.values())
 
     def _small(self, polygon: Polygon) -> np.ndarray:
         return np.round(np.asarray(polygon, np.float64) / self._scale).astype(np.int32)
@@ -117,20 +122,18 @@ class MotionGate:
         """Decide for one frame (its HxW luma plane and media time); ``force`` sends it anyway."""
         small = self.shrink(gray)
         previous, self._previous = self._previous, small
-        if self._background is None or previous is None:
+        if self._background is None or previous is None or self._looked is None:
             self._background = small.astype(np.float32)
+            self._background_u8, self._background_time = small, time_s
             return self._decide("first", small, None, tuple(self._zone_masks), time_s)
-        threshold = self.settings.pixel_threshold
-        moving = cv2.threshold(cv2.absdiff(small, previous), threshold, 255, cv2.THRESH_BINARY)[1]
-        background = cv2.convertScaleAbs(self._background)
-        foreground = cv2.threshold(cv2.absdiff(small, background), threshold, 255, cv2.THRESH_BINARY)[1]
-        self._update_background(small, time_s)
+        moving = self._changed(small, previous)
         zones = self._triggered(moving)
+        self._update_background(small, time_s)
         if zones:
             return self._decide("motion", small, moving, zones, time_s)
-        assert self._looked is not None
-        since_look = cv2.threshold(cv2.absdiff(small, self._looked), threshold, 255, cv2.THRESH_BINARY)[1]
-        unseen = cv2.bitwise_and(foreground, since_look)
+        unseen = cv2.bitwise_and(
+            self._changed(small, self._background_u8), self._changed(small, self._looked)
+        )
         zones = self._triggered(unseen)
         if zones:
             return self._decide("background", small, unseen, zones, time_s)
@@ -140,7 +143,13 @@ class MotionGate:
             return self._decide("recheck", small, None, tuple(self._zone_masks), time_s)
         return GateDecision(False, None, (), None)
 
+    def _changed(self, small: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        diff = cv2.absdiff(small, reference)
+        return cv2.threshold(diff, self.settings.pixel_threshold, 255, cv2.THRESH_BINARY)[1]
+
     def _triggered(self, changed: np.ndarray) -> tuple[str, ...]:
+        if cv2.countNonZero(changed) < self._fewest:  # the common case: (almost) nothing changed
+            return ()
         return tuple(
             name
             for name, zone in self._zone_masks.items()
@@ -148,12 +157,14 @@ class MotionGate:
         )
 
     def _update_background(self, small: np.ndarray, time_s: float) -> None:
+        """Blend the frame in every ``BACKGROUND_STEP_S`` of media time, weighted by the time passed."""
         assert self._background is not None
-        dt = 0.0 if self._last_time is None else max(0.0, time_s - self._last_time)
-        self._last_time = time_s
-        alpha = min(1.0, dt / self.settings.background_time_s) if dt else 0.0
-        if alpha:
-            cv2.accumulateWeighted(small, self._background, alpha)
+        dt = time_s - self._background_time
+        if dt < BACKGROUND_STEP_S:
+            return
+        self._background_time = time_s
+        cv2.accumulateWeighted(small, self._background, min(1.0, dt / self.settings.background_time_s))
+        self._background_u8 = cv2.convertScaleAbs(self._background)
 
     def _decide(
         self,
@@ -164,8 +175,6 @@ class MotionGate:
         time_s: float,
     ) -> GateDecision:
         self._last_run, self._looked = time_s, small
-        if self._last_time is None:
-            self._last_time = time_s
         return GateDecision(True, reason, zones, self._region(changed))
 
     def _region(self, changed: np.ndarray | None) -> tuple[int, int, int, int] | None:

@@ -33,10 +33,12 @@ class SnapshotRenderer:
         """``box`` is pixel ``xyxy`` in ``frame_rgb``; ``label`` is drawn above it."""
         height, width = frame_rgb.shape[:2]
         xyxy = np.clip(np.asarray([box], np.float32), 0, [width, height, width, height])
-        bgr: npt.NDArray[np.uint8] = np.ascontiguousarray(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR), np.uint8)
+        bgr: npt.NDArray[np.uint8] = np.ascontiguousarray(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
         crop = self._crop(bgr, xyxy[0])
         detections = sv.Detections(xyxy=xyxy, class_id=np.zeros(1, int))
-        drawn = self._label.annotate(self._box.annotate(bgr.copy(), detections), detections, labels=[label])
+        drawn: np.ndarray = self._label.annotate(
+            self._box.annotate(bgr.copy(), detections), detections, labels=[label]
+        )
         if width > self.max_width:
             size = (self.max_width, round(height * self.max_width / width))
             drawn = cv2.resize(drawn, size, interpolation=cv2.INTER_AREA)

@@ -84,7 +84,8 @@ class HFGroundingDino:
     @torch.inference_mode()
     def forward(self, frames: list[np.ndarray], caption: str) -> tuple[np.ndarray, np.ndarray]:
         """``(logits [B, queries, text_len], boxes [B, queries, 4] normalised cxcywh)`` for a batch."""
-        inputs = self.processor(images=frames, text=[caption] * len(frames), return_tensors="pt")
+        inputs = self.processor(images=frames, text=[caption] * len(frames), return_tensors="pt",
+                                device=str(self.device))  # resize and normalise on the model's device
         inputs = {k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)
                   for k, v in inputs.items()}
         outputs = self.model(**inputs)

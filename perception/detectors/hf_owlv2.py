@@ -69,27 +69,26 @@ class OwlDetector:
         results: list[sv.Detections] = []
         for part in batches(len(frames), self.batch_size):
             chunk = writable(frames[part])
-            probs, boxes = self.forward(chunk, texts)
-            for frame, frame_probs, frame_boxes in zip(chunk, probs, boxes, strict=True):
-                results.append(self._frame_detections(frame, frame_probs, frame_boxes, thresholds, prompts))
+            logits, boxes = self.forward(chunk, texts)
+            for frame, frame_logits, frame_boxes in zip(chunk, logits, boxes, strict=True):
+                results.append(self._frame_detections(frame, frame_logits, frame_boxes, thresholds, prompts))
         return results
 
     @torch.inference_mode()
     def forward(self, frames: list[np.ndarray], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``(probs [B, boxes, prompts], boxes [B, boxes, 4] normalised cxcywh)`` for a batch."""
+        """``(logits [B, boxes, prompts], boxes [B, boxes, 4] normalised cxcywh)`` for a batch."""
         # prompts of different lengths: pad to the text model's fixed length (16 for OWL)
         inputs = self.processor(text=[texts] * len(frames), images=frames, return_tensors="pt",
                                 padding="max_length", truncation=True)
         inputs = {k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)
                   for k, v in inputs.items()}
         outputs = self.model(**inputs)
-        probs = torch.sigmoid(outputs.logits.float()).cpu().numpy()
-        return probs, outputs.pred_boxes.float().cpu().numpy()
+        return outputs.logits.float().cpu().numpy(), outputs.pred_boxes.float().cpu().numpy()
 
-    def _frame_detections(self, frame: np.ndarray, probs: np.ndarray, boxes: np.ndarray,
+    def _frame_detections(self, frame: np.ndarray, logits: np.ndarray, boxes: np.ndarray,
                           thresholds: np.ndarray, prompts: Sequence[Prompt]) -> sv.Detections:
         height, width = frame.shape[:2]
-        rows, class_id, confidence = pp.owl_select(probs, thresholds)
+        rows, class_id, confidence = pp.owl_select(logits, thresholds)
         side_w, side_h = (max(height, width),) * 2 if self.pads_to_square else (width, height)
         xyxy = pp.to_pixels(pp.cxcywh_to_xyxy(boxes[rows]), side_w, side_h, width, height)
         return pp.make_detections(xyxy, confidence, class_id, prompts, self.nms_iou)

@@ -94,11 +94,14 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * logits.astype(np.float64)))
 
 
-def owl_select(probs: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``probs`` ``[boxes, prompts]`` → the best prompt per box, kept at its prompt's threshold."""
-    chosen = np.argmax(probs, axis=1)
-    rows = np.arange(probs.shape[0])
-    confidence = probs[rows, chosen]
+def owl_select(logits: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``logits`` ``[boxes, prompts]`` → the best prompt per box, kept at its prompt's threshold.
+
+    The choice is made on logits: sigmoid saturates to 1.0 for large ones, which would tie.
+    """
+    chosen = np.argmax(logits, axis=1)
+    rows = np.arange(logits.shape[0])
+    confidence = sigmoid(logits[rows, chosen])
     keep = confidence >= thresholds[chosen]
     return rows[keep], chosen[keep], confidence[keep]
 

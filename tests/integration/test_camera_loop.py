@@ -308,3 +308,81 @@ def test_recheck_runner_sees_the_heap_or_says_it_is_gone(street: Path, city_file
         silent.check(CAMERA, "street", "exposed_garbage", heap_box)
     with pytest.raises(RecheckUnavailable, match="no longer configured"):
         runner.check("gone-camera", "street", "exposed_garbage", heap_box)
+
+
+def test_live_camera_worker_reconnects_and_reports_its_state(
+    migrated_db: str, broker_url: str, clean_state: None, city_file: Path, tiny_owl: Path, tmp_path: Path,
+) -> None:
+    """`cityloop cameras run` against a stream that refuses: it stays up, retries, and says so."""
+    import time
+
+    from sqlalchemy import create_engine
+
+    env = {**os.environ, "CITYLOOP_CONFIG": "/nonexistent.yaml", "CITY_FILE": str(city_file),
+           "PERCEPTION__MODEL_PATH": str(tiny_owl), "PERCEPTION__CLIP_MODEL": "none",
+           "DATABASE_URL": migrated_db, "BROKER_URL": broker_url}
+    log = (tmp_path / "cameras.log").open("w")
+    worker = subprocess.Popen([str(Path(sys.executable).parent / "cityloop"), "cameras", "run",
+                               "--status-every", "0.5"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    engine = create_engine(migrated_db)
+    try:
+        seen: list[tuple[str, dict[str, Any]]] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                row = conn.execute(select(CameraStatus.state, CameraStatus.detail)
+                                   .where(CameraStatus.camera_id == CAMERA)).first()
+            if row is not None:
+                seen.append((row[0], row[1]))
+                if row[1].get("reconnects", 0) >= 2:
+                    break
+            assert worker.poll() is None, (tmp_path / "cameras.log").read_text()
+            time.sleep(0.5)
+        assert seen, (tmp_path / "cameras.log").read_text()
+        state, detail = seen[-1]
+        assert detail["reconnects"] >= 2 and state in ("connecting", "reconnecting")
+        assert detail["last_error"] and "127.0.0.1:9" in detail["source"]
+        assert worker.poll() is None  # still alive after the stream refused it twice
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        engine.dispose()
+        log.close()
+
+
+def test_resolved_camera_ticket_is_reopened_when_the_heap_is_still_there(
+    client: TestClient, street: Path,
+) -> None:
+    """Camera track → event → ticket → resolved → re-check of its zone by the detector → reopened."""
+    from datetime import UTC, datetime, timedelta
+
+    from dispatch import recheck
+    from dispatch.db import transaction
+
+    rt = get_runtime()
+    queued: list[str] = []
+    run_camera(city=rt.city, camera=camera_for_clip(rt.city, CAMERA, street), detector=FakeColourDetector(),
+               factory=rt.factory, enqueue=queued.append, max_image_bytes=2_000_000, run_id="job-r")
+    heap_event = next(e for e in queued if _category_of(e) == "exposed_garbage")
+    ticket = _understand_and_route(heap_event)
+    login(client, "camera-operator", role="dispatcher")
+    for action in ("acknowledge", "resolve"):
+        reply = client.post(f"/api/tickets/{ticket.id}/{action}", json={"actor": "x", "note": "heap removed"})
+        assert reply.status_code == 200, reply.text
+    with transaction(rt.factory) as db:
+        [recheck_id] = recheck.schedule(db_session=db, city=rt.city)
+    runner = PerceptionRecheckRunner(rt.city, FakeColourDetector(),
+                                     source_for=lambda camera: FakeImageSource(_frames(street, 90)))
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert recheck.run_due(factory=rt.factory, city=rt.city, runner=runner, now=later) == {
+        recheck_id: "reopened"}
+    body = client.get(f"/api/tickets/{ticket.id}").json()
+    assert body["status"] == "open"
+    evidence = client.get(body["history"][-1]["data"]["snapshot"])
+    assert evidence.status_code == 200 and evidence.content[:2] == b"\xff\xd8"
+
+
+def _category_of(event_id: str) -> str | None:
+    with get_runtime().factory() as db:
+        event = db.get(Event, uuid.UUID(event_id))
+        return event.category_hint if event else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -31,7 +33,7 @@ from dispatch.delivery_models import DeadLetter
 from dispatch.models import Delivery
 from dispatch.runtime import get_runtime
 from dispatch.tasks import enqueue_channel, enqueue_delivery
-from tests.conftest import DOWN_LLM, make_dispatch_config
+from tests.conftest import DOWN_LLM, OWNER_KEY, make_dispatch_config
 from tests.integration.delivery_receivers import (
     ENV,
     OPEN311_KEY,
@@ -77,6 +79,13 @@ def running(config: DispatchConfig) -> Iterator[TestClient]:
 def configured(tmp_path: Path, migrated_db: str, broker_url: str, **city: Any) -> DispatchConfig:
     base = make_dispatch_config(migrated_db, broker_url, DOWN_LLM)
     return base.model_copy(update={"city_file": city_file(tmp_path, **city)})
+
+
+def drop_queued_messages(broker_url: str) -> None:
+    """Lose every queued message (the API's own enqueue of the event included)."""
+    client = redis.Redis.from_url(broker_url)
+    client.flushdb()
+    client.set(OWNER_KEY, str(os.getpid()))
 
 
 def rows(ticket_id: int) -> dict[str, Delivery]:
@@ -250,6 +259,7 @@ def test_sweep_resends_deliveries_a_crash_left_pending_or_claimed(
             row.claimed_at = datetime.now(UTC) - outbox.CLAIM_TTL - timedelta(seconds=1)
         with rt.factory() as db:
             assert outbox.stalled(db_session=db, older_than_s=3600) == [(row.id, "landscaping")]
+        drop_queued_messages(broker_url)  # only the sweep can find the work now
         start_worker(config)
         start_worker(config, command="beat")
         wait_until(lambda: statuses(ticket_id) == {"inbox": "sent", "webhook": "sent",

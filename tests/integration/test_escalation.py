@@ -127,7 +127,7 @@ def test_supervisor_is_emailed_once_per_level_when_the_agency_has_smtp(
         check_sla.apply_async()
         check_sla.apply_async()  # the beat firing twice, or a redelivered message
         start_worker(config)
-        wait_until(lambda: len(box.messages) >= 1, what="the supervisor's e-mail")
+        wait_until(lambda: len(to_supervisor(box)) >= 1, what="the supervisor's e-mail")
         wait_until(lambda: len(escalations(client, ticket_id)) == 1, what="escalation entry")
         rt = get_runtime()
         with rt.factory() as db:
@@ -137,12 +137,15 @@ def test_supervisor_is_emailed_once_per_level_when_the_agency_has_smtp(
         assert outbox.attempt(factory=rt.factory, city=rt.city, delivery_id=row.id,
                               env={}).status == "skipped"
 
-        [(recipients, raw)] = box.messages
+        [raw] = to_supervisor(box)  # the agency's own desk also gets the ticket by e-mail
         mail = message_from_bytes(raw)
-        assert recipients == ["trees-supervisor@riverton.example"]
         assert reference in mail["Subject"] and "SLA escalation level 1" in mail["Subject"]
         [entry] = escalations(client, ticket_id)
         assert entry["data"]["notified"] == ["trees-supervisor@riverton.example"]
+
+
+def to_supervisor(box: MailBox) -> list[bytes]:
+    return [raw for rcpt, raw in box.messages if rcpt == ["trees-supervisor@riverton.example"]]
 
 
 def outbox_status(delivery_id: int) -> str:

@@ -48,7 +48,7 @@ def test_up_demo_makes_tickets_and_stops_everything(tmp_path: Path) -> None:
            if k not in ("DATABASE_URL", "BROKER_URL") and not k.startswith("LLM__")}
     env.update({"EMBEDDED__DATA_DIR": str(data_dir), "PORT": str(port),
                 "EMBEDDED__LLM_PORT": str(free_port()), "CITYLOOP_CONFIG": "/nonexistent.yaml",
-                "PYTHONUNBUFFERED": "1"})
+                "PERCEPTION__MODELS_DIR": str(tmp_path / "models"), "PYTHONUNBUFFERED": "1"})
     proc = subprocess.Popen([sys.executable, "-m", "cityloop", "up", "--demo"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -66,7 +66,11 @@ def test_up_demo_makes_tickets_and_stops_everything(tmp_path: Path) -> None:
         assert any("demo: 8/8 tickets created" in l for l in lines), "".join(lines[-40:])
         health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
         assert {k: v["ok"] for k, v in health["checks"].items()} == {
-            "database": True, "broker": True, "worker": True, "llm": True}, health
+            "database": True, "broker": True, "worker": True, "llm": True, "perception": False}, health
+        # no detector weights: perception says which file is missing, everything else works
+        assert any("perception off" in l for l in lines), "".join(lines[:40])
+        missing = str(tmp_path / "models" / "owlv2-base-patch16-ensemble" / "config.json")
+        assert any(missing in l for l in lines) and missing in health["checks"]["perception"]["error"]
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             assert client.get("/api/tickets").status_code == 401  # the inbox API needs a login
             _sign_in(client, "dispatcher")  # a demo account, created in demo mode only

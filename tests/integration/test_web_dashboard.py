@@ -15,6 +15,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from api.app import create_app
+from api.config import ApiConfig
 from api.web import STATIC_DIR
 from dispatch.dashboard import safe_cell
 from dispatch.models import Ticket
@@ -27,6 +29,7 @@ from tests.integration.test_web_access import (  # noqa: F401 (fixtures)
     clients,
     tickets,
 )
+from tests.integration.webauth import login
 
 
 def _json(html: str, element_id: str) -> Any:
@@ -119,3 +122,16 @@ def test_map_popups_get_text_not_html(clients: dict[str, TestClient]) -> None:
     ticket_page = clients["dispatcher"].get(f"/tickets/{ticket_id}").text
     assert "<script>alert" not in ticket_page
     assert _json(ticket_page, "map-data")["pins"][0]["title"] == pin["title"]
+
+
+def test_tiles_only_when_configured(app_config: ApiConfig, clients: dict[str, TestClient]) -> None:
+    default = clients["dispatcher"].get("/dashboard").text
+    assert _json(default, "map-data")["tiles"] == ""  # no external host by default
+    assert "http" not in json.dumps(_json(default, "map-data"))
+    tiles = "https://tiles.riverton.example/{z}/{x}/{y}.png"
+    config = app_config.model_copy(update={"map_tile_url": tiles, "map_attribution": "© Riverton"})
+    with TestClient(create_app(config)) as client:
+        login(client, "tile-viewer", "staff", "landscaping")
+        data = _json(client.get("/dashboard").text, "map-data")
+    assert (data["tiles"], data["attribution"]) == (tiles, "© Riverton")
+    assert data["districts"]["features"] and data["center"] == [41.6, -93.6]

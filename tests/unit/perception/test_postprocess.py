@@ -56,10 +56,12 @@ def test_grounding_select_labels_thresholds_and_text_threshold() -> None:
 
 def test_owl_select_takes_the_best_prompt_per_box_at_its_threshold() -> None:
     probs = np.array([[0.2, 0.7], [0.5, 0.1], [0.05, 0.1]])
-    rows, labels, conf = pp.owl_select(probs, np.array([0.4, 0.8]))
+    rows, labels, conf = pp.owl_select(np.log(probs / (1 - probs)), np.array([0.4, 0.8]))
     assert rows.tolist() == [1]
     assert labels.tolist() == [0]
     assert conf == pytest.approx([0.5])
+    saturated = np.array([[40.0, 45.0]])  # both sigmoids round to 1.0; the logits still differ
+    assert pp.owl_select(saturated, np.array([0.5, 0.5]))[1].tolist() == [1]
 
 
 def test_box_conversion_and_scaling_clip_to_the_frame() -> None:

@@ -118,3 +118,19 @@ def test_stream_health_while_reconnecting_and_clean_stop() -> None:
     source.stop()
     assert not source.alive
     assert source.health().state in (SourceState.STOPPED, SourceState.FINISHED)
+
+
+def test_stream_that_ends_is_reopened_and_counts_continue(clip: Path) -> None:
+    # a source that delivers 40 frames then ends stands in for a camera that drops the connection
+    source = StreamSource(str(clip), fps=None, policy="block", backoff_s=0.01, max_backoff_s=0.01)
+    indices = []
+    for frame in source:
+        indices.append(frame.index)
+        if len(indices) == 100:
+            break
+    health = source.health()
+    source.stop()
+    assert indices == list(range(100))  # frame numbers keep growing across the reconnects
+    assert health.reconnects == 2 and health.last_error == "the stream ended"
+    assert health.state is SourceState.RUNNING
+    assert not source.alive
