@@ -213,9 +213,11 @@ def post_events(base_url: str, bodies: list[dict[str, object]], clients: int) ->
 
 
 def measure_events(engine: Engine, stack: Stack, *, label: str, count: int, clients: int,
-                   timeout_s: float, stall_s: float) -> Result:
-    """POST ``count`` events, then wait until as many tickets are done (or no progress)."""
-    bodies = event_bodies(count, label.split(",")[-1].strip().replace(" ", "-"))
+                   timeout_s: float, stall_s: float,
+                   bodies: list[dict[str, object]] | None = None) -> Result:
+    """POST ``count`` events (or ``bodies``), then wait until as many tickets are done (or no
+    progress)."""
+    bodies = bodies or event_bodies(count, label.split(",")[-1].strip().replace(" ", "-"))
     started = time.perf_counter()
     post_events(stack.base_url, bodies, clients)
     deadline, progress_at, done = time.monotonic() + timeout_s, time.monotonic(), 0

@@ -17,7 +17,10 @@ bench's, imported, not copied.
       reads it (category from the keywords, district from the coordinates, the row's time).
     The share of inputs a rule decides is printed beside each rate.
 (c) tickets/s end to end, LLM off: N events POSTed to ``/api/events`` until N tickets are
-    delivered or in triage, through the same worker.
+    delivered or in triage, through the same worker. The events are the chaos run's workload
+    (``cityloop.chaos.workload``), spread beyond the duplicate judge's radius, so none merge
+    and every event makes its own ticket (the demo events the pipeline bench cycles through
+    repeat at the same spots and merge).
 
 The last line holds each rate as a ratio to the no-op rate.
 """
@@ -39,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import pipeline_throughput as pt  # noqa: E402
-from cityloop.chaos.workload import TEMPLATES, UNROUTABLE  # noqa: E402
+from cityloop.chaos.workload import TEMPLATES, UNROUTABLE, event_bodies  # noqa: E402
 from cityloop.demo import SAMPLE_EVENTS  # noqa: E402
 from cityloop.eval_cli import BUNDLED  # noqa: E402
 
@@ -129,9 +132,10 @@ def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
     stack.start(celery_app)
     noop = pt.measure_noop(celery_app, broker, stack, args.noop_tasks)
     print(f"  no-op: {noop.rate:.1f} tasks/s", flush=True)
+    # Spread in space and text, so the duplicate judge merges none: one ticket per event.
     tickets = pt.measure_events(engine, stack, label="tickets end to end, LLM off",
                                 count=args.events, clients=args.clients, timeout_s=args.timeout,
-                                stall_s=args.stall)
+                                stall_s=args.stall, bodies=event_bodies(args.events, "routing"))
     print(f"  tickets end to end: {tickets.rate:.2f} /s ({tickets.note})", flush=True)
     stack.stop()  # the in-process measures get the CPU to themselves
 

@@ -14,26 +14,43 @@ from cityloop.eval_cli import eval_subparsers
 from cityloop.settings import Settings
 
 BACKENDS = ("owlv2", "hf-groundingdino", "groundingdino")
-RANDOM_WEIGHTS_NOTE = ("NOTE: --tiny runs a tiny model with RANDOM weights: the AP figures below are "
-                       "meaningless; they only show that the evaluation runs end to end.")
+RANDOM_WEIGHTS_NOTE = (
+    "NOTE: --tiny runs a tiny model with RANDOM weights: the AP figures below are "
+    "meaningless; they only show that the evaluation runs end to end."
+)
 
 
 def add_parsers(sub: Any) -> None:
     """Register ``eval detect`` on the ``cityloop`` command's subparsers."""
     detect = eval_subparsers(sub).add_parser(
-        "detect", help="AP@0.5 (VOC all-point) of a detector on YOLO-format labelled images")
+        "detect", help="AP@0.5 (VOC all-point) of a detector on YOLO-format labelled images"
+    )
     detect.add_argument("--images", required=True, help="folder of images")
-    detect.add_argument("--labels", required=True, help="folder of YOLO label files (same stems as the images)")
-    detect.add_argument("--classes", help="YOLO data.yaml with 'names' (default: data.yaml beside the folders)")
+    detect.add_argument(
+        "--labels", required=True, help="folder of YOLO label files (same stems as the images)"
+    )
+    detect.add_argument(
+        "--classes", help="YOLO data.yaml with 'names' (default: data.yaml beside the folders)"
+    )
     detect.add_argument("--backend", choices=BACKENDS, default="owlv2")
-    detect.add_argument("--tiny", action="store_true",
-                        help="a tiny random-weight model instead of real weights (meaningless accuracy)")
-    detect.add_argument("--prompt", action="append", default=[], metavar="CLASS=TEXT",
-                        help="detector text for a class (default: the class name in lower case)")
+    detect.add_argument(
+        "--tiny",
+        action="store_true",
+        help="a tiny random-weight model instead of real weights (meaningless accuracy)",
+    )
+    detect.add_argument(
+        "--prompt",
+        action="append",
+        default=[],
+        metavar="CLASS=TEXT",
+        help="detector text for a class (default: the class name in lower case)",
+    )
     detect.add_argument("--threshold", type=float, default=0.05, help="score threshold (default 0.05)")
     detect.add_argument("--batch-size", type=int, default=4)
     detect.add_argument("--limit", type=int, help="evaluate the first N images only")
-    detect.add_argument("--models-dir", help="models directory (default $CITYLOOP_MODELS_DIR or ~/.cache/cityloop/models)")
+    detect.add_argument(
+        "--models-dir", help="models directory (default $CITYLOOP_MODELS_DIR or ~/.cache/cityloop/models)"
+    )
     detect.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     detect.set_defaults(handler=cmd_eval_detect)
 
@@ -50,11 +67,15 @@ def _detector(args: argparse.Namespace) -> Iterator[Any]:
 
     if not args.tiny:
         root = Path(args.models_dir).expanduser() if args.models_dir else models_dir()
-        yield weights.load_detector(weights.DETECTOR_BACKENDS[args.backend], root, device=args.device,
-                                    batch_size=args.batch_size)
+        yield weights.load_detector(
+            weights.DETECTOR_BACKENDS[args.backend], root, device=args.device, batch_size=args.batch_size
+        )
         return
-    builders = {"owlv2": testing.build_tiny_owlv2, "hf-groundingdino": testing.build_tiny_hf_groundingdino,
-                "groundingdino": testing.build_tiny_official_groundingdino}
+    builders = {
+        "owlv2": testing.build_tiny_owlv2,
+        "hf-groundingdino": testing.build_tiny_hf_groundingdino,
+        "groundingdino": testing.build_tiny_official_groundingdino,
+    }
     with tempfile.TemporaryDirectory(prefix="cityloop-tiny-") as folder:
         yield builders[args.backend](Path(folder), batch_size=args.batch_size)
 
@@ -100,17 +121,24 @@ def cmd_eval_detect(args: argparse.Namespace, _: Settings) -> int:
         with _detector(args) as detector:
             samples, predictions = [], []
             for start in range(0, len(images), args.batch_size):
-                frames = [np.asarray(Image.open(p).convert("RGB")) for p in images[start:start + args.batch_size]]
+                frames = [
+                    np.asarray(Image.open(p).convert("RGB")) for p in images[start : start + args.batch_size]
+                ]
                 predictions += detector.detect(frames, prompts)
-                samples += [ev.load_sample(p, labels_dir, (f.shape[1], f.shape[0]), len(class_names))
-                            for p, f in zip(images[start:start + args.batch_size], frames, strict=True)]
+                samples += [
+                    ev.load_sample(p, labels_dir, (f.shape[1], f.shape[0]), len(class_names))
+                    for p, f in zip(images[start : start + args.batch_size], frames, strict=True)
+                ]
     except WeightsMissing as exc:
         return _fail(f"{exc}\n  (or run with --tiny to check the evaluation end to end on random weights)", 1)
     except ev.LabelError as exc:
         return _fail(str(exc))
     report = ev.evaluate(samples, predictions, class_names)
-    print(f"{detector.name} on {len(samples)} images from {images_dir} (prompts: "
-          + ", ".join(f"{p.category}={p.text!r}" for p in prompts) + ")")
+    print(
+        f"{detector.name} on {len(samples)} images from {images_dir} (prompts: "
+        + ", ".join(f"{p.category}={p.text!r}" for p in prompts)
+        + ")"
+    )
     print(ev.format_report(report))
     if args.tiny:
         print(RANDOM_WEIGHTS_NOTE)

@@ -28,8 +28,11 @@ def cmd_list(args: argparse.Namespace, _: Settings) -> int:
     width = max(len(name) for name in REGISTRY)
     for name, entry in REGISTRY.items():
         missing = missing_files(name, root)
-        state = "present" if not missing else f"missing {missing[0]}" + (
-            f" (+{len(missing) - 1} more)" if len(missing) > 1 else "")
+        state = (
+            "present"
+            if not missing
+            else f"missing {missing[0]}" + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
         print(f"  {name:<{width}}  {entry.backend:<16} {state}")
     return 0
 
@@ -52,9 +55,13 @@ def add_parsers(sub: Any) -> None:
     models = sub.add_parser("models", help="detector and CLIP weights (list, pull)")
     actions = models.add_subparsers(dest="models_command", required=True)
     listing = actions.add_parser("list", help="each known model and whether its files are present")
-    listing.add_argument("--dir", help=f"models directory (default ${MODELS_DIR_ENV} or ~/.cache/cityloop/models)")
+    listing.add_argument(
+        "--dir", help=f"models directory (default ${MODELS_DIR_ENV} or ~/.cache/cityloop/models)"
+    )
     listing.set_defaults(handler=cmd_list)
     fetch = actions.add_parser("pull", help="download a model's files from the Hugging Face hub")
     fetch.add_argument("name", help="a name from `cityloop models list`")
-    fetch.add_argument("--dir", help=f"models directory (default ${MODELS_DIR_ENV} or ~/.cache/cityloop/models)")
+    fetch.add_argument(
+        "--dir", help=f"models directory (default ${MODELS_DIR_ENV} or ~/.cache/cityloop/models)"
+    )
     fetch.set_defaults(handler=cmd_pull)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
+from sqlalchemy import ColumnClause, ColumnElement, Select, and_, func, literal_column, not_, or_, select
 from sqlalchemy.orm import Session
 
 from dispatch.lifecycle import ACTIVE
@@ -56,10 +56,12 @@ def _sla(state: SlaState, now: datetime) -> ColumnElement[bool]:
     return and_(active, not_(late), Ticket.sla_due_at >= now + DUE_SOON)
 
 
+# title, incident description and reference; kept by a trigger and GIN-indexed (migration 0008)
+SEARCH_DOC: ColumnClause[Any] = literal_column("tickets.search_doc")
+
+
 def _search(q: str) -> ColumnElement[bool]:
-    document = func.to_tsvector("english", func.concat_ws(" ", Ticket.title, Incident.description,
-                                                          Ticket.reference))
-    return document.op("@@")(func.websearch_to_tsquery("english", q))
+    return SEARCH_DOC.op("@@")(func.websearch_to_tsquery("english", q))
 
 
 def matching(*, scope: str | None, where: InboxFilter, now: datetime) -> Select[Ticket]:

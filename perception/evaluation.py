@@ -81,7 +81,9 @@ def read_yolo_labels(path: Path, width: int, height: int, num_classes: int) -> t
             raise LabelError(f"{path}:{number}: not numbers: {line.strip()[:80]!r}") from None
         if not 0 <= cls < num_classes:
             raise LabelError(f"{path}:{number}: class {cls} is outside 0..{num_classes - 1}")
-        boxes.append([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height])
+        boxes.append(
+            [(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height]
+        )
         classes.append(cls)
     return np.array(boxes, dtype=np.float32).reshape(-1, 4), np.array(classes, dtype=int)
 
@@ -107,8 +109,9 @@ def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
     return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
 
 
-def _class_ap(samples: Sequence[Sample], predictions: Sequence[sv.Detections], cls: int,
-              iou: float) -> tuple[float, int, int, int]:
+def _class_ap(
+    samples: Sequence[Sample], predictions: Sequence[sv.Detections], cls: int, iou: float
+) -> tuple[float, int, int, int]:
     gt_total = sum(int((s.class_id == cls).sum()) for s in samples)
     ranked: list[tuple[float, int, np.ndarray]] = []
     for index, det in enumerate(predictions):
@@ -134,8 +137,12 @@ def _class_ap(samples: Sequence[Sample], predictions: Sequence[sv.Detections], c
     return average_precision(recall, precision), gt_total, len(ranked), int(hits.sum())
 
 
-def evaluate(samples: Sequence[Sample], predictions: Sequence[sv.Detections], class_names: Sequence[str],
-             iou: float = 0.5) -> Report:
+def evaluate(
+    samples: Sequence[Sample],
+    predictions: Sequence[sv.Detections],
+    class_names: Sequence[str],
+    iou: float = 0.5,
+) -> Report:
     """AP of each class over ``samples``; ``predictions[i]`` belongs to ``samples[i]``."""
     if len(samples) != len(predictions):
         raise ValueError(f"{len(samples)} samples but {len(predictions)} prediction sets")
@@ -150,7 +157,9 @@ def format_report(report: Report) -> str:
     width = max([len(c.name) for c in report.classes] + [5])
     lines = [f"{'class':<{width}}  AP@{report.iou:.2f}  ground truth  detections  true positives"]
     for c in report.classes:
-        lines.append(f"{c.name:<{width}}  {c.ap:7.4f}  {c.ground_truth:12d}  {c.detections:10d}  "
-                     f"{c.true_positives:14d}")
+        lines.append(
+            f"{c.name:<{width}}  {c.ap:7.4f}  {c.ground_truth:12d}  {c.detections:10d}  "
+            f"{c.true_positives:14d}"
+        )
     lines.append(f"{'mean':<{width}}  {report.mean_ap:7.4f}")
     return "\n".join(lines)

@@ -4,8 +4,9 @@ A live stream never waits for the pipeline: when the queue is full the oldest fr
 dropped and counted (``policy="drop"``). ``open_source`` reads files and folders with
 ``policy="block"`` unless told otherwise: nothing is live there, so waiting loses nothing and
 every sampled frame is seen (replays and evaluations give the same events every time).
-Streams reconnect with exponential backoff and report their state for a health endpoint. The reader thread never dies silently: whatever
-goes wrong reaches the iterating side as ``SourceError``.
+Streams reconnect with exponential backoff and report their state for a health endpoint.
+The reader thread never dies silently: whatever goes wrong reaches the iterating side as
+``SourceError``.
 """
 
 from __future__ import annotations
@@ -304,4 +305,6 @@ def open_source(
         )
     policy = policy or "block"
     kind = ImageFolderSource if Path(camera.source).is_dir() else FileSource
-    return kind(camera.source, fps=camera.detection_fps, queue_size=queue_size, policy=policy, max_pixels=max_pixels)
+    return kind(
+        camera.source, fps=camera.detection_fps, queue_size=queue_size, policy=policy, max_pixels=max_pixels
+    )

@@ -25,8 +25,11 @@ _BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 def _byte_symbols() -> list[str]:
     """GPT-2/CLIP's printable stand-ins for the 256 byte values, in their usual order."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
         + list(range(ord("®"), ord("ÿ") + 1))
+    )
     codes, extra = list(printable), 0
     for byte in range(256):
         if byte not in printable:
@@ -77,23 +80,47 @@ def build_tiny_owlv2(folder: Path, *, v2: bool = True, batch_size: int = 4) -> O
     folder.mkdir(parents=True, exist_ok=True)
     vocab = clip_vocab()
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[], pad_token="!", model_max_length=16)
-    text = dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                num_attention_heads=2, max_position_embeddings=16, pad_token_id=0,
-                bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"])
-    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                  image_size=TINY_IMAGE, patch_size=32)
+    text = dict(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=16,
+        pad_token_id=0,
+        bos_token_id=vocab["<|startoftext|>"],
+        eos_token_id=vocab["<|endoftext|>"],
+    )
+    vision = dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=TINY_IMAGE,
+        patch_size=32,
+    )
     size = {"height": TINY_IMAGE, "width": TINY_IMAGE}
     if v2:
-        model = Owlv2ForObjectDetection(Owlv2Config(text_config=text, vision_config=vision, projection_dim=32))
+        model = Owlv2ForObjectDetection(
+            Owlv2Config(text_config=text, vision_config=vision, projection_dim=32)
+        )
         processor = Owlv2Processor(image_processor=Owlv2ImageProcessor(size=size), tokenizer=tokenizer)
     else:
-        model = OwlViTForObjectDetection(OwlViTConfig(text_config=text, vision_config=vision, projection_dim=32))
-        processor = OwlViTProcessor(image_processor=OwlViTImageProcessor(size=size, crop_size=size),
-                                    tokenizer=tokenizer)
+        model = OwlViTForObjectDetection(
+            OwlViTConfig(text_config=text, vision_config=vision, projection_dim=32)
+        )
+        processor = OwlViTProcessor(
+            image_processor=OwlViTImageProcessor(size=size, crop_size=size), tokenizer=tokenizer
+        )
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
-    return OwlDetector.load(folder, name="owlv2-tiny" if v2 else "owlvit-tiny", device="cpu",
-                            dtype="float32", batch_size=batch_size)
+    return OwlDetector.load(
+        folder,
+        name="owlv2-tiny" if v2 else "owlvit-tiny",
+        device="cpu",
+        dtype="float32",
+        batch_size=batch_size,
+    )
 
 
 def bert_tokenizer(folder: Path) -> Any:
@@ -105,8 +132,14 @@ def bert_tokenizer(folder: Path) -> Any:
 
 
 def _tiny_bert_config(vocab_size: int) -> dict[str, int]:
-    return dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                intermediate_size=64, max_position_embeddings=256)
+    return dict(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+    )
 
 
 def build_tiny_hf_groundingdino(folder: Path, *, batch_size: int = 4) -> HFGroundingDino:
@@ -124,19 +157,45 @@ def build_tiny_hf_groundingdino(folder: Path, *, batch_size: int = 4) -> HFGroun
 
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = bert_tokenizer(folder)
-    backbone = SwinConfig(image_size=TINY_IMAGE, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1],
-                          num_heads=[1, 1, 2, 2], window_size=5, out_features=["stage2", "stage3", "stage4"])
+    backbone = SwinConfig(
+        image_size=TINY_IMAGE,
+        patch_size=4,
+        embed_dim=16,
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 1, 2, 2],
+        window_size=5,
+        out_features=["stage2", "stage3", "stage4"],
+    )
     config = GroundingDinoConfig(
-        backbone_config=backbone, use_timm_backbone=False, use_pretrained_backbone=False, backbone=None,
-        text_config=BertConfig(**_tiny_bert_config(len(tokenizer))), d_model=32, num_queries=20,
-        encoder_layers=1, decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-        encoder_attention_heads=2, decoder_attention_heads=2, num_feature_levels=4)
+        backbone_config=backbone,
+        use_timm_backbone=False,
+        use_pretrained_backbone=False,
+        backbone=None,
+        text_config=BertConfig(**_tiny_bert_config(len(tokenizer))),
+        d_model=32,
+        num_queries=20,
+        encoder_layers=1,
+        decoder_layers=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        num_feature_levels=4,
+    )
     size = {"shortest_edge": TINY_IMAGE // 2, "longest_edge": TINY_IMAGE}
-    processor = GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor(size=size), tokenizer=tokenizer)
+    processor = GroundingDinoProcessor(
+        image_processor=GroundingDinoImageProcessor(size=size), tokenizer=tokenizer
+    )
     GroundingDinoForObjectDetection(config).save_pretrained(folder)
     processor.save_pretrained(folder)
-    return HFGroundingDino.load(folder, name="hf-groundingdino-tiny", device="cpu", dtype="float32",
-                                batch_size=batch_size, text_threshold=0.0)
+    return HFGroundingDino.load(
+        folder,
+        name="hf-groundingdino-tiny",
+        device="cpu",
+        dtype="float32",
+        batch_size=batch_size,
+        text_threshold=0.0,
+    )
 
 
 TINY_OFFICIAL_OVERRIDES = """
@@ -177,9 +236,18 @@ def build_tiny_official_groundingdino(folder: Path, *, batch_size: int = 4) -> O
     config_file.write_text(packaged.read_text(encoding="utf-8") + TINY_OFFICIAL_OVERRIDES, encoding="utf-8")
     checkpoint = folder / "groundingdino_tiny.pth"
     torch.save({"model": build_official_model(config_file, bert_dir).state_dict()}, checkpoint)
-    return OfficialGroundingDino.load(config_file, checkpoint, bert_dir, name="groundingdino-tiny", device="cpu",
-                                      dtype="float32", batch_size=batch_size, text_threshold=0.0,
-                                      shortest_edge=TINY_IMAGE // 2, longest_edge=TINY_IMAGE)
+    return OfficialGroundingDino.load(
+        config_file,
+        checkpoint,
+        bert_dir,
+        name="groundingdino-tiny",
+        device="cpu",
+        dtype="float32",
+        batch_size=batch_size,
+        text_threshold=0.0,
+        shortest_edge=TINY_IMAGE // 2,
+        longest_edge=TINY_IMAGE,
+    )
 
 
 TINY_CLIP_ARCH = "cityloop-tiny-clip"
@@ -201,6 +269,8 @@ def build_tiny_clip(folder: Path) -> ClipVerifier:
     config_file = folder / f"{TINY_CLIP_ARCH}.json"
     config_file.write_text(json.dumps(TINY_CLIP_CONFIG), encoding="utf-8")
     open_clip.add_model_config(config_file)
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CLIP_CONFIG}), encoding="utf-8")
+    (folder / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": TINY_CLIP_CONFIG}), encoding="utf-8"
+    )
     torch.save(open_clip.create_model(TINY_CLIP_ARCH).state_dict(), folder / "open_clip_pytorch_model.bin")
     return ClipVerifier.load(folder, name="clip-tiny", device="cpu", dtype="float32")

@@ -21,7 +21,11 @@ import torch
 from perception.detectors.runtime import DType, require_files, resolve_device, resolve_dtype
 
 DEFAULT_NEGATIVES = ("an empty street", "a road surface", "a wall", "the sky")
-WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin", "open_clip_pytorch_model.safetensors")
+WEIGHT_FILES = (
+    "open_clip_model.safetensors",
+    "open_clip_pytorch_model.bin",
+    "open_clip_pytorch_model.safetensors",
+)
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,17 @@ def prompts_for(category: str) -> CategoryPrompts:
 class ClipVerifier:
     """Verifies boxes with an open_clip model; ``prompts`` overrides the built-in category prompts."""
 
-    def __init__(self, model: Any, preprocess: Any, tokenizer: Any, *, name: str = "clip",
-                 crop_padding: float = 0.1, batch_size: int = 32,
-                 prompts: Mapping[str, CategoryPrompts] | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        preprocess: Any,
+        tokenizer: Any,
+        *,
+        name: str = "clip",
+        crop_padding: float = 0.1,
+        batch_size: int = 32,
+        prompts: Mapping[str, CategoryPrompts] | None = None,
+    ) -> None:
         if not 0.0 <= crop_padding <= 1.0:
             raise ValueError(f"crop_padding: {crop_padding} is outside 0..1")
         if batch_size < 1:
@@ -78,8 +90,9 @@ class ClipVerifier:
         self._text_cache: dict[str, np.ndarray] = {}
 
     @classmethod
-    def load(cls, folder: Path, *, name: str = "clip", device: str = "auto", dtype: DType = "auto",
-             **options: Any) -> ClipVerifier:
+    def load(
+        cls, folder: Path, *, name: str = "clip", device: str = "auto", dtype: DType = "auto", **options: Any
+    ) -> ClipVerifier:
         """An open_clip model folder: ``open_clip_config.json`` (with ``model_cfg``) and its weights.
 
         That is the layout of open_clip repositories on the Hugging Face hub; ``WeightsMissing``
@@ -124,7 +137,9 @@ class ClipVerifier:
         crops = self.crops(frame_rgb, xyxy)
         parts = []
         for start in range(0, len(crops), self.batch_size):
-            batch = torch.stack([self.preprocess(Image.fromarray(c)) for c in crops[start:start + self.batch_size]])
+            batch = torch.stack(
+                [self.preprocess(Image.fromarray(c)) for c in crops[start : start + self.batch_size]]
+            )
             features = self.model.encode_image(batch.to(self.device, self.dtype))
             parts.append(torch.nn.functional.normalize(features.float(), dim=-1).cpu().numpy())
         return np.concatenate(parts) if parts else np.zeros((0, self.embedding_dim), dtype=np.float32)
@@ -133,8 +148,12 @@ class ClipVerifier:
     def embedding_dim(self) -> int:
         return int(self.embed_texts(["a photo"]).shape[1])
 
-    def verify(self, frame_rgb: np.ndarray, detections: sv.Detections,
-               categories: Mapping[str, CategoryPrompts] | Sequence[str]) -> sv.Detections:
+    def verify(
+        self,
+        frame_rgb: np.ndarray,
+        detections: sv.Detections,
+        categories: Mapping[str, CategoryPrompts] | Sequence[str],
+    ) -> sv.Detections:
         """The detections CLIP agrees with, with ``clip_score`` and ``embedding`` added.
 
         ``categories`` maps each category to its prompts; a plain list of category names
@@ -143,7 +162,9 @@ class ClipVerifier:
         if not isinstance(categories, Mapping):
             categories = {c: self.prompts.get(c) or prompts_for(c) for c in categories}
         if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or frame_rgb.dtype != np.uint8:
-            raise ValueError(f"frame_rgb: expected an RGB uint8 array HxWx3, got {frame_rgb.dtype} {frame_rgb.shape}")
+            raise ValueError(
+                f"frame_rgb: expected an RGB uint8 array HxWx3, got {frame_rgb.dtype} {frame_rgb.shape}"
+            )
         if len(detections) and "class_name" not in detections.data:
             raise ValueError("detections: data['class_name'] is required to choose the CLIP prompts")
         names = np.asarray(detections.data.get("class_name", []), dtype=object).astype(str)
@@ -161,8 +182,8 @@ class ClipVerifier:
             logits = scale * embeddings[rows] @ texts.T
             probs = np.exp(logits - logits.max(axis=1, keepdims=True))
             probs /= probs.sum(axis=1, keepdims=True)
-            positive = probs[:, :len(prompts.positives)].sum(axis=1)
-            best_negative = probs[:, len(prompts.positives):].max(axis=1)
+            positive = probs[:, : len(prompts.positives)].sum(axis=1)
+            best_negative = probs[:, len(prompts.positives) :].max(axis=1)
             scores[rows] = positive
             keep[rows] = positive - best_negative >= prompts.margin
         kept = detections[keep]

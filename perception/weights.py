@@ -36,28 +36,61 @@ class ModelSpec:
 _HF_TOKENIZER_CLIP = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
 _HF_TOKENIZER_BERT = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 
-REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (
-    ModelSpec("owlv2-base-patch16-ensemble", "owlv2", "google/owlv2-base-patch16-ensemble",
-              ("config.json", "preprocessor_config.json", *_HF_TOKENIZER_CLIP, "model.safetensors"),
-              description="OWLv2 B/16 (154M), 960×960 input"),
-    ModelSpec("owlvit-base-patch32", "owlvit", "google/owlvit-base-patch32",
-              ("config.json", "preprocessor_config.json", *_HF_TOKENIZER_CLIP, "pytorch_model.bin"),
-              description="OWL-ViT B/32, 768×768 input"),
-    ModelSpec("grounding-dino-tiny", "hf-groundingdino", "IDEA-Research/grounding-dino-tiny",
-              ("config.json", "preprocessor_config.json", "tokenizer_config.json", "vocab.txt",
-               "special_tokens_map.json", "model.safetensors"),
-              description="GroundingDINO Swin-T (172M) through transformers"),
-    ModelSpec("groundingdino-swint-ogc", "groundingdino", "ShilongLiu/GroundingDINO",
-              ("GroundingDINO_SwinT_OGC.cfg.py", "groundingdino_swint_ogc.pth"),
-              requires=("bert-base-uncased",),
-              description="the official GroundingDINO Swin-T OGC through groundingdino-py"),
-    ModelSpec("bert-base-uncased", "bert", "google-bert/bert-base-uncased",
-              ("config.json", *_HF_TOKENIZER_BERT[:2], "model.safetensors"),
-              description="text encoder of the official GroundingDINO"),
-    ModelSpec("clip-vit-b-32", "clip", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
-              ("open_clip_config.json", "open_clip_pytorch_model.bin"),
-              description="open_clip ViT-B/32 (LAION-2B) for verification and embeddings"),
-)}
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "owlv2-base-patch16-ensemble",
+            "owlv2",
+            "google/owlv2-base-patch16-ensemble",
+            ("config.json", "preprocessor_config.json", *_HF_TOKENIZER_CLIP, "model.safetensors"),
+            description="OWLv2 B/16 (154M), 960×960 input",
+        ),
+        ModelSpec(
+            "owlvit-base-patch32",
+            "owlvit",
+            "google/owlvit-base-patch32",
+            ("config.json", "preprocessor_config.json", *_HF_TOKENIZER_CLIP, "pytorch_model.bin"),
+            description="OWL-ViT B/32, 768×768 input",
+        ),
+        ModelSpec(
+            "grounding-dino-tiny",
+            "hf-groundingdino",
+            "IDEA-Research/grounding-dino-tiny",
+            (
+                "config.json",
+                "preprocessor_config.json",
+                "tokenizer_config.json",
+                "vocab.txt",
+                "special_tokens_map.json",
+                "model.safetensors",
+            ),
+            description="GroundingDINO Swin-T (172M) through transformers",
+        ),
+        ModelSpec(
+            "groundingdino-swint-ogc",
+            "groundingdino",
+            "ShilongLiu/GroundingDINO",
+            ("GroundingDINO_SwinT_OGC.cfg.py", "groundingdino_swint_ogc.pth"),
+            requires=("bert-base-uncased",),
+            description="the official GroundingDINO Swin-T OGC through groundingdino-py",
+        ),
+        ModelSpec(
+            "bert-base-uncased",
+            "bert",
+            "google-bert/bert-base-uncased",
+            ("config.json", *_HF_TOKENIZER_BERT[:2], "model.safetensors"),
+            description="text encoder of the official GroundingDINO",
+        ),
+        ModelSpec(
+            "clip-vit-b-32",
+            "clip",
+            "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
+            ("open_clip_config.json", "open_clip_pytorch_model.bin"),
+            description="open_clip ViT-B/32 (LAION-2B) for verification and embeddings",
+        ),
+    )
+}
 
 
 def spec(name: str) -> ModelSpec:
@@ -86,8 +119,11 @@ def check(name: str, models_dir: Path) -> Path:
     """The model's folder, or ``WeightsMissing`` naming the first missing file."""
     missing = missing_files(name, models_dir)
     if missing:
-        raise WeightsMissing(name, str(missing[0]), hint=f"run `cityloop models pull {name}` "
-                             "on a machine with internet, or copy the files there")
+        raise WeightsMissing(
+            name,
+            str(missing[0]),
+            hint=f"run `cityloop models pull {name}` on a machine with internet, or copy the files there",
+        )
     return model_dir(name, models_dir)
 
 
@@ -121,9 +157,11 @@ def pull(name: str, models_dir: Path, *, download: Downloader | None = None) -> 
 
         reason = hub_reachable(constants.ENDPOINT)
         if reason:
-            raise PullFailed(f"{name}: cannot reach {constants.ENDPOINT} ({reason}); on a machine without "
-                             f"internet copy the files of huggingface.co/{entry.repo_id} "
-                             f"({', '.join(entry.files)}) into {model_dir(name, models_dir)}")
+            raise PullFailed(
+                f"{name}: cannot reach {constants.ENDPOINT} ({reason}); on a machine without "
+                f"internet copy the files of huggingface.co/{entry.repo_id} "
+                f"({', '.join(entry.files)}) into {model_dir(name, models_dir)}"
+            )
         download = hf_hub_download
     folder = model_dir(name, models_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -138,8 +176,10 @@ def pull(name: str, models_dir: Path, *, download: Downloader | None = None) -> 
             path = download(repo_id=entry.repo_id, filename=filename, local_dir=str(folder))
         except Exception as exc:  # network, HTTP and hub errors all end the pull the same way
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-            raise PullFailed(f"{name}: could not download {filename} from "
-                             f"huggingface.co/{entry.repo_id}: {type(exc).__name__}: {reason}") from exc
+            raise PullFailed(
+                f"{name}: could not download {filename} from "
+                f"huggingface.co/{entry.repo_id}: {type(exc).__name__}: {reason}"
+            ) from exc
         fetched.append(Path(path))
     return fetched
 
@@ -167,8 +207,13 @@ def load_detector(name: str, models_dir: Path, **options: Any) -> Detector:
     if entry.backend == "groundingdino":
         from perception.detectors.groundingdino_official import OfficialGroundingDino
 
-        return OfficialGroundingDino.load(folder / entry.files[0], folder / entry.files[1],
-                                          model_dir(entry.requires[0], models_dir), name=name, **options)
+        return OfficialGroundingDino.load(
+            folder / entry.files[0],
+            folder / entry.files[1],
+            model_dir(entry.requires[0], models_dir),
+            name=name,
+            **options,
+        )
     raise ValueError(f"model {name!r} is a {entry.backend} model, not a detector")
 
 

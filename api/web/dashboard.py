@@ -76,6 +76,7 @@ def dashboard_page(request: Request, db: SessionDep, rt: RuntimeDep, config: Con
         "all_agencies": access.sees_all_agencies(who.user), "csv_query": csv_query,
         "map": map_data(city=rt.city, config=config, pins=summary.pins),
         "leaflet_js": LEAFLET_JS, "leaflet_css": LEAFLET_CSS, "chart_js": CHART_JS,
+        "max_pins": dashboard.MAX_PINS,
     })
 
 

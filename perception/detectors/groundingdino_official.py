@@ -54,13 +54,20 @@ class BertEncoder(nn.Module):
         self.pooler = bert_model.pooler
         object.__setattr__(self, "_bert", bert_model)  # shares the modules above, not registered twice
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None, **_: Any) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        **_: Any,
+    ) -> dict[str, torch.Tensor]:
         mask = attention_mask.bool()
         if mask.dim() == 3:  # [B, L, L] sub-sentence mask → [B, 1, L, L]
             mask = mask[:, None, :, :]
-        output = self._bert(input_ids=input_ids, attention_mask=mask, token_type_ids=token_type_ids,
-                            position_ids=position_ids)
+        output = self._bert(
+            input_ids=input_ids, attention_mask=mask, token_type_ids=token_type_ids, position_ids=position_ids
+        )
         return {"last_hidden_state": output.last_hidden_state}
 
 
@@ -98,22 +105,29 @@ def _quiet_library() -> Iterator[None]:
         yield
 
 
-def _resolve_files(name: str, path: Path, checkpoint: Path | None,
-                   bert_dir: Path | None) -> tuple[Path, Path, Path]:
+def _resolve_files(
+    name: str, path: Path, checkpoint: Path | None, bert_dir: Path | None
+) -> tuple[Path, Path, Path]:
     folder = path if path.is_dir() else path.parent
     if path.is_dir():
         configs = sorted(path.glob("*.py"))
         if len(configs) != 1:
-            raise WeightsMissing(name, str(path / "GroundingDINO_SwinT_OGC.cfg.py"),
-                                 hint=f"expected one *.py config there, found {len(configs)}")
+            raise WeightsMissing(
+                name,
+                str(path / "GroundingDINO_SwinT_OGC.cfg.py"),
+                hint=f"expected one *.py config there, found {len(configs)}",
+            )
         config_file = configs[0]
     else:
         config_file = path
     if checkpoint is None:
         checkpoints = sorted(folder.glob("*.pth"))
         if len(checkpoints) != 1:
-            raise WeightsMissing(name, str(folder / "groundingdino_swint_ogc.pth"),
-                                 hint=f"expected one *.pth checkpoint there, found {len(checkpoints)}")
+            raise WeightsMissing(
+                name,
+                str(folder / "groundingdino_swint_ogc.pth"),
+                hint=f"expected one *.pth checkpoint there, found {len(checkpoints)}",
+            )
         checkpoint = checkpoints[0]
     if bert_dir is None:
         bert_dir = folder / "bert" if (folder / "bert").is_dir() else folder.parent / "bert-base-uncased"
@@ -138,8 +152,17 @@ def build_official_model(config_file: Path, bert_dir: Path) -> Any:
 class OfficialGroundingDino:
     """The official GroundingDINO; labels and thresholds as in :class:`HFGroundingDino`."""
 
-    def __init__(self, model: Any, *, name: str = "groundingdino", batch_size: int = 4, text_threshold: float = 0.25,
-                 nms_iou: float | None = 0.5, shortest_edge: int = 800, longest_edge: int = 1333) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        name: str = "groundingdino",
+        batch_size: int = 4,
+        text_threshold: float = 0.25,
+        nms_iou: float | None = 0.5,
+        shortest_edge: int = 800,
+        longest_edge: int = 1333,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size: {batch_size} must be 1 or more")
         if not 0.0 <= text_threshold <= 1.0:
@@ -151,9 +174,17 @@ class OfficialGroundingDino:
         self.device, self.dtype = parameter.device, parameter.dtype
 
     @classmethod
-    def load(cls, path: Path, checkpoint: Path | None = None, bert_dir: Path | None = None, *,
-             name: str = "groundingdino", device: str = "auto", dtype: DType = "auto",
-             **options: Any) -> OfficialGroundingDino:
+    def load(
+        cls,
+        path: Path,
+        checkpoint: Path | None = None,
+        bert_dir: Path | None = None,
+        *,
+        name: str = "groundingdino",
+        device: str = "auto",
+        dtype: DType = "auto",
+        **options: Any,
+    ) -> OfficialGroundingDino:
         """Build from the ``.py`` config, load the ``.pth``; ``WeightsMissing`` names a missing file.
 
         ``path`` is the config file, or a folder holding one ``*.py`` config and one ``*.pth``;
@@ -163,14 +194,19 @@ class OfficialGroundingDino:
         config_file, checkpoint, bert_dir = _resolve_files(name, path, checkpoint, bert_dir)
         require_files(name, config_file.parent, (config_file.name,))
         require_files(name, checkpoint.parent, (checkpoint.name,))
-        require_files(name, bert_dir, ("config.json", ("vocab.txt", "tokenizer.json"),
-                                       ("model.safetensors", "pytorch_model.bin")))
+        require_files(
+            name,
+            bert_dir,
+            ("config.json", ("vocab.txt", "tokenizer.json"), ("model.safetensors", "pytorch_model.bin")),
+        )
         model = build_official_model(config_file, bert_dir)
         result = model.load_state_dict(_read_checkpoint(checkpoint), strict=False)
         missing = [k for k in result.missing_keys if not k.startswith("bert.")]
         if missing:
-            raise ValueError(f"{checkpoint}: {len(missing)} weights of the model are not in the checkpoint, "
-                             f"e.g. {missing[:3]}")
+            raise ValueError(
+                f"{checkpoint}: {len(missing)} weights of the model are not in the checkpoint, "
+                f"e.g. {missing[:3]}"
+            )
         torch_device = resolve_device(device)
         return cls(model.to(torch_device, resolve_dtype(dtype, torch_device)), name=name, **options)
 
@@ -179,16 +215,18 @@ class OfficialGroundingDino:
         caption = pp.build_caption(prompts)
         thresholds = pp.thresholds_of(prompts)
         encoded = self.model.tokenizer(caption.text, return_offsets_mapping=True)
-        pos_map = pp.positive_map([tuple(o) for o in encoded["offset_mapping"]], caption.spans,
-                                  self.model.max_text_len)
+        pos_map = pp.positive_map(
+            [tuple(o) for o in encoded["offset_mapping"]], caption.spans, self.model.max_text_len
+        )
         results: list[sv.Detections] = []
         for part in batches(len(frames), self.batch_size):
             chunk = writable(frames[part])
             logits, boxes = self.forward(chunk, caption.text)
             for frame, frame_logits, frame_boxes in zip(chunk, logits, boxes, strict=True):
                 height, width = frame.shape[:2]
-                rows, class_id, confidence = pp.grounding_select(pp.sigmoid(frame_logits), pos_map, thresholds,
-                                                                 self.text_threshold)
+                rows, class_id, confidence = pp.grounding_select(
+                    frame_logits, pos_map, thresholds, self.text_threshold
+                )
                 xyxy = pp.to_pixels(pp.cxcywh_to_xyxy(frame_boxes[rows]), width, height, width, height)
                 results.append(pp.make_detections(xyxy, confidence, class_id, prompts, self.nms_iou))
         return results
@@ -198,7 +236,10 @@ class OfficialGroundingDino:
         height, width = frame.shape[:2]
         scale = min(self.shortest_edge / min(height, width), self.longest_edge / max(height, width))
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        image = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        image = (
+            torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).permute(2, 0, 1)[None].float()
+            / 255.0
+        )
         image = F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)[0]
         mean = torch.tensor(IMAGE_MEAN, device=self.device)[:, None, None]
         std = torch.tensor(IMAGE_STD, device=self.device)[:, None, None]

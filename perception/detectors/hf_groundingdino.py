@@ -40,8 +40,16 @@ class HFGroundingDino:
     threshold (the box threshold).
     """
 
-    def __init__(self, model: Any, processor: Any, *, name: str = "hf-groundingdino", batch_size: int = 4,
-                 text_threshold: float = 0.25, nms_iou: float | None = 0.5) -> None:
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        name: str = "hf-groundingdino",
+        batch_size: int = 4,
+        text_threshold: float = 0.25,
+        nms_iou: float | None = 0.5,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size: {batch_size} must be 1 or more")
         if not 0.0 <= text_threshold <= 1.0:
@@ -53,19 +61,37 @@ class HFGroundingDino:
         self.device, self.dtype = parameter.device, parameter.dtype
 
     @classmethod
-    def load(cls, folder: Path, *, name: str = "hf-groundingdino", device: str = "auto", dtype: DType = "auto",
-             batch_size: int = 4, text_threshold: float = 0.25, nms_iou: float | None = 0.5) -> HFGroundingDino:
+    def load(
+        cls,
+        folder: Path,
+        *,
+        name: str = "hf-groundingdino",
+        device: str = "auto",
+        dtype: DType = "auto",
+        batch_size: int = 4,
+        text_threshold: float = 0.25,
+        nms_iou: float | None = 0.5,
+    ) -> HFGroundingDino:
         """Load a ``save_pretrained`` folder; ``WeightsMissing`` names the first missing file."""
         from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
-        require_files(name, folder, ("config.json", PROCESSOR_FILES, ("vocab.txt", "tokenizer.json"), WEIGHT_FILES))
+        require_files(
+            name, folder, ("config.json", PROCESSOR_FILES, ("vocab.txt", "tokenizer.json"), WEIGHT_FILES)
+        )
         torch_device = resolve_device(device)
         model = AutoModelForZeroShotObjectDetection.from_pretrained(
-            folder, dtype=resolve_dtype(dtype, torch_device)).to(torch_device)
+            folder, dtype=resolve_dtype(dtype, torch_device)
+        ).to(torch_device)
         if model.config.model_type != "grounding-dino":
             raise ValueError(f"{folder}: model_type {model.config.model_type!r} is not 'grounding-dino'")
-        return cls(model, AutoProcessor.from_pretrained(folder), name=name, batch_size=batch_size,
-                   text_threshold=text_threshold, nms_iou=nms_iou)
+        return cls(
+            model,
+            AutoProcessor.from_pretrained(folder),
+            name=name,
+            batch_size=batch_size,
+            text_threshold=text_threshold,
+            nms_iou=nms_iou,
+        )
 
     def detect(self, frames: Sequence[np.ndarray], prompts: Sequence[Prompt]) -> list[sv.Detections]:
         check_frames(frames)
@@ -77,24 +103,43 @@ class HFGroundingDino:
             chunk = writable(frames[part])
             logits, boxes = self.forward(chunk, caption.text)
             for frame, frame_logits, frame_boxes in zip(chunk, logits, boxes, strict=True):
-                results.append(self.frame_detections(frame.shape[1], frame.shape[0], frame_logits,
-                                                     frame_boxes, pos_map, thresholds, prompts))
+                results.append(
+                    self.frame_detections(
+                        frame.shape[1],
+                        frame.shape[0],
+                        frame_logits,
+                        frame_boxes,
+                        pos_map,
+                        thresholds,
+                        prompts,
+                    )
+                )
         return results
 
     @torch.inference_mode()
     def forward(self, frames: list[np.ndarray], caption: str) -> tuple[np.ndarray, np.ndarray]:
         """``(logits [B, queries, text_len], boxes [B, queries, 4] normalised cxcywh)`` for a batch."""
-        inputs = self.processor(images=frames, text=[caption] * len(frames), return_tensors="pt",
-                                device=str(self.device))  # resize and normalise on the model's device
-        inputs = {k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)
-                  for k, v in inputs.items()}
+        inputs = self.processor(
+            images=frames, text=[caption] * len(frames), return_tensors="pt", device=str(self.device)
+        )  # resize and normalise on the model's device
+        inputs = {
+            k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)
+            for k, v in inputs.items()
+        }
         outputs = self.model(**inputs)
         return outputs.logits.float().cpu().numpy(), outputs.pred_boxes.float().cpu().numpy()
 
-    def frame_detections(self, width: int, height: int, logits: np.ndarray, boxes: np.ndarray,
-                         pos_map: np.ndarray, thresholds: np.ndarray, prompts: Sequence[Prompt]) -> sv.Detections:
+    def frame_detections(
+        self,
+        width: int,
+        height: int,
+        logits: np.ndarray,
+        boxes: np.ndarray,
+        pos_map: np.ndarray,
+        thresholds: np.ndarray,
+        prompts: Sequence[Prompt],
+    ) -> sv.Detections:
         """One frame's raw outputs → pixel boxes, prompt labels, thresholds and NMS."""
-        probs = pp.sigmoid(logits)
-        rows, class_id, confidence = pp.grounding_select(probs, pos_map, thresholds, self.text_threshold)
+        rows, class_id, confidence = pp.grounding_select(logits, pos_map, thresholds, self.text_threshold)
         xyxy = pp.to_pixels(pp.cxcywh_to_xyxy(boxes[rows]), width, height, width, height)
         return pp.make_detections(xyxy, confidence, class_id, prompts, self.nms_iou)

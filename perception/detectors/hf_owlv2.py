@@ -35,8 +35,15 @@ class OwlDetector:
     without padding: its boxes scale by width and height.
     """
 
-    def __init__(self, model: Any, processor: Any, *, name: str = "owlv2", batch_size: int = 8,
-                 nms_iou: float | None = 0.5) -> None:
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        name: str = "owlv2",
+        batch_size: int = 8,
+        nms_iou: float | None = 0.5,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size: {batch_size} must be 1 or more")
         self.model, self.processor = model.eval(), processor
@@ -46,19 +53,31 @@ class OwlDetector:
         self.device, self.dtype = parameter.device, parameter.dtype
 
     @classmethod
-    def load(cls, folder: Path, *, name: str = "owlv2", device: str = "auto", dtype: DType = "auto",
-             batch_size: int = 8, nms_iou: float | None = 0.5) -> OwlDetector:
+    def load(
+        cls,
+        folder: Path,
+        *,
+        name: str = "owlv2",
+        device: str = "auto",
+        dtype: DType = "auto",
+        batch_size: int = 8,
+        nms_iou: float | None = 0.5,
+    ) -> OwlDetector:
         """Load a ``save_pretrained`` folder; ``WeightsMissing`` names the first missing file."""
         from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
         require_files(name, folder, ("config.json", PROCESSOR_FILES, WEIGHT_FILES))
         torch_device = resolve_device(device)
         model = AutoModelForZeroShotObjectDetection.from_pretrained(
-            folder, dtype=resolve_dtype(dtype, torch_device)).to(torch_device)
+            folder, dtype=resolve_dtype(dtype, torch_device)
+        ).to(torch_device)
         if model.config.model_type not in OWL_MODEL_TYPES:
-            raise ValueError(f"{folder}: model_type {model.config.model_type!r} is not one of {OWL_MODEL_TYPES}")
-        return cls(model, AutoProcessor.from_pretrained(folder), name=name, batch_size=batch_size,
-                   nms_iou=nms_iou)
+            raise ValueError(
+                f"{folder}: model_type {model.config.model_type!r} is not one of {OWL_MODEL_TYPES}"
+            )
+        return cls(
+            model, AutoProcessor.from_pretrained(folder), name=name, batch_size=batch_size, nms_iou=nms_iou
+        )
 
     def detect(self, frames: Sequence[np.ndarray], prompts: Sequence[Prompt]) -> list[sv.Detections]:
         check_frames(frames)
@@ -78,15 +97,28 @@ class OwlDetector:
     def forward(self, frames: list[np.ndarray], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(logits [B, boxes, prompts], boxes [B, boxes, 4] normalised cxcywh)`` for a batch."""
         # prompts of different lengths: pad to the text model's fixed length (16 for OWL)
-        inputs = self.processor(text=[texts] * len(frames), images=frames, return_tensors="pt",
-                                padding="max_length", truncation=True)
-        inputs = {k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)
-                  for k, v in inputs.items()}
+        inputs = self.processor(
+            text=[texts] * len(frames),
+            images=frames,
+            return_tensors="pt",
+            padding="max_length",
+            truncation=True,
+        )
+        inputs = {
+            k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)
+            for k, v in inputs.items()
+        }
         outputs = self.model(**inputs)
         return outputs.logits.float().cpu().numpy(), outputs.pred_boxes.float().cpu().numpy()
 
-    def _frame_detections(self, frame: np.ndarray, logits: np.ndarray, boxes: np.ndarray,
-                          thresholds: np.ndarray, prompts: Sequence[Prompt]) -> sv.Detections:
+    def _frame_detections(
+        self,
+        frame: np.ndarray,
+        logits: np.ndarray,
+        boxes: np.ndarray,
+        thresholds: np.ndarray,
+        prompts: Sequence[Prompt],
+    ) -> sv.Detections:
         height, width = frame.shape[:2]
         rows, class_id, confidence = pp.owl_select(logits, thresholds)
         side_w, side_h = (max(height, width),) * 2 if self.pads_to_square else (width, height)

@@ -46,8 +46,9 @@ def build_caption(prompts: Sequence[Prompt]) -> Caption:
     return Caption(" ".join(parts), tuple(spans))
 
 
-def positive_map(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]],
-                 num_tokens: int) -> np.ndarray:
+def positive_map(
+    offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]], num_tokens: int
+) -> np.ndarray:
     """``[prompts, num_tokens]`` booleans: which token positions belong to which prompt.
 
     ``offsets`` are the tokenizer's character offsets of the caption's tokens (special tokens
@@ -64,27 +65,31 @@ def positive_map(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, 
                 break
     missing = [i for i in range(len(spans)) if not result[i].any()]
     if missing:
-        raise ValueError(f"prompts {missing}: no token of the caption falls inside them "
-                         f"(the text encoder holds {num_tokens} tokens at most)")
+        raise ValueError(
+            f"prompts {missing}: no token of the caption falls inside them "
+            f"(the text encoder holds {num_tokens} tokens at most)"
+        )
     return result
 
 
-def grounding_select(probs: np.ndarray, pos_map: np.ndarray, thresholds: np.ndarray,
-                     text_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def grounding_select(
+    logits: np.ndarray, pos_map: np.ndarray, thresholds: np.ndarray, text_threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Choose a prompt for every query of a grounding model and apply the thresholds.
 
-    ``probs`` is ``[queries, tokens]`` (sigmoid of the token logits). A query's label is the
-    prompt owning its most probable caption token (separators and special tokens belong to
-    no prompt), its confidence that token's probability. It is kept when the confidence is
-    above ``text_threshold`` and reaches the chosen prompt's own threshold (the box
-    threshold). Returns ``(query indices, prompt indices, confidences)``.
+    ``logits`` is ``[queries, tokens]``. A query's label is the prompt owning its most
+    probable caption token (separators and special tokens belong to no prompt), its
+    confidence that token's probability. It is kept when the confidence is above
+    ``text_threshold`` and reaches the chosen prompt's own threshold (the box threshold).
+    The choice is made on logits, which do not saturate. Returns ``(query indices, prompt
+    indices, confidences)``.
     """
-    tokens = min(probs.shape[1], pos_map.shape[1])
-    probs, pos_map = probs[:, :tokens], pos_map[:, :tokens]
-    best = np.where(pos_map[None, :, :], probs[:, None, :], -np.inf).max(axis=2)  # [queries, prompts]
+    tokens = min(logits.shape[1], pos_map.shape[1])
+    logits, pos_map = logits[:, :tokens].astype(np.float64), pos_map[:, :tokens]
+    best = np.where(pos_map[None, :, :], logits[:, None, :], -np.inf).max(axis=2)  # [queries, prompts]
     chosen = np.argmax(best, axis=1)
-    rows = np.arange(probs.shape[0])
-    confidence = best[rows, chosen]
+    rows = np.arange(logits.shape[0])
+    confidence = sigmoid(best[rows, chosen])
     keep = (confidence > text_threshold) & (confidence >= thresholds[chosen])
     return rows[keep], chosen[keep], confidence[keep]
 
@@ -119,8 +124,13 @@ def to_pixels(boxes_xyxy: np.ndarray, scale_w: float, scale_h: float, width: int
     return pixels.astype(np.float32)
 
 
-def make_detections(xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray,
-                    prompts: Sequence[Prompt], nms_iou: float | None) -> sv.Detections:
+def make_detections(
+    xyxy: np.ndarray,
+    confidence: np.ndarray,
+    class_id: np.ndarray,
+    prompts: Sequence[Prompt],
+    nms_iou: float | None,
+) -> sv.Detections:
     """The protocol's ``Detections`` (``class_name`` = category), after class-wise NMS."""
     categories = np.array([p.category for p in prompts], dtype=object)
     class_id = class_id.astype(int)

@@ -33,7 +33,12 @@ def resolve_dtype(dtype: DType, device: torch.device) -> torch.dtype:
 
 def check_frames(frames: Sequence[np.ndarray]) -> None:
     for index, frame in enumerate(frames):
-        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        if (
+            not isinstance(frame, np.ndarray)
+            or frame.dtype != np.uint8
+            or frame.ndim != 3
+            or frame.shape[2] != 3
+        ):
             got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
             raise ValueError(f"frames[{index}]: expected an RGB uint8 array HxWx3, got {got}")
         if frame.shape[0] < 2 or frame.shape[1] < 2:

@@ -17,6 +17,8 @@ from PIL import Image
 
 from api.app import create_app
 from api.config import ApiConfig
+from dispatch.models import Ticket
+from dispatch.runtime import get_runtime
 from tests.conftest import DOWN_LLM, make_dispatch_config
 from tests.integration.test_lifecycle_api import make_ticket, reroute
 from tests.integration.webauth import PASSWORD, csrf_of, ensure_user, login
@@ -332,3 +334,20 @@ def assert_only_vendored_scripts(html: str) -> None:
     for tag in tags:
         assert re.fullmatch(r'<script src="/static/[\w.-]+\.js"( defer)?>', tag) \
             or tag.startswith('<script type="application/json" id="'), tag
+
+
+def test_search_reads_title_description_and_reference(clients: dict[str, TestClient],
+                                                       tickets: dict[str, int]) -> None:
+    staff, own = clients["staff"], tickets["own"]
+
+    def found(q: str) -> bool:
+        return f'/tickets/{own}"' in staff.get("/inbox", params={"q": q}).text
+
+    assert found("branch sidewalk") and found("fallen tree") and not found("bicycle")
+    with get_runtime().factory() as db, db.begin():
+        ticket = db.get(Ticket, own)
+        assert ticket is not None
+        reference = ticket.reference
+        ticket.incident.description = "A bicycle rack was bent by the falling limb"
+    assert found("bicycle rack") and not found("sidewalk")  # follows the incident's text
+    assert found(reference)

@@ -6,6 +6,7 @@ Revises: 0007
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0008"
 down_revision = "0007"
@@ -14,7 +15,34 @@ depends_on = None
 OPEN = "('triage', 'open', 'acknowledged', 'in_progress')"
 
 
+# The inbox search document (title, incident description, reference), kept by the database
+# so that a GIN index can answer the search; the ORM does not map the column.
+SEARCH_DOC = """
+CREATE FUNCTION tickets_search_doc() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.search_doc := to_tsvector('english', concat_ws(' ', NEW.title,
+        (SELECT description FROM incidents WHERE id = NEW.incident_id), NEW.reference));
+    RETURN NEW;
+END $$;
+CREATE TRIGGER tickets_search_doc BEFORE INSERT OR UPDATE OF title, reference, incident_id
+    ON tickets FOR EACH ROW EXECUTE FUNCTION tickets_search_doc();
+CREATE FUNCTION incidents_search_doc() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE tickets SET search_doc = to_tsvector('english', concat_ws(' ', title,
+        NEW.description, reference)) WHERE incident_id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER incidents_search_doc AFTER UPDATE OF description ON incidents
+    FOR EACH ROW EXECUTE FUNCTION incidents_search_doc();
+UPDATE tickets AS t SET search_doc = to_tsvector('english', concat_ws(' ', t.title,
+    i.description, t.reference)) FROM incidents AS i WHERE i.id = t.incident_id;
+"""
+
+
 def upgrade() -> None:
+    op.add_column("tickets", sa.Column("search_doc", postgresql.TSVECTOR(), nullable=True))
+    op.execute(SEARCH_DOC)
+    op.create_index("ix_tickets_search_doc", "tickets", ["search_doc"], postgresql_using="gin")
     op.create_table(
         "ticket_comments",
         sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
@@ -49,8 +77,6 @@ def upgrade() -> None:
     op.create_index("ix_tickets_open_summary", "tickets", ["agency", "category", "status"],
                     postgresql_include=["district", "priority", "sla_due_at", "sla_breached"],
                     postgresql_where=sa.text(f"status IN {OPEN}"))
-    op.create_index("ix_tickets_open_agency_id", "tickets", ["agency", "id"],
-                    postgresql_where=sa.text(f"status IN {OPEN}"))  # the newest open pins
     op.create_index("ix_tickets_created_at", "tickets", ["created_at"],
                     postgresql_include=["agency", "category", "district", "priority"])
     op.create_index("ix_ticket_history_action_at", "ticket_history", ["action", "at"],
@@ -65,9 +91,12 @@ def downgrade() -> None:
     op.drop_index("ix_tickets_category_id", table_name="tickets")
     op.drop_index("ix_ticket_history_action_at", table_name="ticket_history")
     op.drop_index("ix_tickets_created_at", table_name="tickets")
-    op.drop_index("ix_tickets_open_agency_id", table_name="tickets")
     op.drop_index("ix_tickets_open_summary", table_name="tickets")
     op.drop_index("ix_ticket_attachments_ticket_id", table_name="ticket_attachments")
     op.drop_table("ticket_attachments")
     op.drop_index("ix_ticket_comments_ticket_id", table_name="ticket_comments")
     op.drop_table("ticket_comments")
+    op.drop_index("ix_tickets_search_doc", table_name="tickets")
+    op.execute("DROP TRIGGER incidents_search_doc ON incidents; DROP FUNCTION incidents_search_doc();"
+               "DROP TRIGGER tickets_search_doc ON tickets; DROP FUNCTION tickets_search_doc();")
+    op.drop_column("tickets", "search_doc")

@@ -1,4 +1,4 @@
-"""The official GroundingDINO (groundingdino-py) on a tiny random-weight model: .py config + .pth + local BERT."""
+"""The official GroundingDINO (groundingdino-py) on a tiny random-weight model: .py + .pth + local BERT."""
 
 from __future__ import annotations
 

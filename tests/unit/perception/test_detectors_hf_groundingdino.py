@@ -1,4 +1,4 @@
-"""GroundingDINO through transformers: tiny random-weight model end to end, post-processing vs transformers."""
+"""GroundingDINO through transformers: a tiny random-weight model end to end; post-processing vs theirs."""
 
 from __future__ import annotations
 
@@ -75,16 +75,28 @@ def test_post_processing_matches_transformers_on_the_same_tensors(gdino: HFGroun
     input_ids = torch.tensor([tokenizer(caption.text)["input_ids"]])
     pos_map = caption_positive_map(tokenizer, caption, 256)
     logits = _crafted_logits(pos_map, input_ids.shape[1])
-    boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.4], [0.3, 0.2, 0.1, 0.1], [0.6, 0.6, 0.3, 0.3],
-                           [0.8, 0.7, 0.2, 0.2], [0.1, 0.1, 0.1, 0.1], [0.4, 0.4, 0.1, 0.2]]])
+    boxes = torch.tensor(
+        [
+            [
+                [0.5, 0.5, 0.2, 0.4],
+                [0.3, 0.2, 0.1, 0.1],
+                [0.6, 0.6, 0.3, 0.3],
+                [0.8, 0.7, 0.2, 0.2],
+                [0.1, 0.1, 0.1, 0.1],
+                [0.4, 0.4, 0.1, 0.2],
+            ]
+        ]
+    )
     width, height = 320, 200
     plain = HFGroundingDino(gdino.model, gdino.processor, text_threshold=0.25, nms_iou=None)
     prompts = [Prompt(p.category, p.text, 0.52) for p in PROMPTS]
-    ours = plain.frame_detections(width, height, logits[0].numpy(), boxes[0].numpy(), pos_map,
-                                  pp.thresholds_of(prompts), prompts)
+    ours = plain.frame_detections(
+        width, height, logits[0].numpy(), boxes[0].numpy(), pos_map, pp.thresholds_of(prompts), prompts
+    )
     outputs = GroundingDinoObjectDetectionOutput(logits=logits, pred_boxes=boxes)
     reference = gdino.processor.post_process_grounded_object_detection(
-        outputs, input_ids=input_ids, threshold=0.52, text_threshold=0.25, target_sizes=[(height, width)])[0]
+        outputs, input_ids=input_ids, threshold=0.52, text_threshold=0.25, target_sizes=[(height, width)]
+    )[0]
     assert len(ours) == len(reference["scores"]) == 4
     assert ours.xyxy == pytest.approx(reference["boxes"].numpy(), abs=1e-4)
     assert ours.confidence == pytest.approx(reference["scores"].numpy(), abs=1e-6)

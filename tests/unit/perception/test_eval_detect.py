@@ -15,16 +15,24 @@ POTHOLES = Path(__file__).resolve().parents[4] / "shared" / "data" / "images" / 
 
 
 def _sample(boxes: list[list[float]], classes: list[int]) -> ev.Sample:
-    return ev.Sample(Path("x.jpg"), np.array(boxes, dtype=np.float32).reshape(-1, 4), np.array(classes, dtype=int))
+    return ev.Sample(
+        Path("x.jpg"), np.array(boxes, dtype=np.float32).reshape(-1, 4), np.array(classes, dtype=int)
+    )
 
 
 def _detections(boxes: list[list[float]], scores: list[float], classes: list[int]) -> sv.Detections:
-    return sv.Detections(xyxy=np.array(boxes, dtype=np.float32).reshape(-1, 4),
-                         confidence=np.array(scores, dtype=np.float32), class_id=np.array(classes, dtype=int))
+    return sv.Detections(
+        xyxy=np.array(boxes, dtype=np.float32).reshape(-1, 4),
+        confidence=np.array(scores, dtype=np.float32),
+        class_id=np.array(classes, dtype=int),
+    )
 
 
 def test_ap_on_crafted_boxes_matches_the_hand_computed_value() -> None:
-    samples = [_sample([[0, 0, 10, 10], [20, 20, 30, 30]], [0, 0]), _sample([[5, 5, 15, 15], [0, 0, 4, 4]], [0, 1])]
+    samples = [
+        _sample([[0, 0, 10, 10], [20, 20, 30, 30]], [0, 0]),
+        _sample([[5, 5, 15, 15], [0, 0, 4, 4]], [0, 1]),
+    ]
     predictions = [
         # 0.9 hits the first box; 0.8 is a duplicate of it (false positive); 0.6 hits nothing
         _detections([[0, 0, 10, 10], [1, 0, 10, 10], [40, 40, 50, 50]], [0.9, 0.8, 0.6], [0, 0, 0]),
@@ -57,11 +65,14 @@ def test_yolo_labels_become_pixel_boxes(tmp_path: Path) -> None:
     assert ev.read_yolo_labels(tmp_path / "missing.txt", 10, 10, 2)[0].shape == (0, 4)
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("0 0.5 0.5 0.5", "a.txt:1: expected 5 fields"),
-    ("3 0.5 0.5 0.5 0.5", r"a.txt:1: class 3 is outside 0\.\.1"),
-    ("0 x 0.5 0.5 0.5", "a.txt:1: not numbers"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("0 0.5 0.5 0.5", "a.txt:1: expected 5 fields"),
+        ("3 0.5 0.5 0.5 0.5", r"a.txt:1: class 3 is outside 0\.\.1"),
+        ("0 x 0.5 0.5 0.5", "a.txt:1: not numbers"),
+    ],
+)
 def test_bad_label_lines_name_file_and_line(tmp_path: Path, line: str, message: str) -> None:
     (tmp_path / "a.txt").write_text(line + "\n", encoding="utf-8")
     with pytest.raises(ev.LabelError, match=message):
@@ -70,9 +81,23 @@ def test_bad_label_lines_name_file_and_line(tmp_path: Path, line: str, message: 
 
 @pytest.mark.skipif(not POTHOLES.is_dir(), reason=f"{POTHOLES} is absent (see shared/data/SOURCES.md)")
 def test_eval_detect_tiny_runs_end_to_end_and_says_accuracy_is_meaningless(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["eval", "detect", "--images", str(POTHOLES / "images"), "--labels", str(POTHOLES / "labels"),
-                 "--tiny", "--limit", "3", "--batch-size", "2"])
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(
+        [
+            "eval",
+            "detect",
+            "--images",
+            str(POTHOLES / "images"),
+            "--labels",
+            str(POTHOLES / "labels"),
+            "--tiny",
+            "--limit",
+            "3",
+            "--batch-size",
+            "2",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "RANDOM weights" in out and "meaningless" in out
@@ -83,10 +108,23 @@ def test_eval_detect_tiny_runs_end_to_end_and_says_accuracy_is_meaningless(
 
 
 @pytest.mark.skipif(not POTHOLES.is_dir(), reason=f"{POTHOLES} is absent (see shared/data/SOURCES.md)")
-def test_eval_detect_without_weights_names_the_missing_file(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["eval", "detect", "--images", str(POTHOLES / "images"), "--labels", str(POTHOLES / "labels"),
-                 "--backend", "hf-groundingdino", "--models-dir", str(tmp_path)])
+def test_eval_detect_without_weights_names_the_missing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "eval",
+            "detect",
+            "--images",
+            str(POTHOLES / "images"),
+            "--labels",
+            str(POTHOLES / "labels"),
+            "--backend",
+            "hf-groundingdino",
+            "--models-dir",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert str(tmp_path / "grounding-dino-tiny" / "config.json") in err and "--tiny" in err
@@ -96,7 +134,15 @@ def test_eval_detect_rejects_bad_arguments(tmp_path: Path, capsys: pytest.Captur
     (tmp_path / "labels").mkdir()
     (tmp_path / "data.yaml").write_text("names: [pothole]\n", encoding="utf-8")
     (tmp_path / "images").mkdir()
-    args = ["eval", "detect", "--images", str(tmp_path / "images"), "--labels", str(tmp_path / "labels"), "--tiny"]
+    args = [
+        "eval",
+        "detect",
+        "--images",
+        str(tmp_path / "images"),
+        "--labels",
+        str(tmp_path / "labels"),
+        "--tiny",
+    ]
     assert main(args) == 2
     assert "--images: no images" in capsys.readouterr().err
     assert main([*args, "--prompt", "crack=a crack"]) == 2

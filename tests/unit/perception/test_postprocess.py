@@ -46,11 +46,12 @@ def test_grounding_select_labels_thresholds_and_text_threshold() -> None:
     probs[1, 5] = 0.5  # prompt 1, below its own threshold 0.6
     probs[2, [1, 4]] = [0.4, 0.7]  # both prompts light up: the best token (prompt 1) decides
     probs[3, 3] = 0.99  # a separator token: belongs to no prompt → best prompt token is 0.01
-    rows, labels, conf = pp.grounding_select(probs, pos_map, np.array([0.3, 0.6]), text_threshold=0.25)
+    logits = np.log(probs / (1 - probs))
+    rows, labels, conf = pp.grounding_select(logits, pos_map, np.array([0.3, 0.6]), text_threshold=0.25)
     assert rows.tolist() == [0, 2]
     assert labels.tolist() == [0, 1]
     assert conf == pytest.approx([0.9, 0.7])
-    rows, _, _ = pp.grounding_select(probs, pos_map, np.array([0.3, 0.6]), text_threshold=0.95)
+    rows, _, _ = pp.grounding_select(logits, pos_map, np.array([0.3, 0.6]), text_threshold=0.95)
     assert rows.tolist() == []
 
 
@@ -74,9 +75,14 @@ def test_box_conversion_and_scaling_clip_to_the_frame() -> None:
 def test_make_detections_applies_class_wise_nms() -> None:
     prompts = [Prompt("pothole", "pothole"), Prompt("graffiti", "graffiti")]
     xyxy = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10], [50, 50, 60, 60]], dtype=np.float32)
-    detections = pp.make_detections(xyxy, np.array([0.9, 0.8, 0.7, 0.6]), np.array([0, 0, 1, 0]), prompts, 0.5)
+    detections = pp.make_detections(
+        xyxy, np.array([0.9, 0.8, 0.7, 0.6]), np.array([0, 0, 1, 0]), prompts, 0.5
+    )
     assert sorted(zip(detections.data["class_name"], detections.confidence.round(2), strict=True)) == [
-        ("graffiti", 0.7), ("pothole", 0.6), ("pothole", 0.9)]
+        ("graffiti", 0.7),
+        ("pothole", 0.6),
+        ("pothole", 0.9),
+    ]
     without = pp.make_detections(xyxy, np.array([0.9, 0.8, 0.7, 0.6]), np.array([0, 0, 1, 0]), prompts, None)
     assert len(without) == 4
 

@@ -31,10 +31,16 @@ def _frame() -> np.ndarray:
 
 
 def _detections(names: list[str]) -> sv.Detections:
-    boxes = np.array([[10, 10, 60, 50], [100, 20, 190, 110], [0, 100, 3, 120], [198, 0, 200, 2]], dtype=np.float32)
+    boxes = np.array(
+        [[10, 10, 60, 50], [100, 20, 190, 110], [0, 100, 3, 120], [198, 0, 200, 2]], dtype=np.float32
+    )
     count = len(names)
-    return sv.Detections(xyxy=boxes[:count], confidence=np.linspace(0.9, 0.5, count).astype(np.float32),
-                         class_id=np.zeros(count, dtype=int), data={"class_name": np.array(names, dtype=object)})
+    return sv.Detections(
+        xyxy=boxes[:count],
+        confidence=np.linspace(0.9, 0.5, count).astype(np.float32),
+        class_id=np.zeros(count, dtype=int),
+        data={"class_name": np.array(names, dtype=object)},
+    )
 
 
 def test_loaded_weights_are_the_saved_ones(clip_folder: Path, verifier: ClipVerifier) -> None:
@@ -54,8 +60,10 @@ def test_a_positive_that_equals_its_negative_sits_exactly_on_margin_zero(verifie
 
 def test_kept_boxes_carry_their_normalised_crop_embedding(verifier: ClipVerifier) -> None:
     detections = _detections(["tree", "pothole", "tree"])
-    prompts = {"tree": CategoryPrompts(("a fallen tree",), margin=-1.0),
-               "pothole": CategoryPrompts(("a pothole",), margin=-1.0)}
+    prompts = {
+        "tree": CategoryPrompts(("a fallen tree",), margin=-1.0),
+        "pothole": CategoryPrompts(("a pothole",), margin=-1.0),
+    }
     kept = verifier.verify(_frame(), detections, prompts)
     assert len(kept) == 3
     embeddings = kept.data["embedding"]
@@ -67,8 +75,10 @@ def test_kept_boxes_carry_their_normalised_crop_embedding(verifier: ClipVerifier
 
 
 def test_the_margin_decides_per_category(verifier: ClipVerifier) -> None:
-    prompts = {"tree": CategoryPrompts(("a fallen tree",), margin=-1.0),
-               "pothole": CategoryPrompts(("a pothole",), margin=1.0)}
+    prompts = {
+        "tree": CategoryPrompts(("a fallen tree",), margin=-1.0),
+        "pothole": CategoryPrompts(("a pothole",), margin=1.0),
+    }
     kept = verifier.verify(_frame(), _detections(["tree", "pothole", "tree"]), prompts)
     assert list(kept.data["class_name"]) == ["tree", "tree"]
     assert kept.confidence == pytest.approx([0.9, 0.5])

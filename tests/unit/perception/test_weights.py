@@ -1,4 +1,4 @@
-"""The weights registry, `cityloop models list` and `cityloop models pull` (offline: one clear line, exit 1)."""
+"""The weights registry, `cityloop models list` and `cityloop models pull` (offline: one line, exit 1)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def test_check_names_the_exact_missing_file(tmp_path: Path) -> None:
         weights.check("clip-vit-b-32", tmp_path)
     _touch(tmp_path, "clip-vit-b-32")
     (tmp_path / "clip-vit-b-32" / "open_clip_pytorch_model.bin").unlink()
-    with pytest.raises(WeightsMissing, match=r"open_clip_pytorch_model\.bin .*cityloop models pull clip-vit-b-32"):
+    with pytest.raises(
+        WeightsMissing, match=r"open_clip_pytorch_model\.bin .*cityloop models pull clip-vit-b-32"
+    ):
         weights.check("clip-vit-b-32", tmp_path)
 
 
@@ -75,14 +77,24 @@ def test_pull_fetches_each_file_and_the_models_required(tmp_path: Path) -> None:
 
 
 def test_pull_failure_names_file_and_repository(tmp_path: Path) -> None:
-    with pytest.raises(weights.PullFailed, match=r"could not download model\.safetensors from "
-                       r"huggingface\.co/google/owlv2-base-patch16-ensemble: ConnectionError"):
+    with pytest.raises(
+        weights.PullFailed,
+        match=r"could not download model\.safetensors from "
+        r"huggingface\.co/google/owlv2-base-patch16-ensemble: ConnectionError",
+    ):
         weights.pull("owlv2-base-patch16-ensemble", tmp_path, download=FakeHub(fail_on="model.safetensors"))
 
 
 def _cityloop(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cityloop", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "cityloop", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _closed_port() -> int:
@@ -92,7 +104,11 @@ def _closed_port() -> int:
 
 
 def test_models_pull_without_a_reachable_hub_fails_with_one_line(tmp_path: Path) -> None:
-    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}", "CITYLOOP_MODELS_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
+        "CITYLOOP_MODELS_DIR": str(tmp_path),
+    }
     result = _cityloop("models", "pull", "clip-vit-b-32", env=env)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -108,4 +124,7 @@ def test_models_list_shows_present_and_missing(tmp_path: Path) -> None:
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
     assert set(rows) == set(weights.REGISTRY)
     assert rows["clip-vit-b-32"].endswith("present")
-    assert f"missing {tmp_path / 'owlv2-base-patch16-ensemble' / 'config.json'}" in rows["owlv2-base-patch16-ensemble"]
+    assert (
+        f"missing {tmp_path / 'owlv2-base-patch16-ensemble' / 'config.json'}"
+        in rows["owlv2-base-patch16-ensemble"]
+    )
