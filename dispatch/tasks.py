@@ -7,6 +7,7 @@ import os
 import uuid
 
 from celery import Task
+from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from dispatch import escalation, flows, recheck, scheduled
@@ -17,7 +18,8 @@ from dispatch.models import Delivery, Ticket
 from dispatch.runtime import get_runtime
 
 log = logging.getLogger(__name__)
-TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+# a broker outage while a task publishes its next step is retried like a database outage
+TRANSIENT = (OperationalError, InterfaceError, BrokerError, ConnectionError, TimeoutError)
 RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 120,
          "retry_jitter": True, "max_retries": 20, "acks_late": True}
 

@@ -59,7 +59,9 @@ def test_batches_give_the_same_boxes_as_single_frames(owl: OwlDetector) -> None:
 def test_boxes_on_a_non_square_frame_match_transformers_post_processing(owl: OwlDetector) -> None:
     """OWLv2 pads to a square: boxes scale by the longer side, as transformers' own post-processing does."""
     frame = _frames(1, height=150, width=330)[0]
-    inputs = owl.processor(text=[["a pothole", "a tree"]], images=[frame], return_tensors="pt")
+    # the same tensors the detector feeds the model (its OpenCV letterbox; see the next test)
+    inputs = owl.processor(text=[["a pothole", "a tree"]], images=[owl.letterbox(frame)], return_tensors="pt",
+                           padding="max_length", truncation=True)
     with torch.inference_mode():
         outputs = owl.model(**inputs)
     scores = np.sort(np.unique(torch.sigmoid(outputs.logits).max(-1).values.numpy()))
@@ -147,3 +149,13 @@ def test_missing_weights_name_the_file(owl_folder: Path, tmp_path: Path) -> None
     (partial / "model.safetensors").unlink()
     with pytest.raises(WeightsMissing, match=str(partial / "model.safetensors")):
         OwlDetector.load(partial, device="cpu")
+
+
+def test_letterbox_gives_the_processor_s_own_pixels(owl: OwlDetector) -> None:
+    """Padding and shrinking with OpenCV first feeds the model what transformers' processor would."""
+    frame = _frames(1, height=150, width=330)[0]
+    theirs = owl.processor.image_processor(images=[frame], return_tensors="pt")["pixel_values"][0]
+    ours = owl.processor.image_processor(images=[owl.letterbox(frame)], return_tensors="pt")["pixel_values"][0]
+    assert theirs.shape == ours.shape
+    assert float((theirs - ours).abs().mean()) < 0.05  # normalised units; resampling filters differ
+    assert float((theirs - ours).abs().max()) < 1.5
