@@ -34,11 +34,12 @@ def _city(settings: Settings) -> Any:
 
 def load_models(settings: Settings) -> tuple[Any, Verifier | None]:
     """The detector (``PerceptionOff`` when it cannot load) and the verifier (None when off)."""
+    from dispatch.perception_flow import verify_prompts
     from perception.loading import PerceptionOff, build_detector, build_verifier
 
     detector = build_detector(settings.perception)
     try:
-        verifier = build_verifier(settings.perception)
+        verifier = build_verifier(settings.perception, verify_prompts(_city(settings)))
     except PerceptionOff as exc:
         print(f"CLIP verification is off: {exc}".replace("perception is off: ", ""), file=sys.stderr)
         verifier = None

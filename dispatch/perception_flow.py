@@ -35,6 +35,14 @@ def city_prompts(city: CityConfig) -> list[Prompt]:
             for c in city.categories for text in c.detector_prompts]
 
 
+def verify_prompts(city: CityConfig) -> dict[str, Any]:
+    """CLIP's texts per category: the detector prompts against the category's negatives."""
+    from perception.verify import DEFAULT_NEGATIVES, CategoryPrompts
+
+    return {c.code: CategoryPrompts(tuple(c.detector_prompts), tuple(c.verify_negatives or DEFAULT_NEGATIVES))
+            for c in city.categories if c.detector_prompts}
+
+
 def camera_for_clip(city: CityConfig, camera_id: str, clip: Path) -> CameraSpec:
     """The configured camera, reading a recorded clip instead of its live source."""
     camera = city.camera(camera_id)

@@ -14,7 +14,7 @@ from typing import Any
 
 from dispatch.celery_app import app
 from dispatch.db import transaction
-from dispatch.perception_flow import camera_for_clip, run_camera
+from dispatch.perception_flow import camera_for_clip, run_camera, verify_prompts
 from dispatch.perception_models import ClipJob
 from dispatch.recheck import register_runner
 from dispatch.runtime import get_runtime
@@ -32,7 +32,7 @@ def _load_models() -> tuple[Any, Any]:
         settings = get_runtime().config.perception
         _models["detector"] = build_detector(settings)
         try:
-            _models["verifier"] = build_verifier(settings)
+            _models["verifier"] = build_verifier(settings, verify_prompts(get_runtime().city))
         except PerceptionOff as exc:
             log.warning("CLIP verification is off: %s", exc)
             _models["verifier"] = None

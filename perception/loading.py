@@ -6,6 +6,7 @@ which file and how to get it; callers print that and carry on without perception
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def build_detector(settings: PerceptionSettings) -> Detector:
                             f"({exc}); install with ./dev install") from None
 
 
-def build_verifier(settings: PerceptionSettings) -> Any | None:
+def build_verifier(settings: PerceptionSettings, prompts: Mapping[str, Any] | None = None) -> Any | None:
     """The CLIP verifier, or None when not configured. Missing weights turn perception off."""
     if settings.clip_model is None and settings.clip_model_path is None:
         return None
@@ -65,7 +66,7 @@ def build_verifier(settings: PerceptionSettings) -> Any | None:
     name = settings.clip_model or "clip"
     folder = _folder(settings, name, settings.clip_model_path)
     try:
-        return ClipVerifier.load(folder, device=settings.device)
+        return ClipVerifier.load(folder, device=settings.device, prompts=prompts)
     except WeightsMissing as exc:
         raise PerceptionOff(f"perception is off: {exc}") from None
 

@@ -255,6 +255,22 @@ def test_cli_ingest_stores_events_and_prints_them(migrated_db: str, broker_url: 
     assert bad.returncode == 2 and "unknown camera 'nope'" in bad.stderr
 
 
+def test_cli_ingest_with_clip_verification(street: Path, city_file: Path, tiny_owl: Path, tmp_path: Path) -> None:
+    """The tiny CLIP checks every candidate against the city's prompts and negatives."""
+    from perception.testing import build_tiny_clip
+
+    build_tiny_clip(tmp_path / "clip")
+    env = {"CITY_FILE": str(city_file), "PERCEPTION__MODEL_PATH": str(tiny_owl),
+           "PERCEPTION__CLIP_MODEL_PATH": str(tmp_path / "clip")}
+    done = _cli(["ingest", str(street), "--camera", CAMERA, "--dry-run", "--json"], env)
+    assert done.returncode == 0, done.stderr
+    assert "CLIP verification is off" not in done.stderr
+    printed = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"kind"')]
+    assert all("clip" in line["scores"] for line in printed)  # every event passed the verifier
+    summary = json.loads(done.stdout.splitlines()[-1])["summary"]
+    assert summary["frames_decoded"] == 100 and summary["events_created"] == 0  # a dry run stores nothing
+
+
 class get_runtime_free_session:  # noqa: N801  (a context manager read like a function)
     """Counts camera events straight from the database the CLI wrote to."""
 
@@ -321,10 +337,12 @@ def test_live_camera_worker_reconnects_and_reports_its_state(
     env = {**os.environ, "CITYLOOP_CONFIG": "/nonexistent.yaml", "CITY_FILE": str(city_file),
            "PERCEPTION__MODEL_PATH": str(tiny_owl), "PERCEPTION__CLIP_MODEL": "none",
            "DATABASE_URL": migrated_db, "BROKER_URL": broker_url}
+    engine = create_engine(migrated_db)
+    with engine.begin() as conn:  # no state left by another test: only this worker's reports count
+        conn.execute(CameraStatus.__table__.delete())
     log = (tmp_path / "cameras.log").open("w")
     worker = subprocess.Popen([str(Path(sys.executable).parent / "cityloop"), "cameras", "run",
                                "--status-every", "0.5"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    engine = create_engine(migrated_db)
     try:
         seen: list[tuple[str, dict[str, Any]]] = []
         deadline = time.monotonic() + 120
