@@ -31,7 +31,6 @@ whole process group) on exit, on Ctrl-C and on SIGTERM.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import signal
 import subprocess
@@ -41,7 +40,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -52,7 +50,6 @@ from sqlalchemy import Engine, create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cityloop.demo import SAMPLE_EVENTS  # noqa: E402
 from cityloop.localservices import (  # noqa: E402
     LlamaServer,
     free_port,
@@ -193,10 +190,11 @@ def _drain(broker: redis.Redis, stack: Stack, *, timeout_s: float) -> None:
 
 
 def event_bodies(count: int, tag: str) -> list[dict[str, object]]:
-    now = datetime.now(UTC).isoformat()
-    samples = itertools.cycle(SAMPLE_EVENTS)
-    return [{**next(samples), "external_id": f"bench-{tag}-{i}", "occurred_at": now}
-            for i in range(count)]
+    """Distinct events, spread beyond the duplicate judge's radius so that none merge (the
+    demo's 8 events repeated at the same spots would merge and never make ``count`` tickets)."""
+    from cityloop.chaos.workload import event_bodies as spread
+
+    return spread(count, f"bench-{tag}")
 
 
 def post_events(base_url: str, bodies: list[dict[str, object]], clients: int) -> None:
