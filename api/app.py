@@ -34,6 +34,10 @@ class BodyLimit(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         length = request.headers.get("content-length")
+        if length is None and "chunked" in request.headers.get("transfer-encoding", "").lower():
+            return JSONResponse(status_code=411, content={"detail": [{
+                "field": "content-length", "type": "length_required",
+                "message": "a body must declare its size (Content-Length); chunked bodies are not accepted"}]})
         # clip uploads have their own, larger limit (checked again while streaming to disk)
         limit = self.clip_limit + 64_000 if request.url.path.endswith("/clips") else self.limit
         if length is not None and length.isdigit() and int(length) > limit:

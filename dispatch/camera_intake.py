@@ -9,6 +9,7 @@ written here from the category and the camera's configured name, not taken from 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -52,6 +53,8 @@ def idempotency_key(camera_id: str, run_id: str, track_id: int) -> str:
 
 def _box(value: Any) -> list[float]:
     box = [round(float(v), 1) for v in list(value)]
+    if not all(math.isfinite(v) for v in box):
+        raise InvalidField("box", "coordinates must be finite numbers")
     if len(box) != 4 or not (box[0] <= box[2] and box[1] <= box[3]):
         raise InvalidField("box", "must be [x1, y1, x2, y2] with x1 <= x2 and y1 <= y2")
     return box
@@ -81,7 +84,8 @@ def submit(
     info = {
         "camera_id": camera.id, "camera_name": camera.name, "zone": event.zone,
         "track_id": int(event.track_id), "box": _box(event.box), "category": category.code,
-        "scores": {k: round(float(v), 4) for k, v in event.scores.items()}, "run_id": run_id,
+        "scores": {k: round(float(v), 4) for k, v in event.scores.items() if math.isfinite(float(v))},
+        "run_id": run_id,
         "first_seen": seen, "last_seen": seen, "ended": event.kind == "end",
     }
     existing = db_session.scalar(select(Event).where(Event.idempotency_key == key).with_for_update())

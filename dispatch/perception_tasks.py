@@ -18,7 +18,7 @@ from dispatch.perception_flow import camera_for_clip, run_camera, verify_prompts
 from dispatch.perception_models import ClipJob
 from dispatch.recheck import register_runner
 from dispatch.runtime import get_runtime
-from dispatch.tasks import RETRY, enqueue_understand
+from dispatch.tasks import RETRY, TRANSIENT, enqueue_understand
 
 log = logging.getLogger(__name__)
 _models: dict[str, Any] = {}
@@ -68,8 +68,14 @@ def ingest_clip(job_id: str) -> str:
         report = run_camera(city=rt.city, camera=camera, detector=detector, verifier=verifier,
                             factory=rt.factory, enqueue=enqueue_understand,
                             max_image_bytes=rt.config.max_image_bytes, run_id=job_id)
+    except TRANSIENT:
+        raise  # the database or broker is away: Celery retries the same job
     except (PerceptionOff, SourceError, FrameMismatch, ValueError) as exc:
         _finish(key, status="failed", error=str(exc)[:2000])
+        return "failed"
+    except Exception as exc:  # never leave a job "running" forever
+        log.exception("clip job %s failed", job_id)
+        _finish(key, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         return "failed"
     _finish(key, status="done", stats=report.summary(), events=report.events[:1000], error=None)
     path.unlink(missing_ok=True)  # the events keep their snapshots; the clip is not needed

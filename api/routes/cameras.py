@@ -81,7 +81,7 @@ def _probe(path: Path) -> None:
             if not container.streams.video:
                 raise InvalidField("file", "the upload has no video stream")
             codec = container.streams.video[0].codec_context.name
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise InvalidField("file", f"not a readable video ({type(exc).__name__})") from None
     if not codec:
         raise InvalidField("file", "unsupported video codec")
@@ -121,6 +121,9 @@ def upload_clip(
             raise InvalidField("file", "the clip is empty")
         _probe(path)
     except InvalidField:
+        path.unlink(missing_ok=True)
+        raise
+    except Exception:  # a disk or decoder error: leave nothing half-written behind
         path.unlink(missing_ok=True)
         raise
     with db.begin():

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
+from kombu.exceptions import OperationalError as BrokerError
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
@@ -71,7 +72,10 @@ def retry_letter(*, db_session: Session, user: User, dead_letter_id: int) -> int
                 db_session=db_session, dead_letter_id=dead_letter_id, actor=user.username)
     except dead_letters.AlreadyRetried as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
-    enqueue_channel(delivery_id, agency)
+    try:
+        enqueue_channel(delivery_id, agency)
+    except (BrokerError, OSError):  # committed as pending: the sweep enqueues it
+        pass
     db_session.expire_all()
     return delivery_id
 

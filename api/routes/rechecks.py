@@ -53,8 +53,13 @@ def recheck_snapshot(recheck_id: int, db: SessionDep, who: UserDep) -> Response:
     row = db.get(Recheck, recheck_id)
     if row is None:
         raise NotFound("re-check", recheck_id)
-    visible_ticket(db_session=db, user=who.user, ticket_id=row.ticket_id)
+    try:
+        visible_ticket(db_session=db, user=who.user, ticket_id=row.ticket_id)
+    except NotFound:  # the same answer as a missing re-check: ids of others' tickets stay hidden
+        raise NotFound("re-check", recheck_id) from None
     if row.snapshot is None or row.snapshot_content_type is None:
         raise NotFound("snapshot of re-check", recheck_id)
     return Response(row.snapshot, media_type=row.snapshot_content_type,
-                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private"})
+                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private",
+                             "Content-Security-Policy": "sandbox",
+                             "Content-Disposition": f'inline; filename="recheck-{recheck_id}.jpg"'})

@@ -64,6 +64,6 @@ class Open311Channel:
         status = response.status_code
         if status >= 500 or status in _RETRYABLE_STATUS:
             raise TransientDeliveryError(f"open311 {self.url}: HTTP {status}")
-        if status >= 400:
+        if status >= 300:  # httpx does not follow redirects: a 3xx delivered nothing
             raise PermanentDeliveryError(f"open311 {self.url}: HTTP {status} {response.text[:200]}")
         return _reference(response)

@@ -139,6 +139,11 @@ def mark_sent(*, factory: sessionmaker[Session], taken: Claim, remote_ref: str |
         row = db.scalar(select(Delivery).where(Delivery.id == taken.delivery_id).with_for_update())
         if row is None or row.status == "sent":
             return
+        if row.status != "sending" or row.attempts != taken.attempts:
+            # another claim took over (this send outlived CLAIM_TTL): the row is no longer ours,
+            # but what we sent went out; record it so nobody sends it a third time
+            log.warning("delivery %s: sent by an expired claim (attempt %s, row at %s, %s)",
+                        row.id, taken.attempts, row.attempts, row.status)
         row.status, row.sent_at, row.remote_ref = "sent", datetime.now(UTC), remote_ref
         row.next_attempt_at = None
         ticket = db.get(Ticket, row.ticket_id)
@@ -159,7 +164,7 @@ def mark_failed(*, factory: sessionmaker[Session], city: CityConfig, taken: Clai
     text = str(error)[:MAX_ERROR]
     with transaction(factory) as db:
         row = db.scalar(select(Delivery).where(Delivery.id == taken.delivery_id).with_for_update())
-        if row is None or row.status != "sending":
+        if row is None or row.status != "sending" or row.attempts != taken.attempts:
             return Outcome("skipped", detail="the delivery changed while it was being sent")
         row.last_error = text
         permanent = isinstance(error, PermanentDeliveryError) or policy is None

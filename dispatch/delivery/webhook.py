@@ -42,5 +42,5 @@ class WebhookChannel:
         status = response.status_code
         if status >= 500 or status in _RETRYABLE_STATUS:
             raise TransientDeliveryError(f"webhook {self.url}: HTTP {status}")
-        if status >= 400:
+        if status >= 300:  # httpx does not follow redirects: a 3xx delivered nothing
             raise PermanentDeliveryError(f"webhook {self.url}: HTTP {status}")

@@ -177,6 +177,11 @@ def test_clip_upload_bad_input(client: TestClient, tmp_path: Path) -> None:
     far_over = client.post(url, files={"file": ("x.mp4", b"\0" * 2_100_000, "video/mp4")})  # by its length
     assert far_over.status_code == 413 and "over the limit" in far_over.text
     assert client.post("/api/cameras/nope/clips", files={"file": ("x.mp4", b"x", "video/mp4")}).status_code == 404
+
+    def chunks() -> Iterator[bytes]:  # a body of undeclared size: refused before it is read
+        yield b"\0" * 1000
+    chunked = client.post(url, content=chunks(), headers={"Content-Type": "application/octet-stream"})
+    assert chunked.status_code == 411 and "Content-Length" in chunked.text
     with get_runtime().factory() as db:
         assert db.scalar(select(func.count()).select_from(ClipJob)) == 0
     assert not any((tmp_path / "spool").glob("*.clip"))
