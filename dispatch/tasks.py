@@ -110,16 +110,43 @@ def deliver_channel(self: Task, delivery_id: int) -> str:
     return outcome.status
 
 
+def queue_depth(queue: str) -> int:
+    """Messages waiting in ``queue`` (0 when the broker does not know it or cannot say)."""
+    try:
+        with app.connection_for_read() as conn:
+            return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
+    except Exception:  # no such queue yet, or the broker is away: nothing known to be waiting
+        return 0
+
+
 @app.task(name="cityloop.sweep", **RETRY)
 def sweep() -> dict[str, int]:
-    """Re-enqueue work that a lost message or a broker outage left behind."""
+    """Re-enqueue work that a lost message or a broker outage left behind.
+
+    Work whose queue still holds messages is left alone: under a backlog "old" usually means
+    "still queued", and re-enqueueing it every sweep would flood the queue with duplicates.
+    A message that really was lost is sent again once its queue has drained.
+    """
     rt = get_runtime()
     after = rt.config.stale_event_after_s
+    depth: dict[str, int] = {}
+
+    def idle(queue: str) -> bool:
+        if queue not in depth:
+            depth[queue] = queue_depth(queue)
+        return depth[queue] == 0
+
+    def agency_idle(agency: str | None) -> bool:
+        found = rt.city.agency(agency) if agency else None
+        return found is None or idle(found.queue)
+
     with transaction(rt.factory) as db:
-        events = scheduled.stalled_events(db_session=db, older_than_s=after)
-        incidents = scheduled.unrouted_incidents(db_session=db, older_than_s=after)
-        tickets = scheduled.undelivered_tickets(db_session=db, older_than_s=after)
-        channels = outbox.stalled(db_session=db, older_than_s=after)
+        events = scheduled.stalled_events(db_session=db, older_than_s=after) if idle(UNDERSTAND_QUEUE) else []
+        incidents = (scheduled.unrouted_incidents(db_session=db, older_than_s=after)
+                     if idle(ROUTE_QUEUE) else [])
+        tickets = [t for t in scheduled.undelivered_tickets(db_session=db, older_than_s=after)
+                   if agency_idle(t[2])]
+        channels = [c for c in outbox.stalled(db_session=db, older_than_s=after) if agency_idle(c[1])]
     for event_id in events:
         enqueue_understand(event_id)
     for incident_id in incidents:
@@ -129,7 +156,7 @@ def sweep() -> dict[str, int]:
     for delivery_id, agency in channels:
         enqueue_channel(delivery_id, agency)
     return {"events": len(events), "incidents": len(incidents), "tickets": len(tickets),
-            "channels": len(channels)}
+            "channels": len(channels), "backlogged_queues": sum(1 for n in depth.values() if n)}
 
 
 @app.task(name="cityloop.check_sla", **RETRY)

@@ -26,7 +26,8 @@ class SnapshotRenderer:
         self.max_width, self.quality, self.pad = max_width, quality, pad
         self._box = sv.BoxAnnotator(color=sv.Color.RED, thickness=3)
         self._label = sv.LabelAnnotator(
-            color=sv.Color.RED, text_color=sv.Color.WHITE, text_position=sv.Position.TOP_LEFT
+            color=sv.Color.RED, text_color=sv.Color.WHITE, text_position=sv.Position.TOP_LEFT,
+            smart_position=True,  # keeps the label inside the frame near its edges
         )
 
     def render(self, frame_rgb: np.ndarray, box: Sequence[float], label: str) -> Snapshot:

@@ -64,3 +64,24 @@ def test_sweep_finds_events_whose_message_was_lost(client: TestClient) -> None:
         assert scheduled.stalled_events(db_session=db, older_than_s=3600) == []
         found = scheduled.stalled_events(db_session=db, older_than_s=0)
     assert [str(e) for e in found] == [event_id]
+
+
+def test_sweep_leaves_a_backlogged_queue_alone(client: TestClient) -> None:
+    """Under a backlog an "old" event is usually still queued: no duplicate message for it.
+    Once the queue has drained, a really lost message is sent again."""
+    import redis
+
+    from dispatch.celery_app import UNDERSTAND_QUEUE
+    from dispatch.tasks import queue_depth, sweep
+
+    rt = get_runtime()
+    client.post("/api/events", json={"source": "web", "description": "Graffiti on the bridge"})
+    assert queue_depth(UNDERSTAND_QUEUE) == 1  # the API's own message, no worker to take it
+    rt.config.stale_event_after_s = 0
+    try:
+        assert sweep()["events"] == 0 and queue_depth(UNDERSTAND_QUEUE) == 1
+        redis.Redis.from_url(rt.config.broker_url).delete(UNDERSTAND_QUEUE)  # the message is lost
+        assert queue_depth(UNDERSTAND_QUEUE) == 0
+        assert sweep()["events"] == 1 and queue_depth(UNDERSTAND_QUEUE) == 1
+    finally:
+        rt.config.stale_event_after_s = 5
