@@ -16,9 +16,7 @@ from perception.detectors.runtime import (
     DType,
     batches,
     check_frames,
-    require_files,
-    resolve_device,
-    resolve_dtype,
+    load_zero_shot_detector,
     writable,
 )
 
@@ -73,20 +71,13 @@ class HFGroundingDino:
         nms_iou: float | None = 0.5,
     ) -> HFGroundingDino:
         """Load a ``save_pretrained`` folder; ``WeightsMissing`` names the first missing file."""
-        from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
-
-        require_files(
-            name, folder, ("config.json", PROCESSOR_FILES, ("vocab.txt", "tokenizer.json"), WEIGHT_FILES)
+        model, processor = load_zero_shot_detector(
+            folder, name=name, device=device, dtype=dtype, model_types=("grounding-dino",),
+            files=("config.json", PROCESSOR_FILES, ("vocab.txt", "tokenizer.json"), WEIGHT_FILES),
         )
-        torch_device = resolve_device(device)
-        model = AutoModelForZeroShotObjectDetection.from_pretrained(
-            folder, dtype=resolve_dtype(dtype, torch_device)
-        ).to(torch_device)
-        if model.config.model_type != "grounding-dino":
-            raise ValueError(f"{folder}: model_type {model.config.model_type!r} is not 'grounding-dino'")
         return cls(
             model,
-            AutoProcessor.from_pretrained(folder),
+            processor,
             name=name,
             batch_size=batch_size,
             text_threshold=text_threshold,

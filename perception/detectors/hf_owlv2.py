@@ -17,9 +17,7 @@ from perception.detectors.runtime import (
     DType,
     batches,
     check_frames,
-    require_files,
-    resolve_device,
-    resolve_dtype,
+    load_zero_shot_detector,
     writable,
 )
 
@@ -65,19 +63,12 @@ class OwlDetector:
         nms_iou: float | None = 0.5,
     ) -> OwlDetector:
         """Load a ``save_pretrained`` folder; ``WeightsMissing`` names the first missing file."""
-        from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
-
-        require_files(name, folder, ("config.json", PROCESSOR_FILES, WEIGHT_FILES))
-        torch_device = resolve_device(device)
-        model = AutoModelForZeroShotObjectDetection.from_pretrained(
-            folder, dtype=resolve_dtype(dtype, torch_device)
-        ).to(torch_device)
-        if model.config.model_type not in OWL_MODEL_TYPES:
-            raise ValueError(
-                f"{folder}: model_type {model.config.model_type!r} is not one of {OWL_MODEL_TYPES}"
-            )
+        model, processor = load_zero_shot_detector(
+            folder, name=name, device=device, dtype=dtype, model_types=OWL_MODEL_TYPES,
+            files=("config.json", PROCESSOR_FILES, WEIGHT_FILES),
+        )
         return cls(
-            model, AutoProcessor.from_pretrained(folder), name=name, batch_size=batch_size, nms_iou=nms_iou
+            model, processor, name=name, batch_size=batch_size, nms_iou=nms_iou
         )
 
     def detect(self, frames: Sequence[np.ndarray], prompts: Sequence[Prompt]) -> list[sv.Detections]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -62,3 +62,23 @@ def require_files(name: str, folder: Path, groups: Sequence[str | tuple[str, ...
         if not any((folder / f).is_file() for f in options):
             hint = "or " + ", ".join(options[1:]) if len(options) > 1 else ""
             raise WeightsMissing(name, str(folder / options[0]), hint=hint)
+
+
+def load_zero_shot_detector(
+    folder: Path, *, name: str, device: str, dtype: DType,
+    files: Sequence[str | tuple[str, ...]], model_types: Sequence[str],
+) -> tuple[Any, Any]:
+    """A ``save_pretrained`` zero-shot detector folder as (model on its device, processor).
+
+    ``WeightsMissing`` names the first missing file; a model of another type is a ValueError.
+    """
+    from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
+
+    require_files(name, folder, files)
+    torch_device = resolve_device(device)
+    model = AutoModelForZeroShotObjectDetection.from_pretrained(
+        folder, dtype=resolve_dtype(dtype, torch_device)
+    ).to(torch_device)
+    if model.config.model_type not in model_types:
+        raise ValueError(f"{folder}: model_type {model.config.model_type!r} is not one of {tuple(model_types)}")
+    return model, AutoProcessor.from_pretrained(folder)

@@ -80,8 +80,10 @@ def test_boxes_on_a_non_square_frame_match_transformers_post_processing(owl: Owl
     assert len(ours) == len(ref_boxes) > 0
 
     def rows(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> list[tuple[float, ...]]:
+        # ordered by label and score (the same numbers on both paths), not by rounded box
+        # coordinates, whose rounding may differ between the two paths and swap rows
         return sorted(
-            (*np.round(b, 2).tolist(), int(c), round(float(s), 4))
+            (int(c), round(float(s), 4), *np.round(b, 2).tolist())
             for b, c, s in zip(boxes, labels, scores, strict=True)
         )
 
