@@ -102,6 +102,8 @@ class PublicStatus(BaseModel):
     status: str
     category: str
     agency: str | None = None
+    update: str | None = None
+    """The newest public update staff wrote (a public comment or a resolve note), if any."""
 
 
 class HotlineState(BaseModel):
@@ -197,6 +199,8 @@ def status_reply(reference: str, tools: HotlineTools) -> Reply:
     who = f", handled by {found.agency}" if found.agency else ""
     text = (f"{found.reference}: status {found.status.replace('_', ' ')}; category "
             f"{found.category}{who}.")
+    if found.update:
+        text += f" Latest update: {found.update}"
     return Reply(kind="status", text=text, status=found)
 
 

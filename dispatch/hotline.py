@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from agents.hotline import Passage, PublicStatus
 from agents.hotline_intake import ReportForm
-from dispatch import services
+from dispatch import public_updates, services
 from dispatch.cityconfig import CityConfig
 from dispatch.kb import Hit
 from dispatch.kb_models import HotlineConversation
@@ -85,10 +85,12 @@ def public_status(*, db_session: Session, city: CityConfig, reference: str) -> P
                                 category=event.category_hint or "not yet classified")
     category = city.category(ticket.category)
     agency = city.agency(ticket.agency) if ticket.agency else None
+    update = public_updates.latest(db_session=db_session, ticket_ids=[ticket.id]).get(ticket.id)
     return PublicStatus(
         reference=ticket.reference, status=ticket.status,
         category=category.name if category else ticket.category,
-        agency=agency.name if agency else ("the dispatch desk" if ticket.status == "triage" else None))
+        agency=agency.name if agency else ("the dispatch desk" if ticket.status == "triage" else None),
+        update=update)
 
 
 def passages(hits: list[Hit]) -> list[Passage]:

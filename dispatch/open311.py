@@ -16,8 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
+from dispatch import public_updates
 from dispatch.cityconfig import Category, CityConfig
 from dispatch.errors import InvalidField, NotFound
 from dispatch.models import Event, Incident, Ticket
@@ -271,8 +272,7 @@ def parse_filter(*, city: CityConfig, params: Mapping[str, str | None]) -> Reque
 def _base() -> Select[Ticket, Event]:
     return (select(Ticket, Event)
             .join(Incident, Incident.id == Ticket.incident_id)
-            .join(Event, Event.id == Incident.origin_event_id)
-            .options(selectinload(Ticket.history)))
+            .join(Event, Event.id == Incident.origin_event_id))
 
 
 def _windowed(stmt: Select[Ticket, Event], flt: RequestFilter,
@@ -304,7 +304,9 @@ def list_requests(*, db_session: Session, city: CityConfig, flt: RequestFilter,
             stmt = stmt.where(Ticket.status.in_(CLOSED_STATUSES))
     stmt = (stmt.order_by(Event.received_at.desc(), Ticket.id.desc())
             .limit(flt.page_size).offset((flt.page - 1) * flt.page_size))
-    return [request(city, row[0], row[1]) for row in db_session.execute(stmt)]
+    rows = db_session.execute(stmt).all()
+    notes = public_updates.latest(db_session=db_session, ticket_ids=[row[0].id for row in rows])
+    return [request(city, row[0], row[1], status_notes=notes.get(row[0].id)) for row in rows]
 
 
 def get_request(*, db_session: Session, city: CityConfig, service_request_id: str) -> dict[str, Any]:
@@ -313,21 +315,23 @@ def get_request(*, db_session: Session, city: CityConfig, service_request_id: st
     row = db_session.execute(_base().where(Ticket.reference == service_request_id)).first()
     if row is None:
         raise NotFound("service request", service_request_id)
-    return request(city, row[0], row[1])
+    notes = public_updates.latest(db_session=db_session, ticket_ids=[row[0].id])
+    return request(city, row[0], row[1], status_notes=notes.get(row[0].id))
 
 
-def request(city: CityConfig, ticket: Ticket, event: Event) -> dict[str, Any]:
-    """One ticket as an Open311 service request."""
+def request(city: CityConfig, ticket: Ticket, event: Event, *,
+            status_notes: str | None = None) -> dict[str, Any]:
+    """One ticket as an Open311 service request; ``status_notes`` is its newest public
+    update (``public_updates``), never an internal note or a delivery error."""
     category = city.category(ticket.category)
     agency = city.agency(ticket.agency) if ticket.agency else None
-    notes = [h.note for h in ticket.history if h.note]
     incident = ticket.incident
     lat = event.lat if event.lat is not None else incident.lat
     lon = event.lon if event.lon is not None else incident.lon
     return {
         "service_request_id": ticket.reference,
         "status": "closed" if ticket.status in CLOSED_STATUSES else "open",
-        "status_notes": notes[-1] if notes else None,
+        "status_notes": status_notes,
         "service_name": category.name if category else ticket.category,
         "service_code": category.open311_service_code if category else ticket.category,
         "description": event.description,

@@ -8,10 +8,12 @@ post-processing to pixel boxes and labels). Tests and ``--tiny`` runs use them.
 
 from __future__ import annotations
 
+import functools
 import json
 import string
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     from perception.detectors.groundingdino_official import OfficialGroundingDino
@@ -20,6 +22,25 @@ if TYPE_CHECKING:
     from perception.verify import ClipVerifier
 
 TINY_IMAGE = 320
+WEIGHT_SEED = 0
+"""Every builder draws its random weights from this seed: a test that passes, always passes."""
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _fixed_weights(build: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Run ``build`` with torch's generator seeded, restoring the caller's generator after."""
+
+    @functools.wraps(build)
+    def seeded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        import torch
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(WEIGHT_SEED)
+            return build(*args, **kwargs)
+
+    return seeded
 _BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -61,6 +82,7 @@ def write_bert_vocab(folder: Path) -> Path:
     return path
 
 
+@_fixed_weights
 def build_tiny_owlv2(folder: Path, *, v2: bool = True, batch_size: int = 4) -> OwlDetector:
     """A 2-layer OWLv2 (or OWL-ViT with ``v2=False``) at 320×320, saved and loaded back."""
     from transformers import (
@@ -142,6 +164,7 @@ def _tiny_bert_config(vocab_size: int) -> dict[str, int]:
     )
 
 
+@_fixed_weights
 def build_tiny_hf_groundingdino(folder: Path, *, batch_size: int = 4) -> HFGroundingDino:
     """A GroundingDINO with a 4-stage Swin of width 16 and a 1-layer BERT, saved and loaded back."""
     from transformers import (
@@ -212,6 +235,7 @@ use_transformer_ckpt = False
 """
 
 
+@_fixed_weights
 def build_tiny_bert(folder: Path) -> Path:
     """A 1-layer BERT of width 32 with the tiny vocabulary, saved as a local model folder."""
     from transformers import BertConfig, BertModel
@@ -222,6 +246,7 @@ def build_tiny_bert(folder: Path) -> Path:
     return folder
 
 
+@_fixed_weights
 def build_tiny_official_groundingdino(folder: Path, *, batch_size: int = 4) -> OfficialGroundingDino:
     """The official GroundingDINO with a small Swin and a tiny local BERT, as a ``.py`` + ``.pth`` pair."""
     import groundingdino.config
@@ -258,6 +283,7 @@ TINY_CLIP_CONFIG = {
 }
 
 
+@_fixed_weights
 def build_tiny_clip(folder: Path) -> ClipVerifier:
     """A 1-layer open_clip ViT (width 32, 64×64 input) in the hub layout (``open_clip_config.json``)."""
     import open_clip

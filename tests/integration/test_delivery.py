@@ -28,7 +28,7 @@ from api.app import create_app
 from api.config import ApiConfig
 from dispatch import flows
 from dispatch.config import DispatchConfig
-from dispatch.delivery import SIGNATURE_HEADER, outbox
+from dispatch.delivery import SIGNATURE_HEADER, TransientDeliveryError, outbox
 from dispatch.delivery_models import DeadLetter
 from dispatch.models import Delivery
 from dispatch.runtime import get_runtime
@@ -238,6 +238,47 @@ def test_two_workers_sending_the_same_delivery_send_once(
         assert outbox.attempt(factory=rt.factory, city=rt.city, delivery_id=hook_id,
                               env=ENV).status == "skipped"
         assert len(http.on("/hook")) == 1
+
+
+def test_an_expired_claim_does_not_overwrite_the_newer_claim_s_outcome(
+    tmp_path: Path, migrated_db: str, broker_url: str, clean_state: None, http: HttpReceiver,
+) -> None:
+    """A send that outlived CLAIM_TTL: a second worker claimed the row meanwhile. The first
+    worker's late failure must not put the row back to pending (a third send would follow);
+    its late success is recorded, so nobody sends again."""
+    config = configured(tmp_path, migrated_db, broker_url, http_url=http.url, smtp_port=None)
+    with running(config) as client:
+        ticket_id = make_ticket(client, TREE)
+        rt = get_runtime()
+        assert flows.deliver_ticket(factory=rt.factory, ticket_id=ticket_id, routing_seq=1,
+                                    city=rt.city)
+        hook_id = rows(ticket_id)["webhook"].id
+
+        def expire_claim() -> None:
+            with rt.factory() as db, db.begin():
+                row = db.get(Delivery, hook_id)
+                assert row is not None and row.status == "sending"
+                row.claimed_at = datetime.now(UTC) - outbox.CLAIM_TTL - timedelta(seconds=1)
+
+        first = outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id)
+        assert first is not None and first.attempts == 1
+        assert outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id) is None  # held
+        expire_claim()
+        second = outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id)
+        assert second is not None and second.attempts == 2
+
+        late = outbox.mark_failed(factory=rt.factory, city=rt.city, taken=first,
+                                  error=TransientDeliveryError("HTTP 503"))
+        assert late.status == "skipped"
+        row = rows(ticket_id)["webhook"]
+        assert (row.status, row.attempts, row.last_error) == ("sending", 2, None)
+
+        outbox.mark_sent(factory=rt.factory, taken=first, remote_ref=None)  # it did go out
+        assert rows(ticket_id)["webhook"].status == "sent"
+        outbox.mark_failed(factory=rt.factory, city=rt.city, taken=second,
+                           error=TransientDeliveryError("HTTP 503"))
+        assert rows(ticket_id)["webhook"].status == "sent"  # the newer failure changes nothing
+        assert outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id) is None
 
 
 def test_sweep_resends_deliveries_a_crash_left_pending_or_claimed(

@@ -16,7 +16,7 @@ from agents import LLMConfig
 from api.app import create_app
 from api.config import ApiConfig
 from cityloop.kb_cli import SAMPLE_KB, expand
-from dispatch import flows
+from dispatch import collab, flows, services
 from dispatch.db import transaction
 from dispatch.kb import add_documents
 from dispatch.kb_embed import shared_embedder
@@ -173,6 +173,28 @@ def test_status_of_another_citizens_ticket_shows_only_the_public_status(client: 
     dumped = json.dumps(reply)
     for private in ("Maple Road", "Bo Chen", "bo.chen", PHONE, "dark", "last night", ticket.title):
         assert private not in dumped
+
+
+def test_status_shows_the_newest_public_update_and_never_internal_notes(client: TestClient) -> None:
+    _, replies = report(client, ["I want to report a broken streetlight, it is completely dark",
+                                 "Maple Road 78", "last night",
+                                 f"my name is Bo Chen, {PHONE}", "yes"])
+    ticket = route_in_process(get_runtime(), replies[-1]["submission"]["event_id"])
+    assert "Latest update" not in say(client, None, f"what happened to report {ticket.reference}?")["text"]
+    with transaction(get_runtime().factory) as db:
+        row = db.get(Ticket, ticket.id)
+        assert row is not None
+        collab.add_comment(db_session=db, ticket=row, author="sam", internal=False,
+                           body="A crew will replace the lamp on Thursday.")
+        collab.add_comment(db_session=db, ticket=row, author="sam", internal=True,
+                           body="INTERNAL: vendor contract 4411 expired, ask Bo")
+        services.record(db_session=db, ticket=row, actor="delivery", action="delivery_failed",
+                        from_status=row.status, note="webhook failed: HTTP 503 from 10.0.0.7")
+    reply = say(client, None, f"what happened to report {ticket.reference}?")
+    assert reply["status"]["update"] == "A crew will replace the lamp on Thursday."
+    assert reply["text"].endswith("Latest update: A crew will replace the lamp on Thursday.")
+    dumped = json.dumps(reply)
+    assert "INTERNAL" not in dumped and "10.0.0.7" not in dumped
 
 
 def test_the_answer_streams_as_server_sent_events(client: TestClient) -> None:

@@ -18,7 +18,8 @@ from sqlalchemy import create_engine, select, text
 
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch import apikeys, flows
+from dispatch import apikeys, collab, flows, services
+from dispatch.db import transaction
 from dispatch.models import ApiKey, Event, Ticket
 from dispatch.runtime import get_runtime
 from dispatch.schemas import ActionRequest
@@ -308,6 +309,22 @@ def test_a_request_becomes_a_ticket_and_closes(client: TestClient, api_key: str)
     closed = client.get(f"{V2}/requests/{request_id}.json").json()[0]
     assert closed["status"] == "closed"
     assert closed["status_notes"] == "branch removed"
+    # later history that is not for the public never becomes the status note
+    with transaction(get_runtime().factory) as db:
+        ticket = db.scalar(select(Ticket).where(Ticket.reference == request_id))
+        assert ticket is not None
+        collab.add_comment(db_session=db, ticket=ticket, author="sam", internal=True,
+                           body="INTERNAL: crew overtime code 77")
+        services.record(db_session=db, ticket=ticket, actor="delivery", action="delivery_failed",
+                        from_status=ticket.status, note="webhook failed: HTTP 503 from 10.0.0.7")
+    assert client.get(f"{V2}/requests/{request_id}.json").json()[0]["status_notes"] == "branch removed"
+    with transaction(get_runtime().factory) as db:
+        ticket = db.scalar(select(Ticket).where(Ticket.reference == request_id))
+        assert ticket is not None
+        collab.add_comment(db_session=db, ticket=ticket, author="sam", internal=False,
+                           body="The stump will be ground next week.")
+    listed = client.get(f"{V2}/requests.json", params={"service_request_id": request_id}).json()
+    assert listed[0]["status_notes"] == "The stump will be ground next week."
     assert closed["updated_datetime"] >= request["updated_datetime"]
 
 

@@ -72,6 +72,8 @@ def test_webhook_body_is_signed_with_hmac_sha256(receiver: tuple[str, type[Recei
 
 @pytest.mark.parametrize(("status", "error"), [
     (503, TransientDeliveryError), (429, TransientDeliveryError), (404, PermanentDeliveryError),
+    # httpx does not follow redirects: a 3xx delivered nothing and must not count as sent
+    (302, PermanentDeliveryError), (307, PermanentDeliveryError),
 ])
 def test_webhook_error_answers_are_classified(
     receiver: tuple[str, type[Receiver]], status: int, error: type[Exception]

@@ -43,7 +43,8 @@ def test_forward_posts_georeport_fields_and_keeps_their_id(http: HttpReceiver) -
 
 
 @pytest.mark.parametrize(("status", "error"), [(400, PermanentDeliveryError),
-                                               (503, TransientDeliveryError)])
+                                               (503, TransientDeliveryError),
+                                               (301, PermanentDeliveryError)])  # a redirect is not a delivery
 def test_error_answers_are_classified(http: HttpReceiver, status: int,
                                       error: type[Exception]) -> None:
     http.statuses["/requests.json"] = [status]

@@ -1,0 +1,49 @@
+"""What the public may read about the work on a ticket.
+
+Open311 ``status_notes`` and the hotline's status answer show the newest of: a public
+(non-internal) comment, or the note staff wrote when they acknowledged, started, resolved,
+closed or reopened the ticket. Nothing else in the history is public: internal notes,
+reject reasons (one agency to another), delivery errors, escalations, re-check details and
+anything a worker or the LLM wrote stay inside the inbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dispatch.collab_models import TicketComment
+from dispatch.models import TicketHistory
+
+PUBLIC_ACTIONS = ("acknowledge", "start", "resolve", "close", "reopen")
+"""History actions whose note staff write for the person who reported the problem."""
+MAX_CHARS = 1000
+
+
+def latest(*, db_session: Session, ticket_ids: Iterable[int]) -> dict[int, str]:
+    """Each ticket's newest public update (tickets without one are absent)."""
+    ids = sorted(set(ticket_ids))
+    if not ids:
+        return {}
+    found: dict[int, tuple[datetime, int, str]] = {}
+
+    def offer(ticket_id: int, at: datetime, order: int, text: str | None) -> None:
+        text = (text or "").strip()
+        if text and (ticket_id not in found or (at, order) > found[ticket_id][:2]):
+            found[ticket_id] = (at, order, text[:MAX_CHARS])
+
+    comments = select(TicketComment.ticket_id, TicketComment.created_at, TicketComment.id,
+                      TicketComment.body).where(TicketComment.ticket_id.in_(ids),
+                                                TicketComment.internal.is_(False))
+    for row in db_session.execute(comments):
+        offer(*row)
+    notes = select(TicketHistory.ticket_id, TicketHistory.at, TicketHistory.id,
+                   TicketHistory.note).where(TicketHistory.ticket_id.in_(ids),
+                                             TicketHistory.action.in_(PUBLIC_ACTIONS),
+                                             TicketHistory.note.is_not(None))
+    for row in db_session.execute(notes):
+        offer(*row)
+    return {ticket_id: text for ticket_id, (_at, _order, text) in found.items()}
