@@ -78,7 +78,7 @@ class CameraPipeline:
         finally:
             if isinstance(frames, FrameSource):
                 frames.stop()
-                self.stats.frames_dropped = frames.health().frames_dropped
+                self.stats.frames_dropped = frames.frames_dropped
 
     def _run(self, frames: Iterable[Frame]) -> Iterator[CameraEvent]:
         gate = MotionGate(
@@ -95,7 +95,7 @@ class CameraPipeline:
             last = frame
             self.stats.frames_decoded += 1
             if isinstance(frames, FrameSource):
-                self.stats.frames_dropped = frames.health().frames_dropped
+                self.stats.frames_dropped = frames.frames_dropped
             force: Reason | None = (
                 "confirm" if tracker.pending and confirm_runs < self.max_confirm_runs else None
             )

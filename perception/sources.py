@@ -184,6 +184,11 @@ class FrameSource:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @property
+    def frames_dropped(self) -> int:
+        """Frames the reader dropped because the consumer fell behind (cheap: read per frame)."""
+        return self._dropped
+
     def health(self) -> SourceHealth:
         with self._lock:
             retry = None if self._retry_at is None else max(0.0, self._retry_at - time.monotonic())

@@ -102,10 +102,17 @@ def _with_zone(detections: sv.Detections, zones: list[str | None]) -> sv.Detecti
 class EventTracker:
     """One camera's tracks and their lifecycle. Call ``update`` only for frames the detector saw."""
 
-    def __init__(self, camera: CameraSpec, *, lost_frames: int = 5, min_iou: float = 0.2) -> None:
+    def __init__(
+        self, camera: CameraSpec, *, lost_frames: int = 5, min_iou: float = 0.2, min_gain: float = 0.05
+    ) -> None:
         if lost_frames < 2:
             raise ValueError("lost_frames must be at least 2")
+        if not 0 <= min_gain < 1:
+            raise ValueError("min_gain must be within [0, 1)")
         self.lost_frames = lost_frames
+        self.min_gain = min_gain
+        """A track's best (score, box, snapshot) moves only for a score this much higher: a score
+        wobbling by a hundredth does not re-render a snapshot and re-send an event each run."""
         self.filter = ZoneFilter(camera.zones, [m.polygon for m in camera.masks])
         with warnings.catch_warnings():  # deprecated in 0.28 in favour of the `trackers` package
             warnings.filterwarnings("ignore", message=".*ByteTrack.*deprecated", category=FutureWarning)
@@ -155,7 +162,7 @@ class EventTracker:
             track = self.tracks[track_id] = Track(track_id, str(tracked.data["zone"][i]), frame_index, box)
         track.votes[category] += 1
         track.box, track.last_frame, track.missed = box, frame_index, 0
-        improved = score > track.best_score
+        improved = is_new or score > track.best_score + self.min_gain
         if improved:
             track.best_score, track.best_box, track.best_frame = score, box, frame_index
             track.best_scores = _score_parts(tracked, i)

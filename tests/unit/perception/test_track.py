@@ -62,6 +62,18 @@ def test_appear_persist_disappear_is_one_event() -> None:
     assert changes[-1].improved is False and not tracker.tracks
 
 
+def test_small_score_wobbles_do_not_move_the_best_snapshot() -> None:
+    tracker = EventTracker(_camera(), lost_frames=3, min_gain=0.05)
+    scores = [0.40, 0.42, 0.44, 0.44, 0.52, 0.55]
+    runs = [_dets(((100, 100, 160, 150), "fallen_tree", s)) for s in scores]
+    changes = _feed(tracker, runs + [_dets()] * 3)
+    assert [(c.kind, c.improved) for c in changes] == [("new", True), ("update", True), ("end", False)]
+    assert changes[1].track.best_frame == 4
+    assert changes[-1].track.best_score == pytest.approx(0.52)
+    with pytest.raises(ValueError, match="min_gain"):
+        EventTracker(_camera(), min_gain=1.0)
+
+
 def test_a_short_occlusion_keeps_the_same_track() -> None:
     tracker = EventTracker(_camera(), lost_frames=4)
     box = lambda i: ((50 + 5 * i, 200, 110 + 5 * i, 260), "fallen_bicycle", 0.6)  # noqa: E731
