@@ -30,7 +30,7 @@ from agents.hotline_intake import ReportForm
 from api.deps import ConfigDep, RuntimeDep
 from dispatch import hotline as service
 from dispatch.db import transaction
-from dispatch.kb import VectorIndex, search
+from dispatch.kb import HOTLINE_MODE, VectorIndex, search
 from dispatch.kb_embed import shared_embedder
 from dispatch.runtime import Runtime
 from dispatch.tasks import enqueue_understand
@@ -62,7 +62,8 @@ def _index(request: Request) -> VectorIndex:
 def _tools(rt: Runtime, index: VectorIndex, max_image_bytes: int, conversation_id: uuid.UUID) -> HotlineTools:
     def retrieve(question: str) -> list[Passage]:
         with transaction(rt.factory) as db:
-            hits = search(db_session=db, query=question, embedder=shared_embedder(), index=index, k=3)
+            hits = search(db_session=db, query=question, embedder=shared_embedder(), index=index,
+                          k=3, mode=HOTLINE_MODE)
         return service.passages(hits)
 
     def submit(form: ReportForm) -> Submission:

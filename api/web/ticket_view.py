@@ -18,7 +18,7 @@ from api.auth import SignedIn
 from api.config import ApiConfig
 from api.web.maps import LEAFLET_CSS, LEAFLET_JS, map_data
 from api.web.render import page
-from dispatch import access, collab, inbox
+from dispatch import access, collab, inbox, public_updates
 from dispatch.collab import PHOTO_TYPES
 from dispatch.lifecycle import allowed_actions
 from dispatch.models import Event, Ticket
@@ -83,5 +83,5 @@ def ticket_page_response(request: Request, db: Session, rt: Runtime, config: Api
         "colleagues": collab.colleagues(db_session=db, agency=ticket.agency),
         "snapshot": snapshot_view(db, event), "leaflet_js": LEAFLET_JS, "leaflet_css": LEAFLET_CSS,
         "map": map_data(city=rt.city, config=config, pins=_pins(ticket)),
-        "max_upload": config.max_image_bytes,
+        "max_upload": config.max_image_bytes, "public_actions": public_updates.PUBLIC_ACTIONS,
     }, status=status)

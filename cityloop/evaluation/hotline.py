@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from agents.errors import LLMUnavailable
 from agents.hotline import Passage, choose_and_draft, grounded
-from dispatch.kb import Mode, VectorIndex, add_documents, search
+from dispatch.kb import HOTLINE_MODE, Mode, VectorIndex, add_documents, search
 from dispatch.kb_embed import Embedder
 from dispatch.kb_parse import ParsedDocument, chunk_paragraphs
 
@@ -84,7 +84,7 @@ def _score_llm(report: Report, db_session: Session, cases: list[Case], vectors: 
     report.llm_sample = len(sample)
     for done, i in enumerate(sample, start=1):
         hits = search(db_session=db_session, query=cases[i].question, embedder=embedder, index=index,
-                      k=3, mode="hybrid", query_vector=vectors[i])
+                      k=3, mode=HOTLINE_MODE, query_vector=vectors[i])
         passages = [Passage(title=h.title, source=h.source, text=h.text, score=h.cosine) for h in hits]
         report.top1_right_on_sample += bool(passages) and passages[0].source == cases[i].source
         try:
@@ -106,7 +106,7 @@ def format_report(report: Report, *, model: str) -> str:
         lines.append(f"{mode:<10}" + "".join(f"{recall[k]:>11.3f}" for k in ks))
     if report.llm_sample:
         n = report.llm_sample
-        lines += ["", f"citations on a sample of {n} questions (hybrid top 3 -> {model}):",
+        lines += ["", f"citations on a sample of {n} questions ({HOTLINE_MODE} top 3 -> {model}):",
                   f"  right citation, LLM's choice:      {report.llm_right}/{n} = {report.llm_right / n:.3f}",
                   f"  right citation, retrieval's top 1: {report.top1_right_on_sample}/{n} = "
                   f"{report.top1_right_on_sample / n:.3f}",
