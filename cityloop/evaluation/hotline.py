@@ -36,6 +36,8 @@ class Report:
     documents: int = 0
     questions: int = 0
     recall: dict[Mode, dict[int, float]] = field(default_factory=dict)
+    recall1_halves: dict[Mode, tuple[float, float]] = field(default_factory=dict)
+    """recall@1 on the even- and the odd-numbered questions: a choice made on one half holds on the other"""
     llm_sample: int = 0
     llm_right: int = 0
     llm_grounded: int = 0
@@ -64,13 +66,17 @@ def evaluate(
     index = VectorIndex().refresh(db_session)
     for mode in MODES:
         right = {k: 0 for k in ks}
-        for case, vector in zip(cases, vectors, strict=True):
+        first = [0, 0]
+        for number, (case, vector) in enumerate(zip(cases, vectors, strict=True)):
             hits = search(db_session=db_session, query=case.question, embedder=embedder, index=index,
                           k=max(ks), mode=mode, query_vector=vector)
             sources = [h.source for h in hits]
             for k in ks:
                 right[k] += case.source in sources[:k]
+            first[number % 2] += case.source in sources[:1]
         report.recall[mode] = {k: right[k] / len(cases) for k in ks}
+        halves = (len(cases) - len(cases) // 2, len(cases) // 2)
+        report.recall1_halves[mode] = (first[0] / max(1, halves[0]), first[1] / max(1, halves[1]))
         progress(f"{mode}: " + ", ".join(f"recall@{k} {v:.3f}" for k, v in report.recall[mode].items()))
     if chat is not None and llm_sample > 0:
         _score_llm(report, db_session, cases, vectors, embedder, index, chat, llm_sample, seed, progress)
@@ -101,9 +107,13 @@ def _score_llm(report: Report, db_session: Session, cases: list[Case], vectors: 
 def format_report(report: Report, *, model: str) -> str:
     ks = sorted(next(iter(report.recall.values())).keys()) if report.recall else []
     lines = [f"{report.documents} answers indexed, {report.questions} questions asked",
-             "", f"{'retrieval':<10}" + "".join(f"{'recall@' + str(k):>11}" for k in ks)]
+             "", f"{'retrieval':<10}" + "".join(f"{'recall@' + str(k):>11}" for k in ks)
+             + "   recall@1 even/odd questions"]
     for mode, recall in report.recall.items():
-        lines.append(f"{mode:<10}" + "".join(f"{recall[k]:>11.3f}" for k in ks))
+        even, odd = report.recall1_halves.get(mode, (float("nan"), float("nan")))
+        mark = "   <- the hotline's" if mode == HOTLINE_MODE else ""
+        lines.append(f"{mode:<10}" + "".join(f"{recall[k]:>11.3f}" for k in ks)
+                     + f"   {even:.3f} / {odd:.3f}{mark}")
     if report.llm_sample:
         n = report.llm_sample
         lines += ["", f"citations on a sample of {n} questions ({HOTLINE_MODE} top 3 -> {model}):",
