@@ -1,10 +1,11 @@
 """What the public may read about the work on a ticket.
 
 Open311 ``status_notes`` and the hotline's status answer show the newest of: a public
-(non-internal) comment, or the note staff wrote when they acknowledged, started, resolved,
+(non-internal) comment, or the note a person wrote when they acknowledged, started, resolved,
 closed or reopened the ticket. Nothing else in the history is public: internal notes,
-reject reasons (one agency to another), delivery errors, escalations, re-check details and
-anything a worker or the LLM wrote stay inside the inbox.
+reject reasons (one agency to another), delivery errors, escalations, and anything a
+``system:`` actor wrote (a camera re-check's note names the camera and its zone) stay
+inside the inbox.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dispatch.models import TicketHistory
 PUBLIC_ACTIONS = ("acknowledge", "start", "resolve", "close", "reopen")
 """History actions whose note staff write for the person who reported the problem."""
 MAX_CHARS = 1000
+SYSTEM_ACTOR_PREFIX = "system:"
 
 
 def latest(*, db_session: Session, ticket_ids: Iterable[int]) -> dict[int, str]:
@@ -43,7 +45,8 @@ def latest(*, db_session: Session, ticket_ids: Iterable[int]) -> dict[int, str]:
     notes = select(TicketHistory.ticket_id, TicketHistory.at, TicketHistory.id,
                    TicketHistory.note).where(TicketHistory.ticket_id.in_(ids),
                                              TicketHistory.action.in_(PUBLIC_ACTIONS),
-                                             TicketHistory.note.is_not(None))
+                                             TicketHistory.note.is_not(None),
+                                             ~TicketHistory.actor.startswith(SYSTEM_ACTOR_PREFIX))
     for row in db_session.execute(notes):
         offer(*row)
     return {ticket_id: text for ticket_id, (_at, _order, text) in found.items()}

@@ -188,7 +188,7 @@ def test_status_shows_the_newest_public_update_and_never_internal_notes(client: 
                            body="A crew will replace the lamp on Thursday.")
         collab.add_comment(db_session=db, ticket=row, author="sam", internal=True,
                            body="INTERNAL: vendor contract 4411 expired, ask Bo")
-        services.record(db_session=db, ticket=row, actor="delivery", action="delivery_failed",
+        services.record(db_session=db, ticket=row, actor="system:delivery", action="delivery_failed",
                         from_status=row.status, note="webhook failed: HTTP 503 from 10.0.0.7")
     reply = say(client, None, f"what happened to report {ticket.reference}?")
     assert reply["status"]["update"] == "A crew will replace the lamp on Thursday."

@@ -315,8 +315,10 @@ def test_a_request_becomes_a_ticket_and_closes(client: TestClient, api_key: str)
         assert ticket is not None
         collab.add_comment(db_session=db, ticket=ticket, author="sam", internal=True,
                            body="INTERNAL: crew overtime code 77")
-        services.record(db_session=db, ticket=ticket, actor="delivery", action="delivery_failed",
+        services.record(db_session=db, ticket=ticket, actor="system:delivery", action="delivery_failed",
                         from_status=ticket.status, note="webhook failed: HTTP 503 from 10.0.0.7")
+        services.record(db_session=db, ticket=ticket, actor="system:recheck", action="reopen",
+                        from_status=ticket.status, note="camera cam-7 zone depot: still present")
     assert client.get(f"{V2}/requests/{request_id}.json").json()[0]["status_notes"] == "branch removed"
     with transaction(get_runtime().factory) as db:
         ticket = db.scalar(select(Ticket).where(Ticket.reference == request_id))
