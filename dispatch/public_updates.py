@@ -40,13 +40,13 @@ def latest(*, db_session: Session, ticket_ids: Iterable[int]) -> dict[int, str]:
     comments = select(TicketComment.ticket_id, TicketComment.created_at, TicketComment.id,
                       TicketComment.body).where(TicketComment.ticket_id.in_(ids),
                                                 TicketComment.internal.is_(False))
-    for row in db_session.execute(comments):
-        offer(*row)
+    for ticket_id, at, order, body in db_session.execute(comments):
+        offer(ticket_id, at, order, body)
     notes = select(TicketHistory.ticket_id, TicketHistory.at, TicketHistory.id,
                    TicketHistory.note).where(TicketHistory.ticket_id.in_(ids),
                                              TicketHistory.action.in_(PUBLIC_ACTIONS),
                                              TicketHistory.note.is_not(None),
                                              ~TicketHistory.actor.startswith(SYSTEM_ACTOR_PREFIX))
-    for row in db_session.execute(notes):
-        offer(*row)
+    for ticket_id, at, order, note in db_session.execute(notes):
+        offer(ticket_id, at, order, note)
     return {ticket_id: text for ticket_id, (_at, _order, text) in found.items()}
