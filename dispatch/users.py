@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from dispatch.cityconfig import CityConfig
@@ -103,6 +103,10 @@ def authenticate(*, db_session: Session, username: str, password: str, address: 
     moment = now or datetime.now(UTC)
     username = username.strip().lower()[:64]
     address = address[:64]
+    # One sign-in at a time per username and address, until the caller's transaction ends:
+    # otherwise N parallel requests all count the same failures and get N guesses, not 5.
+    db_session.execute(select(func.pg_advisory_xact_lock(
+        func.hashtextextended(f"login:{username}|{address}", 0))))
     failures = _recent_failures(db_session=db_session, username=username, address=address,
                                 now=moment)
     if len(failures) >= MAX_FAILURES:
@@ -111,6 +115,9 @@ def authenticate(*, db_session: Session, username: str, password: str, address: 
     user = get_by_username(db_session=db_session, username=username)
     if not _verify(user.password_hash if user else _dummy_hash(), password) or user is None \
             or not user.active:
+        db_session.execute(delete(LoginFailure).where(  # the expired ones: the table stays small
+            LoginFailure.username == username, LoginFailure.address == address,
+            LoginFailure.at <= moment - FAILURE_WINDOW))
         db_session.add(LoginFailure(username=username, address=address, at=moment))
         db_session.flush()
         return None

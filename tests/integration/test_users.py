@@ -101,3 +101,46 @@ def test_cli_adds_a_user(migrated_db: str, broker_url: str, factory: sessionmake
     args = parser.parse_args(["users", "add", "u-eve", "--role", "staff", "--password-stdin"])
     assert args.handler(args, settings) == 2
     assert "agency" in capsys.readouterr().err
+
+
+def test_parallel_guesses_are_throttled_like_sequential_ones(migrated_db: str,
+                                                              factory: sessionmaker[Session]) -> None:
+    """Without a lock, N requests at once all count the same failures and get N guesses."""
+    import threading
+
+    with factory() as db, db.begin():
+        users.add_user(db_session=db, username="u-dee", password=PASSWORD, role="dispatcher")
+    engine = make_engine(migrated_db, pool_size=12)
+    parallel = make_session_factory(engine)
+    outcomes: list[str] = []
+    start = threading.Barrier(12)
+
+    def guess(n: int) -> None:
+        start.wait()
+        try:
+            with parallel() as db, db.begin():
+                user = users.authenticate(db_session=db, username="u-dee", password=f"guess {n}",
+                                          address="10.0.0.9")
+            outcomes.append("wrong" if user is None else "in")
+        except users.TooManyAttempts:
+            outcomes.append("throttled")
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+    assert outcomes.count("wrong") == users.MAX_FAILURES
+    assert outcomes.count("throttled") == 12 - users.MAX_FAILURES
+    with factory() as db:  # failures past their window are purged when a new one is counted
+        db.add(LoginFailure(username="u-dee", address="10.0.0.8",
+                            at=datetime.now(UTC) - users.FAILURE_WINDOW - timedelta(minutes=1)))
+        db.commit()
+    with factory() as db, db.begin():
+        assert users.authenticate(db_session=db, username="u-dee", password="nope",
+                                  address="10.0.0.8") is None
+    with factory() as db:
+        kept = db.scalars(select(LoginFailure.at).where(LoginFailure.username == "u-dee",
+                                                        LoginFailure.address == "10.0.0.8")).all()
+        assert len(kept) == 1
