@@ -9,6 +9,7 @@ snapshot as evidence. A camera that does not deliver a frame in time is
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 
@@ -51,6 +52,13 @@ class PerceptionRecheckRunner:
             raise RecheckUnavailable(f"camera {camera.id}: {exc}") from None
         grabbed: list[Frame] = []
         deadline = time.monotonic() + self.timeout_s
+        stop = getattr(source, "stop", None)
+        # a camera that is down reconnects forever and yields nothing: the deadline must not
+        # wait for a frame to be checked, so a timer stops the source and ends the loop
+        timer = threading.Timer(self.timeout_s, stop) if stop is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             for frame in source:
                 grabbed.append(frame)
@@ -59,7 +67,8 @@ class PerceptionRecheckRunner:
         except SourceError as exc:
             raise RecheckUnavailable(f"camera {camera.id}: {exc}") from None
         finally:
-            stop = getattr(source, "stop", None)
+            if timer is not None:
+                timer.cancel()
             if stop is not None:
                 stop()
         if not grabbed:

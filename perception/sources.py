@@ -164,11 +164,17 @@ class FrameSource:
         return self._thread is not None and self._thread.is_alive()
 
     def __iter__(self) -> Iterator[Frame]:
+        """Frames until the source ends, fails (``SourceError``) or ``stop()`` is called,
+        from any thread: a caller with a deadline stops the source and the loop ends."""
         self.start()
         while True:
+            if self._stop.is_set():
+                return
             try:
                 item = self._queue.get(timeout=0.5)
             except queue.Empty:
+                if self._stop.is_set():
+                    return
                 if not self.alive and self._queue.empty():
                     raise SourceError(self.source, "reader thread ended without a result") from None
                 continue

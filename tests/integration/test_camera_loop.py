@@ -331,6 +331,35 @@ def test_recheck_runner_sees_the_heap_or_says_it_is_gone(street: Path, city_file
         runner.check("gone-camera", "street", "exposed_garbage", heap_box)
 
 
+def test_recheck_of_a_camera_that_is_down_gives_up_at_its_deadline(city_file: Path) -> None:
+    """An unreachable stream reconnects forever and yields no frame; the re-check must still end."""
+    import threading
+
+    from perception.sources import StreamOptions, open_source
+
+    city = load_city(city_file)
+    options = StreamOptions(timeout_s=1, backoff_s=0.2, max_backoff_s=0.5)
+    down = PerceptionRecheckRunner(
+        city, FakeColourDetector(), timeout_s=2,
+        source_for=lambda camera: open_source(
+            camera.model_copy(update={"source": "rtsp://127.0.0.1:9/down"}), stream=options),
+    )
+    errors: list[Exception] = []
+
+    def run() -> None:
+        try:
+            down.check(CAMERA, "street", "exposed_garbage", [200.0, 150.0, 260.0, 200.0])
+        except Exception as exc:  # noqa: BLE001 - the test inspects it below
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(60)  # a hang detector, not a speed test: before the fix it never returned
+    assert not worker.is_alive(), "the re-check of a camera that is down never returned"
+    assert len(errors) == 1 and isinstance(errors[0], RecheckUnavailable)
+    assert "no frame" in str(errors[0])
+
+
 def test_live_camera_worker_reconnects_and_reports_its_state(
     migrated_db: str, broker_url: str, clean_state: None, city_file: Path, tiny_owl: Path, tmp_path: Path,
 ) -> None:
