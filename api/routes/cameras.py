@@ -126,10 +126,15 @@ def upload_clip(
     except Exception:  # a disk or decoder error: leave nothing half-written behind
         path.unlink(missing_ok=True)
         raise
-    with db.begin():
-        job = ClipJob(id=job_id, camera_id=camera.id, filename=safe, path=str(path.resolve()),
-                      size_bytes=size, status="queued", submitted_by=who.user.username, stats={}, events=[])
-        db.add(job)
+    try:
+        with db.begin():
+            job = ClipJob(id=job_id, camera_id=camera.id, filename=safe, path=str(path.resolve()),
+                          size_bytes=size, status="queued", submitted_by=who.user.username, stats={},
+                          events=[])
+            db.add(job)
+    except Exception:  # no job row points at the file: do not leave it in the spool
+        path.unlink(missing_ok=True)
+        raise
     from dispatch.perception_tasks import enqueue_clip
 
     try:

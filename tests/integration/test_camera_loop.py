@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from api.config import ApiConfig
 from cityloop.settings import SAMPLE_CITY
 from dispatch import flows
 from dispatch.cityconfig import load_city
+from dispatch.db import transaction
 from dispatch.perception_flow import camera_for_clip, run_camera
 from dispatch.perception_models import CameraStatus, ClipJob
 from dispatch.perception_recheck import PerceptionRecheckRunner
@@ -162,6 +164,72 @@ def test_clip_upload_runs_through_the_tiny_model(client: TestClient, street: Pat
     assert 0 < done["stats"]["frames_to_detector"] < 100
     assert not Path(get_runtime().config.perception.spool_dir, f"{job['id']}.clip").exists()
     assert ingest_clip(job["id"]) == "done"  # a redelivered task does nothing more
+
+
+def test_a_clip_job_runs_in_one_worker_at_a_time_and_lost_runs_are_swept(
+    client: TestClient, street: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dispatch.perception_tasks as tasks
+
+    login(client, "camera-operator", role="dispatcher")
+    with street.open("rb") as clip:
+        job = client.post(f"/api/cameras/{CAMERA}/clips",
+                          files={"file": ("street.mp4", clip, "video/mp4")}).json()
+    key = uuid.UUID(job["id"])
+    sent: list[uuid.UUID] = []
+    monkeypatch.setattr(tasks, "enqueue_clip", sent.append)
+    monkeypatch.setattr("dispatch.tasks.queue_depth", lambda queue: 0)
+    with tasks._job_lock(key) as mine:  # another worker is running this job
+        assert mine
+        assert tasks.ingest_clip(job["id"]) == "running elsewhere"  # a duplicate message leaves
+        with transaction(get_runtime().factory) as db:  # as a run leaves it, long ago
+            row = db.get(ClipJob, key)
+            assert row is not None and row.status == "queued"
+            row.status, row.created_at = "running", datetime.now(UTC) - timedelta(hours=1)
+        assert tasks.sweep_clips() == 0 and sent == []  # its run is alive: not lost
+    assert tasks.sweep_clips() == 1 and sent == [key]  # the run died: queued again
+    monkeypatch.setattr("dispatch.tasks.queue_depth", lambda queue: 3)
+    assert tasks.sweep_clips() == 0  # a backlog: old means still queued, nothing is re-sent
+    assert tasks.ingest_clip(job["id"]) == "done"
+    assert not Path(get_runtime().config.perception.spool_dir, f"{job['id']}.clip").exists()
+
+
+def test_a_verifier_that_fails_to_load_is_tried_again_not_half_cached(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dispatch.perception_tasks as tasks
+    import perception.loading
+
+    calls: list[int] = []
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(tasks, "_models", {})
+    monkeypatch.setattr(perception.loading, "build_verifier", broken)
+    for _ in range(2):  # before: the second call failed with KeyError 'verifier' forever
+        with pytest.raises(RuntimeError, match="out of memory"):
+            tasks._load_models()
+    assert len(calls) == 2 and tasks._models == {}
+
+
+def test_a_failed_clip_job_leaves_no_spooled_file(client: TestClient, street: Path) -> None:
+    import dispatch.perception_tasks as tasks
+
+    login(client, "camera-operator", role="dispatcher")
+    with street.open("rb") as clip:
+        job = client.post(f"/api/cameras/{CAMERA}/clips",
+                          files={"file": ("street.mp4", clip, "video/mp4")}).json()
+    spooled = Path(get_runtime().config.perception.spool_dir, f"{job['id']}.clip")
+    assert spooled.exists()
+    with transaction(get_runtime().factory) as db:  # the camera left the city file meanwhile
+        row = db.get(ClipJob, uuid.UUID(job["id"]))
+        assert row is not None
+        row.camera_id = "removed-camera"
+    assert tasks.ingest_clip(job["id"]) == "failed"
+    assert client.get(job["links"]["self"]).json()["status"] == "failed"
+    assert not spooled.exists()
 
 
 def test_clip_upload_bad_input(client: TestClient, tmp_path: Path) -> None:
