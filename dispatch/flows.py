@@ -323,11 +323,14 @@ def _write_ticket(
                        from_status=None, note=str(decision.get("reason", "")), data=decision)
             elif ticket.status == "rejected":
                 before = ticket.status
+                # the rejecting agency's colleague cannot see the ticket any more
+                unassigned = {"unassigned": ticket.assignee} if ticket.assignee else {}
                 ticket.agency, ticket.status = agency, status  # type: ignore[assignment]
-                ticket.needs_triage = needs_triage
+                ticket.needs_triage, ticket.assignee = needs_triage, None
                 ticket.routing, ticket.routing_seq = decision, ticket.routing_seq + 1
                 record(db_session=db, ticket=ticket, actor=ROUTER_ACTOR, action="rerouted",
-                       from_status=before, note=str(decision.get("reason", "")), data=decision)
+                       from_status=before, note=str(decision.get("reason", "")),
+                       data={**decision, **unassigned})
             return ticket.id, ticket.routing_seq
     except IntegrityError:  # a concurrent delivery of the same task created it first
         with transaction(factory) as db:

@@ -56,7 +56,9 @@ def apply_action(
         agency = city.agency(request.agency or "")
         assert agency is not None
         data = {"from_agency": ticket.agency, "to_agency": agency.code}
-        ticket.agency, ticket.needs_triage = agency.code, False
+        if ticket.assignee:  # a colleague of the old agency cannot see it any more
+            data["unassigned"] = ticket.assignee
+        ticket.agency, ticket.needs_triage, ticket.assignee = agency.code, False, None
         ticket.routing_seq += 1
         ticket.routing = {"method": "manual", "agency": agency.code, "by": request.actor,
                           "reason": request.note or "reassigned by a dispatcher"}

@@ -188,6 +188,10 @@ def test_rejections_reroute_then_go_to_triage_then_a_dispatcher_reassigns(
     ticket = get(client, ticket_id)
     assert (ticket["agency"], ticket["routing"]["rule_id"]) == ("public_works", "tree-on-power-line")
 
+    with get_runtime().factory() as db, db.begin():  # a public works colleague had taken it
+        row = db.get(Ticket, ticket_id)
+        assert row is not None
+        row.assignee = "pat"
     # 1st rejection: the ticket waits for the router, then goes to another agency
     ticket = act_ok(client, ticket_id, "reject", reason="not our lines, the tree is the job")
     assert ticket["status"] == "rejected"
@@ -208,6 +212,8 @@ def test_rejections_reroute_then_go_to_triage_then_a_dispatcher_reassigns(
     assert (entry["from_status"], entry["to_status"]) == ("rejected", "open")
     assert entry["data"]["excluded_agencies"] == ["public_works"]
     assert entry["agency"] == "landscaping"
+    assert ticket["assignee"] is None and entry["data"]["unassigned"] == "pat"
+    assert "unassigned" not in ticket["routing"]
     # a redelivered route task changes nothing
     assert reroute(ticket_id) == (ticket_id, 2)
     assert len(get(client, ticket_id)["history"]) == len(ticket["history"])
@@ -268,10 +274,15 @@ def test_first_rejection_without_another_rule_goes_to_triage(client: TestClient)
 def test_reassign_an_active_ticket(client: TestClient) -> None:
     ticket_id = make_ticket(client, "A big branch fell across the sidewalk on Mill Street")
     act_ok(client, ticket_id, "acknowledge", note="seen")
+    with get_runtime().factory() as db, db.begin():  # a landscaping colleague had taken it
+        row = db.get(Ticket, ticket_id)
+        assert row is not None
+        row.assignee = "lee"
     ticket = act_ok(client, ticket_id, "reassign", agency="urban_admin", note="bikes, not trees")
     assert (ticket["status"], ticket["agency"]) == ("open", "urban_admin")
+    assert ticket["assignee"] is None  # lee cannot see it any more; urban_admin picks someone
     assert ticket["history"][-1]["data"] == {"from_agency": "landscaping",
-                                             "to_agency": "urban_admin"}
+                                             "to_agency": "urban_admin", "unassigned": "lee"}
     act_ok(client, ticket_id, "start", note="s")
     act_ok(client, ticket_id, "resolve", note="r")
     act_ok(client, ticket_id, "close", note="c")
