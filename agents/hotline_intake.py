@@ -13,7 +13,7 @@ from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, EmailStr, Field, TypeAdapter, ValidationError
 
 from agents.errors import LLMUnavailable
 from agents.llm import structured_call
@@ -87,7 +87,7 @@ def _grounded(value: str, text: str) -> bool:
 def pattern_fields(text: str) -> dict[str, str]:
     """The fields patterns find in ``text`` (contact included)."""
     found: dict[str, str] = {}
-    if where := _WHERE.search(text):
+    if where := _WHERE.search(redact(text)):  # never a phone number or e-mail as the address
         found["where"] = where.group(1).strip(" .,")
     if when := _WHEN.search(text):
         found["when"] = when.group(1).strip()
@@ -169,11 +169,51 @@ def fill(form: ReportForm, text: str, *, asked: FormField | None, chat: BaseChat
     update: dict[str, object] = {k: v for k, v in found.items()
                                  if k.startswith("contact_") or not getattr(form, k)}
     if asked in ("what", "where", "when"):
-        limit = {"what": 1000, "where": 300, "when": 120}[asked]
-        update[asked] = found.get(asked) or redact(text).strip()[:limit]
+        update[asked] = found.get(asked) or redact(text).strip()
     if asked == "contact" and not any(k.startswith("contact_") for k in found):
         if 0 < len(text.split()) <= 4:
-            update["contact_name"] = text.strip()[:120]
+            update["contact_name"] = text.strip()
         else:
             update["skipped"] = sorted({*form.skipped, "contact"})
-    return form.model_copy(update=update)
+    return _checked(form, update)
+
+
+MIN_WHAT = 3
+"""A problem described in fewer characters ("x", "?") is asked for again."""
+
+
+def _checked(form: ReportForm, update: dict[str, object]) -> ReportForm:
+    """``form`` with ``update``, every value within its field's limit, validated.
+
+    A value that cannot be valid is left out (the question comes again) rather than stored:
+    a stored invalid value would fail every later turn of the conversation, and the submit.
+    """
+    merged = form.model_dump()
+    for name, value in update.items():
+        if isinstance(value, str):
+            value = " ".join(value.split())  # no line breaks inside a phone number or a name
+            limit = _LIMITS.get(name)
+            value = value[:limit] if limit else value
+            if name == "what" and len(value) < MIN_WHAT:
+                continue
+            if name == "contact_phone" and not _PHONE_OK.fullmatch(value):
+                continue
+            if name == "contact_email" and not _email_ok(value):
+                continue
+        merged[name] = value
+    return ReportForm.model_validate(merged)
+
+
+_LIMITS = {name: next((m.max_length for m in info.metadata if hasattr(m, "max_length")), None)
+           for name, info in ReportForm.model_fields.items()}
+_EMAIL_CHECK: TypeAdapter[str] = TypeAdapter(EmailStr)
+_PHONE_OK = re.compile(r"[0-9 +().-]{3,40}")  # what dispatch's Contact accepts
+
+
+def _email_ok(value: str) -> bool:
+    """What dispatch's ``Contact.email`` (pydantic ``EmailStr``) accepts."""
+    try:
+        _EMAIL_CHECK.validate_python(value)
+    except ValidationError:
+        return False
+    return True

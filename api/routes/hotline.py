@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from kombu.exceptions import OperationalError as BrokerError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.hotline import (
     HotlineConfig,
@@ -96,7 +96,11 @@ def post_message(
 ) -> HotlineAnswer | StreamingResponse:
     with transaction(rt.factory) as db:
         conversation_id, raw = service.load_state(db_session=db, conversation_id=body.conversation_id)
-    state = HotlineState.model_validate(raw)
+    try:
+        state = HotlineState.model_validate(raw)
+    except ValidationError:  # saved by an older version with a value it no longer accepts
+        log.warning("hotline conversation %s: stored state is invalid; starting over", conversation_id)
+        state = HotlineState()
     tools = _tools(rt, _index(request), config.max_image_bytes, conversation_id)
     reply, state = respond(body.text, state, tools, HotlineConfig())
     with transaction(rt.factory) as db:

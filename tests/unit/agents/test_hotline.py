@@ -95,3 +95,43 @@ def test_a_report_is_submitted_only_after_confirmation() -> None:
 def test_redaction_keeps_ticket_numbers_and_dates() -> None:
     assert redact("ticket 2026-00123 of 2026-05-01, call 515-555-0199") == \
         "ticket 2026-00123 of 2026-05-01, call [phone]"
+
+
+def test_values_that_dispatch_would_refuse_are_asked_again_not_stored() -> None:
+    """Every form the conversation keeps must become a valid event: before, "x" as the problem,
+    a doubled-dot e-mail or a 60-digit number were stored, and "yes" answered 500."""
+    from agents.hotline_intake import fill, pattern_fields
+    from dispatch.hotline import event_from_form
+
+    form = fill(ReportForm(), "x", asked="what", chat=None)
+    assert form.what is None  # asked again
+    form = fill(form, "Overflowing bin", asked="what", chat=None)
+    form = fill(form, "A" * 400, asked="where", chat=None)
+    assert form.where is not None and len(form.where) == 300
+    for answer in ("john..doe@example.com", "jo@ex_ample.com", "1" * 60, "555 123\n4567"):
+        form = fill(form, answer, asked="contact", chat=None)
+        event_from_form(form)  # raises when dispatch would refuse it
+    assert form.contact_email is None
+    assert form.contact_phone in (None, "555 123 4567")
+    where = pattern_fields("I want to report a pothole near 12 Oak Street 0176 5551234 today")
+    assert "5551234" not in where.get("where", "") and "Oak Street" in where["where"]
+
+
+def test_a_whole_conversation_with_awkward_answers_submits_a_valid_event() -> None:
+    from dispatch.hotline import event_from_form
+
+    events = []
+
+    def submit(form: ReportForm) -> Submission:
+        events.append(event_from_form(form))
+        return Submission(event_id="e-2")
+
+    kit = HotlineTools(retrieve=lambda _q: [PAGE], submit=submit, lookup=lambda _ref: None)
+    reply, state = respond("I want to report a problem", HotlineState(), kit)
+    for text in ("x", "graffiti on the school wall", "Main St " + "9" * 400, "yesterday",
+                 "mail me at john..doe@example.com", "yes"):
+        if reply.kind == "submitted":
+            break
+        reply, state = respond(text, state, kit)
+    assert reply.kind == "submitted", reply
+    assert len(events) == 1  # event_from_form accepted what the conversation kept
