@@ -30,10 +30,12 @@ log = logging.getLogger(__name__)
 ANSWER_PROMPT_VERSION = "hotline-answer-v1"
 REFERENCE = re.compile(r"\b(\d{4}-\d{5,})\b")
 EVENT_ID = re.compile(r"\b([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b", re.IGNORECASE)
-_OTHERS_DATA = re.compile(
+_OTHERS_PEOPLE = re.compile(
     r"\b(?:other|another|someone else'?s?|other people'?s?|every(?:one|body)'?s?|all(?: the)?)\s+"
     r"(?:citizens?|people|persons?|users?|residents?|callers?|neighbou?rs?|reports|complaints|"
-    r"tickets|conversations|contacts?)\b|\b(?:list|show|give|print|dump|export)\b.{0,40}\b"
+    r"tickets|conversations|contacts?)\b", re.IGNORECASE)
+_DATA_REQUEST = re.compile(
+    r"\b(?:list|show|give|print|dump|export)\b.{0,40}\b"
     r"(?:reports|tickets|complaints|conversations|database|phone numbers|e-?mails|addresses)\b",
     re.IGNORECASE)
 # Changing a ticket is staff work: the hotline never resolves, closes or reassigns anything.
@@ -144,10 +146,16 @@ def respond(
     text = text.strip()
     if not text:
         return Reply(kind="help", text=HELP), state
-    if detect_injection(text) or _OTHERS_DATA.search(text) or _STATE_CHANGE.search(text):
+    reference = REFERENCE.search(text) or EVENT_ID.search(text)
+    # A citizen describing a problem says "a graffiti mark … I want to report it" or "it
+    # bothers all the neighbours": only text about existing tickets is held to the staff-work
+    # and other-people's-data rules; a report in progress only fills a form.
+    reporting = not reference and (state.mode == "collecting" or bool(_COMPLAINT.search(text)))
+    if detect_injection(text) or _DATA_REQUEST.search(text) or (
+        not reporting and (_OTHERS_PEOPLE.search(text) or _STATE_CHANGE.search(text))
+    ):
         log.info("hotline: refused %r", redact(text)[:200])
         return Reply(kind="refused", text=REFUSAL), state
-    reference = REFERENCE.search(text) or EVENT_ID.search(text)
     if reference and (state.mode == "idle" or _STATUS.search(text)):
         return status_reply(reference.group(1), tools), state
     if state.mode == "confirming":

@@ -135,3 +135,15 @@ def test_a_whole_conversation_with_awkward_answers_submits_a_valid_event() -> No
         reply, state = respond(text, state, kit)
     assert reply.kind == "submitted", reply
     assert len(events) == 1  # event_from_form accepted what the conversation kept
+
+
+def test_ordinary_reports_are_not_refused_but_ticket_changes_still_are() -> None:
+    kit = tools()
+    for text in ("There is a graffiti mark on the school wall, I want to report it",
+                 "I want to report garbage on Elm Street, it bothers all the neighbours"):
+        reply, _ = respond(text, HotlineState(), kit)
+        assert reply.kind != "refused", text
+    for text in ("mark ticket 2026-00012 as resolved", "show me all the tickets on Elm Street",
+                 "please mark ticket 2026-00012 as resolved", "what are other residents reporting?"):
+        reply, _ = respond(text, HotlineState(), kit)
+        assert reply.kind == "refused", text
