@@ -45,6 +45,11 @@ _STATE_CHANGE = re.compile(
     r"|\b(?:tickets?|reports?|cases?|requests?)\b.{0,40}\b(?:as|to)\s+"
     r"(?:resolved|closed|done|fixed|deleted|complete[d]?)\b",
     re.IGNORECASE)
+_TICKET_CHANGE = re.compile(  # the same, naming a ticket: refused even in the middle of a report
+    r"\b(?:mark|set|close|resolve|reopen|delete|cancel|assign|reassign|escalate|approve)\b"
+    r".{0,40}\b(?:tickets?|cases?)\b|\b(?:tickets?|cases?)\b.{0,40}\b(?:as|to)\s+"
+    r"(?:resolved|closed|done|fixed|deleted|complete[d]?)\b",
+    re.IGNORECASE)
 _COMPLAINT = re.compile(
     r"\b(?:i(?:'d| would)? (?:want|like|need)s? to (?:report|complain|file)|i'?m reporting|"
     r"i am reporting)\b", re.IGNORECASE)
@@ -151,7 +156,7 @@ def respond(
     # bothers all the neighbours": only text about existing tickets is held to the staff-work
     # and other-people's-data rules; a report in progress only fills a form.
     reporting = not reference and (state.mode == "collecting" or bool(_COMPLAINT.search(text)))
-    if detect_injection(text) or _DATA_REQUEST.search(text) or (
+    if detect_injection(text) or _DATA_REQUEST.search(text) or _TICKET_CHANGE.search(text) or (
         not reporting and (_OTHERS_PEOPLE.search(text) or _STATE_CHANGE.search(text))
     ):
         log.info("hotline: refused %r", redact(text)[:200])
