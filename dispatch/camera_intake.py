@@ -86,6 +86,7 @@ def submit(
         "track_id": int(event.track_id), "box": _box(event.box), "category": category.code,
         "scores": {k: round(float(v), 4) for k, v in event.scores.items() if math.isfinite(float(v))},
         "run_id": run_id,
+        **({"frame": [int(v) for v in event.frame_size]} if event.frame_size else {}),
         "first_seen": seen, "last_seen": seen, "ended": event.kind == "end",
     }
     existing = db_session.scalar(select(Event).where(Event.idempotency_key == key).with_for_update())
@@ -109,6 +110,8 @@ def submit(
     updated = ["last_seen"]
     if _score(event.scores) > _score(before.get("scores") or {}) and event.snapshot_jpeg:
         after.update(box=info["box"], scores=info["scores"])
+        if "frame" in info:
+            after["frame"] = info["frame"]
         existing.image, existing.image_content_type = event.snapshot_jpeg, "image/jpeg"
         updated.append("snapshot")
     existing.attributes = after

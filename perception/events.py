@@ -35,6 +35,8 @@ class CameraEvent:
     time_s: float
     snapshot_jpeg: bytes | None = None
     crop_jpeg: bytes | None = None
+    frame_size: tuple[int, int] | None = None
+    """(width, height) of the source frame ``box`` is in; the snapshot may be smaller."""
     embedding: np.ndarray | None = None
 
 

@@ -162,6 +162,7 @@ class CameraPipeline:
             snapshot_jpeg=snapshot.jpeg if snapshot else None,
             crop_jpeg=snapshot.crop_jpeg if snapshot else None,
             embedding=embedding,
+            frame_size=None if frame is None else frame.size,
         )
 
     def _check_size(self, frame: Frame) -> None:

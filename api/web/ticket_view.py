@@ -55,8 +55,16 @@ def snapshot_view(db: Session, event: Event | None) -> dict[str, Any] | None:
         width, height = Image.open(io.BytesIO(image[0])).size
     except (UnidentifiedImageError, OSError):
         return None
-    return {"width": width, "height": height,
-            "box": _box((event.attributes or {}).get("box"), width, height)}
+    attributes = event.attributes or {}
+    raw = attributes.get("box")
+    frame = attributes.get("frame")
+    if isinstance(raw, list) and isinstance(frame, list) and len(frame) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in frame):
+        # the box is in the camera frame's pixels; the snapshot of a wide frame is shrunk
+        scale_x, scale_y = width / frame[0], height / frame[1]
+        raw = [v * s if isinstance(v, int | float) and not isinstance(v, bool) else v
+               for v, s in zip(raw, (scale_x, scale_y, scale_x, scale_y), strict=False)]
+    return {"width": width, "height": height, "box": _box(raw, width, height)}
 
 
 def _pins(ticket: Ticket) -> list[dict[str, object]]:

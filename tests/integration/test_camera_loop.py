@@ -132,6 +132,7 @@ def test_each_tracked_object_becomes_one_event_and_one_ticket(client: TestClient
         assert attrs["camera_id"] == CAMERA and attrs["zone"] == "street" and attrs["ended"] is True
         x1, y1, x2, y2 = attrs["box"]
         assert abs(x1 - 200) <= 3 and abs(y2 - 200) <= 3
+        assert attrs["frame"] == [W, H]  # what the box's pixels are relative to
         assert heap.image_content_type == "image/jpeg"
         with Image.open(io.BytesIO(heap.image)) as image:
             assert image.size == (W, H)

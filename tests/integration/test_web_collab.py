@@ -160,3 +160,8 @@ def test_snapshot_shows_the_camera_box(clients: dict[str, TestClient],
                    .values(attributes={"box": ["<script>", 1, 2, 3]}))
     page = staff.get(f"/tickets/{own}").text
     assert "snapshot-box" not in page and '<svg viewBox="0 0 64 48"' in page
+    with get_runtime().factory() as db, db.begin():  # a 1920x1440 camera, its snapshot shrunk to 64x48
+        db.execute(update(Event).where(Event.id == ticket.incident.origin_event_id)
+                   .values(attributes={"box": [300, 150, 1200, 600], "frame": [1920, 1440]}))
+    page = staff.get(f"/tickets/{own}").text
+    assert '<rect id="snapshot-box" x="10.0" y="5.0" width="30.0" height="15.0"/>' in page
