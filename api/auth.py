@@ -7,6 +7,8 @@ the session's CSRF token, as the ``csrf_token`` form field or the ``X-CSRF-Token
 
 from __future__ import annotations
 
+import re
+
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
@@ -86,10 +88,24 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+_TICKET_PATH = re.compile(r"^/tickets/(\d{1,18})(?:/|$)")
+
+
+def _come_back_to(request: Request) -> str:
+    """Where to go after signing in: the same page with its filters, or, for a form posted
+    after the session ended (resolve, comment, bulk action), the page the form was on, since
+    a GET on the form's action would answer 405."""
+    path = request.url.path
+    if request.method in ("GET", "HEAD"):
+        return path + (f"?{request.url.query}" if request.url.query else "")
+    ticket = _TICKET_PATH.match(path)
+    return f"/tickets/{ticket.group(1)}" if ticket else "/inbox"
+
+
 async def _not_signed_in(request: Request, _: NotSignedIn) -> Response:
     if _wants_json(request):
         return JSONResponse(status_code=401, content={"detail": "sign in first"})
-    target = "/login?next=" + quote(request.url.path, safe="/")
+    target = "/login?next=" + quote(_come_back_to(request), safe="/")
     if request.headers.get("HX-Request"):
         return Response(status_code=401, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)

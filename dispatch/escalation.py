@@ -12,16 +12,17 @@ does not switch it to another list of levels.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, case, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from dispatch.cityconfig import CityConfig
 from dispatch.delivery import outbox
 from dispatch.delivery.registry import escalation_channel, supervisors_by_email
-from dispatch.delivery_config import EscalationLevel, raised
+from dispatch.delivery_config import EscalationLevel, Priority, raised
 from dispatch.delivery_models import EscalationRecord
 from dispatch.lifecycle import ACTIVE
 from dispatch.models import Ticket
@@ -76,11 +77,15 @@ def escalate_overdue(*, db_session: Session, city: CityConfig, now: datetime | N
     if city.escalation is None:
         return []
     now = now or datetime.now(UTC)
-    most = max([len(city.escalation.levels),
-                *(len(levels) for levels in city.escalation.by_priority.values())])
+    next_at = _next_level_at(city)
+    if next_at is None:
+        return []
+    # only tickets whose own next level is due: tickets waiting for a later level, or with no
+    # level left, must not fill the batch and starve the ones that are due (before, 500 of
+    # them stopped every newer escalation)
     stmt = (select(Ticket).where(Ticket.status.in_(ACTIVE), Ticket.sla_due_at < now,
-                                 Ticket.escalation_level < most)
-            .order_by(Ticket.sla_due_at).with_for_update(of=Ticket, skip_locked=True).limit(limit))
+                                 next_at <= now)
+            .order_by(next_at).with_for_update(of=Ticket, skip_locked=True).limit(limit))
     done = []
     for ticket in db_session.scalars(stmt):
         category = city.category(ticket.category)
@@ -94,3 +99,20 @@ def escalate_overdue(*, db_session: Session, city: CityConfig, now: datetime | N
             if reached is not None:
                 done.append(reached)
     return done
+
+
+def _next_level_at(city: CityConfig) -> ColumnElement[datetime] | None:
+    """SQL for when each ticket reaches its next escalation level (NULL: none left).
+
+    A ticket's levels follow its category's priority (its own priority when the category is
+    no longer in the city file), as in ``escalate_overdue``.
+    """
+    assert city.escalation is not None
+    priority = case({c.code: c.priority for c in city.categories}, value=Ticket.category,
+                    else_=Ticket.priority)
+    whens = []
+    for name in get_args(Priority):
+        for done, level in enumerate(city.escalation.levels_for(name)):
+            whens.append((and_(priority == name, Ticket.escalation_level == done),
+                          Ticket.sla_due_at + timedelta(hours=level.after_hours)))
+    return case(*whens, else_=None) if whens else None

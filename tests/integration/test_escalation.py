@@ -153,3 +153,20 @@ def outbox_status(delivery_id: int) -> str:
         row = db.get(Delivery, delivery_id)
         assert row is not None
         return row.status
+
+
+def test_tickets_waiting_for_a_later_level_do_not_starve_the_ones_that_are_due(
+    tmp_path: Path, migrated_db: str, broker_url: str, clean_state: None,
+) -> None:
+    """The batch takes the tickets whose own next level is due, oldest first; before, the
+    oldest overdue tickets filled it even when none of their levels was due."""
+    with running(configured(tmp_path, migrated_db, broker_url, smtp_port=None)) as client:
+        waiting = make_ticket(client, TREE)
+        due = make_ticket(client, "Another tree fell on the sidewalk by the school")
+        overdue(waiting, timedelta(hours=2))
+        assert escalate() == [(waiting, 1, "high", "critical")]  # level 2 comes at 24 h
+        overdue(due, timedelta(minutes=1))
+        rt = get_runtime()
+        with transaction(rt.factory) as db:
+            done = escalate_overdue(db_session=db, city=rt.city, limit=1)
+        assert [(e.ticket_id, e.level) for e in done] == [(due, 1)]
