@@ -35,7 +35,8 @@ def undelivered_tickets(
 ) -> list[tuple[int, int, str]]:
     """(ticket id, routing seq, agency) of routed tickets whose inbox delivery is missing."""
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
-    delivered = exists().where(Delivery.ticket_id == Ticket.id,
+    delivered = exists().where(Delivery.ticket_id == Ticket.id,  # the inbox row, not an
+                               Delivery.channel == "inbox",      # escalation e-mail's
                                Delivery.routing_seq == Ticket.routing_seq)
     stmt = (select(Ticket.id, Ticket.routing_seq, Ticket.agency)
             .where(Ticket.agency.is_not(None), Ticket.updated_at < cutoff, ~delivered)

@@ -144,6 +144,10 @@ def mark_sent(*, factory: sessionmaker[Session], taken: Claim, remote_ref: str |
             # but what we sent went out; record it so nobody sends it a third time
             log.warning("delivery %s: sent by an expired claim (attempt %s, row at %s, %s)",
                         row.id, taken.attempts, row.attempts, row.status)
+            if row.status == "dead":  # the newer claim gave up meanwhile: its letter is settled
+                for letter in db.scalars(select(DeadLetter).where(
+                        DeadLetter.delivery_id == row.id, DeadLetter.retried_at.is_(None))):
+                    letter.retried_at, letter.retried_by = datetime.now(UTC), ACTOR
         row.status, row.sent_at, row.remote_ref = "sent", datetime.now(UTC), remote_ref
         row.next_attempt_at = None
         ticket = db.get(Ticket, row.ticket_id)

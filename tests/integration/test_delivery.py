@@ -28,7 +28,12 @@ from api.app import create_app
 from api.config import ApiConfig
 from dispatch import flows
 from dispatch.config import DispatchConfig
-from dispatch.delivery import SIGNATURE_HEADER, TransientDeliveryError, outbox
+from dispatch.delivery import (
+    SIGNATURE_HEADER,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    outbox,
+)
 from dispatch.delivery_models import DeadLetter
 from dispatch.models import Delivery
 from dispatch.runtime import get_runtime
@@ -279,6 +284,39 @@ def test_an_expired_claim_does_not_overwrite_the_newer_claim_s_outcome(
                            error=TransientDeliveryError("HTTP 503"))
         assert rows(ticket_id)["webhook"].status == "sent"  # the newer failure changes nothing
         assert outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id) is None
+
+
+def test_a_late_success_settles_the_dead_letter_the_newer_claim_wrote(
+    tmp_path: Path, migrated_db: str, broker_url: str, clean_state: None, http: HttpReceiver,
+) -> None:
+    """Otherwise an operator's retry of that letter would send the ticket a second time."""
+    config = configured(tmp_path, migrated_db, broker_url, http_url=http.url, smtp_port=None)
+    with running(config) as client:
+        ticket_id = make_ticket(client, TREE)
+        rt = get_runtime()
+        assert flows.deliver_ticket(factory=rt.factory, ticket_id=ticket_id, routing_seq=1,
+                                    city=rt.city)
+        hook_id = rows(ticket_id)["webhook"].id
+        first = outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id)
+        assert first is not None
+        with rt.factory() as db, db.begin():
+            row = db.get(Delivery, hook_id)
+            assert row is not None
+            row.claimed_at = datetime.now(UTC) - outbox.CLAIM_TTL - timedelta(seconds=1)
+        second = outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id)
+        assert second is not None
+        dead = outbox.mark_failed(factory=rt.factory, city=rt.city, taken=second,
+                                  error=PermanentDeliveryError("HTTP 404"))
+        assert dead.status == "dead"
+        with rt.factory() as db:
+            letter = db.scalar(select(DeadLetter).where(DeadLetter.delivery_id == hook_id))
+            assert letter is not None and letter.retried_at is None
+        outbox.mark_sent(factory=rt.factory, taken=first, remote_ref=None)  # it did arrive
+        assert rows(ticket_id)["webhook"].status == "sent"
+        with rt.factory() as db:
+            letter = db.scalar(select(DeadLetter).where(DeadLetter.delivery_id == hook_id))
+            assert letter is not None and letter.retried_by == "system:delivery"
+        assert client.get("/api/dead-letters").json()["items"] == []
 
 
 def test_sweep_resends_deliveries_a_crash_left_pending_or_claimed(
