@@ -327,6 +327,7 @@ def _write_ticket(
                 unassigned = {"unassigned": ticket.assignee} if ticket.assignee else {}
                 ticket.agency, ticket.status = agency, status  # type: ignore[assignment]
                 ticket.needs_triage, ticket.assignee = needs_triage, None
+                ticket.arrived_at = datetime.now(UTC)
                 ticket.routing, ticket.routing_seq = decision, ticket.routing_seq + 1
                 record(db_session=db, ticket=ticket, actor=ROUTER_ACTOR, action="rerouted",
                        from_status=before, note=str(decision.get("reason", "")),

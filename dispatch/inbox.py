@@ -95,9 +95,14 @@ def search(*, db_session: Session, scope: str | None, where: InboxFilter, cursor
 
 
 def newer_than(*, db_session: Session, scope: str | None, where: InboxFilter, since: int,
-               limit: int = 50) -> list[Ticket]:
-    """Tickets created after the page was rendered (ids above ``since``), newest first."""
-    stmt = matching(scope=scope, where=where, now=datetime.now(UTC)).where(Ticket.id > since)
+               arrived_after: datetime | None = None, limit: int = 50) -> list[Ticket]:
+    """Tickets that arrived after the page was rendered, newest first: ids above ``since``
+    (created since), or, whatever their id, reaching their agency after ``arrived_after``
+    (rerouted after a rejection, reassigned by a dispatcher)."""
+    arrived = Ticket.id > since
+    if arrived_after is not None:
+        arrived = or_(arrived, Ticket.arrived_at > arrived_after)
+    stmt = matching(scope=scope, where=where, now=datetime.now(UTC)).where(arrived)
     return list(db_session.scalars(stmt.order_by(Ticket.id.desc()).limit(limit)))
 
 
@@ -113,3 +118,10 @@ def sla_state(ticket: Ticket, now: datetime | None = None) -> str:
 def latest_id(*, db_session: Session) -> int:
     """The newest ticket id; the inbox polls for tickets above it."""
     return db_session.scalar(select(func.max(Ticket.id))) or 0
+
+
+def watermark(*, db_session: Session) -> tuple[int, datetime]:
+    """What the inbox polls from: the newest ticket id and the database's clock, both read
+    before the page's own query, so nothing committed in between is missed."""
+    row = db_session.execute(select(func.max(Ticket.id), func.now())).one()
+    return int(row[0] or 0), row[1]

@@ -114,6 +114,9 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    arrived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    """When the ticket reached its current agency (created, rerouted or reassigned): the inbox's
+    live refresh shows tickets that arrived after the page was drawn, whatever their id."""
 
     incident: Mapped[Incident] = relationship(lazy="joined")
     history: Mapped[list[TicketHistory]] = relationship(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from typing import Literal
 
 from pydantic import BaseModel
@@ -59,6 +61,7 @@ def apply_action(
         if ticket.assignee:  # a colleague of the old agency cannot see it any more
             data["unassigned"] = ticket.assignee
         ticket.agency, ticket.needs_triage, ticket.assignee = agency.code, False, None
+        ticket.arrived_at = datetime.now(UTC)
         ticket.routing_seq += 1
         ticket.routing = {"method": "manual", "agency": agency.code, "by": request.actor,
                           "reason": request.note or "reassigned by a dispatcher"}

@@ -58,12 +58,13 @@ def _context(rt: RuntimeDep, who: UserDep, where: InboxFilter) -> dict[str, obje
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(request: Request, db: SessionDep, rt: RuntimeDep, who: UserDep,
                where: FilterDep) -> HTMLResponse:
+    since, drawn_at = inbox.watermark(db_session=db)  # before the search: nothing slips between
     rows, next_cursor = inbox.search(db_session=db, scope=access.agency_scope(who.user),
                                      where=where, cursor=None, limit=PAGE_SIZE)
-    since = inbox.latest_id(db_session=db)
     notice = _bulk_notice(request)
     context = {**_context(rt, who, where), "rows": rows, "next_cursor": next_cursor,
-               "since": since, "notice": notice, "colleagues": _colleagues(db, who.user)}
+               "since": since, "drawn_at": drawn_at.isoformat(), "notice": notice,
+               "colleagues": _colleagues(db, who.user)}
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
         return page(request, "inbox/_results.html", context)
     return page(request, "inbox/inbox.html", context)
@@ -100,12 +101,16 @@ def inbox_rows(request: Request, db: SessionDep, rt: RuntimeDep, who: UserDep, w
 
 @router.get("/inbox/new", response_class=HTMLResponse)
 def inbox_new(request: Request, db: SessionDep, rt: RuntimeDep, who: UserDep, where: FilterDep,
-              since: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+              since: Annotated[int, Query(ge=0, le=2**62)] = 0,
+              drawn_at: Annotated[datetime | None, Query()] = None) -> HTMLResponse:
     """Tickets that arrived after the page was rendered; polled every 10 seconds."""
+    if drawn_at is not None and drawn_at.tzinfo is None:
+        raise InvalidField("drawn_at", "must be a date-time with its UTC offset")
     rows = inbox.newer_than(db_session=db, scope=access.agency_scope(who.user), where=where,
-                            since=since)
+                            since=since, arrived_after=drawn_at)
     return page(request, "inbox/_new.html",
-                {**_context(rt, who, where), "new_rows": rows, "since": since})
+                {**_context(rt, who, where), "new_rows": rows, "since": since,
+                 "drawn_at": drawn_at.isoformat() if drawn_at else ""})
 
 
 @router.post("/inbox/acknowledge")

@@ -351,3 +351,21 @@ def test_search_reads_title_description_and_reference(clients: dict[str, TestCli
         ticket.incident.description = "A bicycle rack was bent by the falling limb"
     assert found("bicycle rack") and not found("sidewalk")  # follows the incident's text
     assert found(reference)
+
+
+def test_a_ticket_reassigned_to_the_agency_appears_in_its_live_refresh(
+        clients: dict[str, TestClient], tickets: dict[str, int]) -> None:
+    """A reassigned or rerouted ticket keeps its old id: polling by id alone never showed it."""
+    staff, dispatcher = clients["staff"], clients["dispatcher"]
+    page = staff.get("/inbox").text
+    poll = re.search(r'<div id="new-tickets" hx-get="([^"]+)"', page)
+    assert poll is not None
+    url = poll.group(1).replace("&amp;", "&")
+    assert "drawn_at=" in url
+    assert f'/tickets/{tickets["other"]}"' not in staff.get(url).text  # sanitation's, for now
+    moved = dispatcher.post(f"/api/tickets/{tickets['other']}/reassign",
+                            json={"actor": "x", "agency": "landscaping", "note": "ours after all"})
+    assert moved.status_code == 200, moved.text
+    assert f'/tickets/{tickets["other"]}"' in staff.get(url).text
+    bad = staff.get("/inbox/new?since=0&drawn_at=2026-01-01T00:00:00")  # no UTC offset
+    assert bad.status_code == 422 and "drawn_at" in bad.text
