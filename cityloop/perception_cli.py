@@ -128,7 +128,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _report_status(factory: Any, camera_id: str, worker: str, health: Any) -> None:
+PIPELINE_PAUSE_S = 10.0
+
+
+def _report_status(factory: Any, camera_id: str, worker: str, health: Any,
+                   pipeline: tuple[float, str, int] | None = None) -> None:
+    """Upsert the camera's row; ``pipeline`` is (monotonic time, message, restarts) of the
+    pipeline's last failure: while it is recent the camera is "failed", whatever the source says."""
     from sqlalchemy.dialects.postgresql import insert
     from sqlalchemy.sql import func
 
@@ -138,7 +144,13 @@ def _report_status(factory: Any, camera_id: str, worker: str, health: Any) -> No
     detail = {"frames_read": health.frames_read, "frames_dropped": health.frames_dropped,
               "reconnects": health.reconnects, "last_error": health.last_error,
               "next_retry_in_s": health.next_retry_in_s, "source": health.source}
-    values = {"camera_id": camera_id, "worker": worker, "state": str(health.state), "detail": detail}
+    state = str(health.state)
+    if pipeline is not None:
+        failed_at, message, restarts = pipeline
+        detail.update(pipeline_error=message, pipeline_restarts=restarts)
+        if time.monotonic() - failed_at < 3 * PIPELINE_PAUSE_S:
+            state = "failed"
+    values = {"camera_id": camera_id, "worker": worker, "state": state, "detail": detail}
     with transaction(factory) as db:
         db.execute(insert(CameraStatus).values(**values).on_conflict_do_update(
             index_elements=["camera_id"], set_={**values, "updated_at": func.now()}))
@@ -152,6 +164,7 @@ def cmd_cameras_run(args: argparse.Namespace, settings: Settings) -> int:
     from dispatch.perception_flow import run_camera
     from dispatch.runtime import set_config
     from dispatch.tasks import enqueue_understand
+    from perception.decode import redact
     from perception.loading import PerceptionOff
     from perception.sources import open_source
 
@@ -178,6 +191,7 @@ def cmd_cameras_run(args: argparse.Namespace, settings: Settings) -> int:
     worker = f"{socket.gethostname()}:{threading.get_native_id()}"
     lock = threading.Lock()  # one detector, shared: calls are serialised
     sources = {c.id: open_source(c, policy="drop") for c in cameras}
+    failures: dict[str, tuple[float, str, int]] = {}  # the pipeline's last failure per camera
 
     class Locked:
         name = getattr(detector, "name", "detector")
@@ -195,9 +209,13 @@ def cmd_cameras_run(args: argparse.Namespace, settings: Settings) -> int:
                                                                                   flush=True))
                 if not camera.is_stream:
                     return
-            except Exception:  # keep the worker alive; the state says what happened
-                log.exception("camera %s: pipeline failed; restarting in 10 s", camera.id)
-                time.sleep(10)
+            except Exception as exc:  # keep the worker alive; the state says what happened
+                log.exception("camera %s: pipeline failed; restarting in %.0f s", camera.id,
+                              PIPELINE_PAUSE_S)
+                restarts = failures.get(camera.id, (0.0, "", 0))[2] + 1
+                failures[camera.id] = (time.monotonic(), redact(f"{type(exc).__name__}: {exc}")[:500],
+                                       restarts)
+                time.sleep(PIPELINE_PAUSE_S)
             sources[camera.id] = open_source(camera, policy="drop")
 
     threads = [threading.Thread(target=watch, args=(c,), name=f"camera-{c.id}", daemon=True) for c in cameras]
@@ -208,7 +226,8 @@ def cmd_cameras_run(args: argparse.Namespace, settings: Settings) -> int:
         while any(t.is_alive() for t in threads):
             for camera_id, source in list(sources.items()):
                 try:
-                    _report_status(factory, camera_id, worker, source.health())
+                    _report_status(factory, camera_id, worker, source.health(),
+                                   failures.get(camera_id))
                 except Exception as exc:  # the database may be briefly away; report next round
                     log.warning("camera %s: could not report status: %s", camera_id, exc)
             time.sleep(args.status_every)

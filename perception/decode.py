@@ -36,8 +36,9 @@ _PLANAR_YUV = {
 
 
 def redact(source: str) -> str:
-    """A source for messages and health pages: ``rtsp://user:secret@host`` loses its password."""
-    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@", r"\1***@", source)
+    """A source (or a message naming one) for logs and health pages: every
+    ``rtsp://user:secret@host`` in it loses its password."""
+    return re.sub(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@", r"\1***@", source)
 
 
 class SourceError(RuntimeError):

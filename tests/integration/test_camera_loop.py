@@ -215,6 +215,32 @@ def test_a_verifier_that_fails_to_load_is_tried_again_not_half_cached(
     assert len(calls) == 2 and tasks._models == {}
 
 
+def test_a_failing_pipeline_shows_as_failed_with_its_error(client: TestClient) -> None:
+    """The source may be fine while the pipeline fails (a zone outside the frame, the database
+    away): the camera's state must say so, not flip between stopped and running."""
+    import time as clock
+
+    from cityloop.perception_cli import _report_status
+    from perception.sources import SourceHealth
+
+    health = SourceHealth("rtsp://cam/1", "running", None, 120, 0, 0, None)
+    factory = get_runtime().factory
+    failure = (clock.monotonic(), "FrameMismatch: zones[0] lies outside the 640x480 frame", 3)
+    from perception.decode import redact
+
+    assert redact("OSError: rtsp://admin:pw@10.0.0.1/s failed") == "OSError: rtsp://***@10.0.0.1/s failed"
+    _report_status(factory, CAMERA, "host:1", health, failure)
+    with factory() as db:
+        row = db.get(CameraStatus, CAMERA)
+        assert row is not None and row.state == "failed"
+        assert row.detail["pipeline_error"].startswith("FrameMismatch") and row.detail["pipeline_restarts"] == 3
+    _report_status(factory, CAMERA, "host:1", health, (clock.monotonic() - 600, failure[1], 3))
+    with factory() as db:
+        row = db.get(CameraStatus, CAMERA)
+        assert row is not None and row.state == "running"  # recovered; the last error stays visible
+        assert row.detail["pipeline_restarts"] == 3
+
+
 def test_a_failed_clip_job_leaves_no_spooled_file(client: TestClient, street: Path) -> None:
     import dispatch.perception_tasks as tasks
 
