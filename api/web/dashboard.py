@@ -67,6 +67,9 @@ def summary_cache(request: Request) -> SummaryCache:
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, db: SessionDep, rt: RuntimeDep, config: ConfigDep,
                    who: UserDep, where: FilterDep) -> HTMLResponse:
+    # the figures filter by category, priority, district and agency; a search or an SLA state
+    # from an inbox URL is dropped here, so the CSV link below exports what the figures count
+    where = where.model_copy(update={"q": None, "sla": None})
     summary = summary_cache(request).get(db, access.agency_scope(who.user), where)
     trend = {"days": [d.isoformat() for d in summary.days], "created": summary.created,
              "resolved": summary.resolved}

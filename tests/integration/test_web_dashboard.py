@@ -135,3 +135,14 @@ def test_tiles_only_when_configured(app_config: ApiConfig, clients: dict[str, Te
         data = _json(client.get("/dashboard").text, "map-data")
     assert (data["tiles"], data["attribution"]) == (tiles, "© Riverton")
     assert data["districts"]["features"] and data["center"] == [41.6, -93.6]
+
+
+def test_the_csv_link_exports_what_the_figures_count(clients: dict[str, TestClient],
+                                                     tickets: dict[str, int]) -> None:
+    """The figures do not filter by search text or SLA state: neither does their CSV link."""
+    page = clients["dispatcher"].get("/dashboard?agency=sanitation&q=nothing-matches&sla=breached").text
+    link = re.search(r'<a id="csv" href="/tickets.csv\?([^"]*)"', page)
+    assert link is not None
+    query = link.group(1).replace("&amp;", "&")
+    assert "agency=sanitation" in query and "q=" not in query and "sla=" not in query
+    assert [int(r["id"]) for r in _csv(clients["dispatcher"], query)] == [tickets["other"]]
