@@ -245,6 +245,23 @@ def test_two_workers_sending_the_same_delivery_send_once(
         assert len(http.on("/hook")) == 1
 
 
+def planned_webhook(client: TestClient) -> tuple[int, int]:
+    """A new ticket delivered to the inbox with its channels planned: (ticket id, webhook row id)."""
+    ticket_id = make_ticket(client, TREE)
+    rt = get_runtime()
+    assert flows.deliver_ticket(factory=rt.factory, ticket_id=ticket_id, routing_seq=1,
+                                city=rt.city)
+    return ticket_id, rows(ticket_id)["webhook"].id
+
+
+def expire_claim(delivery_id: int) -> None:
+    """As if the worker holding the claim had outlived CLAIM_TTL."""
+    with get_runtime().factory() as db, db.begin():
+        row = db.get(Delivery, delivery_id)
+        assert row is not None and row.status == "sending"
+        row.claimed_at = datetime.now(UTC) - outbox.CLAIM_TTL - timedelta(seconds=1)
+
+
 def test_an_expired_claim_does_not_overwrite_the_newer_claim_s_outcome(
     tmp_path: Path, migrated_db: str, broker_url: str, clean_state: None, http: HttpReceiver,
 ) -> None:
@@ -253,22 +270,12 @@ def test_an_expired_claim_does_not_overwrite_the_newer_claim_s_outcome(
     its late success is recorded, so nobody sends again."""
     config = configured(tmp_path, migrated_db, broker_url, http_url=http.url, smtp_port=None)
     with running(config) as client:
-        ticket_id = make_ticket(client, TREE)
+        ticket_id, hook_id = planned_webhook(client)
         rt = get_runtime()
-        assert flows.deliver_ticket(factory=rt.factory, ticket_id=ticket_id, routing_seq=1,
-                                    city=rt.city)
-        hook_id = rows(ticket_id)["webhook"].id
-
-        def expire_claim() -> None:
-            with rt.factory() as db, db.begin():
-                row = db.get(Delivery, hook_id)
-                assert row is not None and row.status == "sending"
-                row.claimed_at = datetime.now(UTC) - outbox.CLAIM_TTL - timedelta(seconds=1)
-
         first = outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id)
         assert first is not None and first.attempts == 1
         assert outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id) is None  # held
-        expire_claim()
+        expire_claim(hook_id)
         second = outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id)
         assert second is not None and second.attempts == 2
 
@@ -292,17 +299,11 @@ def test_a_late_success_settles_the_dead_letter_the_newer_claim_wrote(
     """Otherwise an operator's retry of that letter would send the ticket a second time."""
     config = configured(tmp_path, migrated_db, broker_url, http_url=http.url, smtp_port=None)
     with running(config) as client:
-        ticket_id = make_ticket(client, TREE)
+        ticket_id, hook_id = planned_webhook(client)
         rt = get_runtime()
-        assert flows.deliver_ticket(factory=rt.factory, ticket_id=ticket_id, routing_seq=1,
-                                    city=rt.city)
-        hook_id = rows(ticket_id)["webhook"].id
         first = outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id)
         assert first is not None
-        with rt.factory() as db, db.begin():
-            row = db.get(Delivery, hook_id)
-            assert row is not None
-            row.claimed_at = datetime.now(UTC) - outbox.CLAIM_TTL - timedelta(seconds=1)
+        expire_claim(hook_id)
         second = outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id)
         assert second is not None
         dead = outbox.mark_failed(factory=rt.factory, city=rt.city, taken=second,
