@@ -39,17 +39,19 @@ _DATA_REQUEST = re.compile(
     r"(?:reports|tickets|complaints|conversations|database|phone numbers|e-?mails|addresses)\b",
     re.IGNORECASE)
 # Changing a ticket is staff work: the hotline never resolves, closes or reassigns anything.
-_STATE_CHANGE = re.compile(
-    r"\b(?:mark|set|close|resolve|reopen|delete|cancel|assign|reassign|escalate|approve)\b"
-    r".{0,40}\b(?:tickets?|reports?|cases?|requests?|complaints?)\b"
-    r"|\b(?:tickets?|reports?|cases?|requests?)\b.{0,40}\b(?:as|to)\s+"
-    r"(?:resolved|closed|done|fixed|deleted|complete[d]?)\b",
-    re.IGNORECASE)
-_TICKET_CHANGE = re.compile(  # the same, naming a ticket: refused even in the middle of a report
-    r"\b(?:mark|set|close|resolve|reopen|delete|cancel|assign|reassign|escalate|approve)\b"
-    r".{0,40}\b(?:tickets?|cases?)\b|\b(?:tickets?|cases?)\b.{0,40}\b(?:as|to)\s+"
-    r"(?:resolved|closed|done|fixed|deleted|complete[d]?)\b",
-    re.IGNORECASE)
+def _change_request(objects: str, subjects: str) -> re.Pattern[str]:
+    """"<verb> … <object>" or "<subject> … as <done>": a request to change a ticket."""
+    return re.compile(
+        r"\b(?:mark|set|close|resolve|reopen|delete|cancel|assign|reassign|escalate|approve)\b"
+        rf".{{0,40}}\b(?:{objects})\b|\b(?:{subjects})\b.{{0,40}}\b(?:as|to)\s+"
+        r"(?:resolved|closed|done|fixed|deleted|complete[d]?)\b",
+        re.IGNORECASE)
+
+
+_STATE_CHANGE = _change_request("tickets?|reports?|cases?|requests?|complaints?",
+                                "tickets?|reports?|cases?|requests?")
+_TICKET_CHANGE = _change_request("tickets?|cases?", "tickets?|cases?")
+"""The same, naming a ticket: refused even in the middle of a report ("report" is also a verb)."""
 _COMPLAINT = re.compile(
     r"\b(?:i(?:'d| would)? (?:want|like|need)s? to (?:report|complain|file)|i'?m reporting|"
     r"i am reporting)\b", re.IGNORECASE)

@@ -8,7 +8,6 @@ the session's CSRF token, as the ``csrf_token`` form field or the ``X-CSRF-Token
 from __future__ import annotations
 
 import re
-
 import secrets
 from dataclasses import dataclass
 from typing import Annotated

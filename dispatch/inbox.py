@@ -115,11 +115,6 @@ def sla_state(ticket: Ticket, now: datetime | None = None) -> str:
     return "due_soon" if ticket.sla_due_at < moment + DUE_SOON else "on_time"
 
 
-def latest_id(*, db_session: Session) -> int:
-    """The newest ticket id; the inbox polls for tickets above it."""
-    return db_session.scalar(select(func.max(Ticket.id))) or 0
-
-
 def watermark(*, db_session: Session) -> tuple[int, datetime]:
     """What the inbox polls from: the newest ticket id and the database's clock, both read
     before the page's own query, so nothing committed in between is missed."""
