@@ -14,12 +14,10 @@ from starlette.responses import Response
 
 from api import errors, web
 from api.config import ApiConfig
-from api.routes import cameras, documents, events, health, open311, tickets
-from api.routes import hotline
-from api.routes import dead_letters, rechecks
+from api.routes import cameras, dead_letters, documents, events, health, hotline, open311, rechecks, tickets
 from api.web import dead_letters as dead_letters_page
-from dispatch.celery_app import configure as configure_celery
-from dispatch.runtime import get_runtime, set_config
+from dispatch.core.celery_app import configure as configure_celery
+from dispatch.core.runtime import get_runtime, set_config
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 

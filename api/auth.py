@@ -18,10 +18,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from api.deps import RuntimeDep
 from api.web.render import error_page
-from dispatch import websessions
-from dispatch.access import AccessDenied
-from dispatch.errors import NotFound
-from dispatch.models import User
+from dispatch.accounts import sessions as websessions
+from dispatch.accounts.models import User
+from dispatch.core.errors import NotFound
+from dispatch.tickets.access import AccessDenied
 
 SESSION_COOKIE = "cityloop_session"
 CSRF_HEADER = "X-CSRF-Token"

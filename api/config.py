@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from dispatch.config import DispatchConfig
+from dispatch.core.config import DispatchConfig
 
 
 class ApiConfig(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.config import ApiConfig
-from dispatch.runtime import Runtime, get_runtime
+from dispatch.core.runtime import Runtime, get_runtime
 
 
 def runtime() -> Runtime:

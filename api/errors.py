@@ -8,8 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from dispatch.errors import InvalidField, NotFound
-from dispatch.lifecycle import IllegalTransition
+from dispatch.core.errors import InvalidField, NotFound
+from dispatch.tickets.lifecycle import IllegalTransition
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from dispatch.errors import InvalidField, NotFound
+from dispatch.core.errors import InvalidField, NotFound
 
 Format = Literal["json", "xml"]
 FORMATS: tuple[Format, ...] = ("json", "xml")

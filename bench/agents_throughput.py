@@ -10,7 +10,7 @@ when that is set. Both pipelines talk to the same server and model in the same r
 Workload: K incidents, each seen by a street camera as D detections of the same object
 whose texts differ slightly (frame number, detector score, wording), the way a tracker
 emits them before de-duplication. Categories are Riverton's (``cityloop/cities/riverton.yaml``,
-as ``dispatch.flows.category_specs`` builds them). The incidents mix plain cases (a keyword
+as ``dispatch.incidents.flows.category_specs`` builds them). The incidents mix plain cases (a keyword
 decides) with vague ones (embeddings or the LLM decide).
 
 NAIVE: for every detection, one after the other, ``agents.classifier.classify_llm`` and then
@@ -65,8 +65,8 @@ from agents.llm import LLMConfig, build_chat_model
 from agents.resilience import guard_for
 from agents.writer import EventFacts, fallback_writeup, write_incident
 from cityloop.localservices import DEFAULT_LLM_ALIAS, LlamaServer, free_port
-from dispatch.cityconfig import load_city
-from dispatch.flows import category_specs
+from dispatch.city.config import load_city
+from dispatch.incidents.flows import category_specs
 
 SAMPLE_CITY = ROOT / "cityloop" / "cities" / "riverton.yaml"
 FALLBACK_CODE = "other"

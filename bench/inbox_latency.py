@@ -37,9 +37,9 @@ from agents import LLMConfig
 from api.app import create_app
 from api.config import ApiConfig
 from api.web.dashboard import CACHE_S, SummaryCache
-from dispatch.cityconfig import load_city
-from dispatch.config import DispatchConfig
-from dispatch.db import migrate
+from dispatch.city.config import load_city
+from dispatch.core.config import DispatchConfig
+from dispatch.core.db import migrate
 from tests.integration.webauth import login
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

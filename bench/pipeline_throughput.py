@@ -94,7 +94,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def reset_database(admin: Engine) -> None:
-    from dispatch.db import migrate
+    from dispatch.core.db import migrate
 
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
@@ -252,8 +252,8 @@ def print_table(results: list[Result], noop: Result) -> None:
 
 
 def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
-    from dispatch.celery_app import configure
-    from dispatch.config import DispatchConfig
+    from dispatch.core.celery_app import configure
+    from dispatch.core.config import DispatchConfig
 
     celery_app = configure(DispatchConfig(database_url=DATABASE_URL, broker_url=BROKER_URL,
                                           city_file=SAMPLE_CITY))

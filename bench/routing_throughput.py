@@ -8,7 +8,7 @@ both at once. Its worker, API, database reset, no-op baseline and event clock ar
 bench's, imported, not copied.
 
 (a) baseline, no-op tasks/s: K ``cityloop.noop`` tasks through a real worker (concurrency 2).
-(b) routing decisions/s, rules path, in-process: ``dispatch.routing.match_rule`` over
+(b) routing decisions/s, rules path, in-process: ``dispatch.city.routing.match_rule`` over
     realistic inputs, repeated for at least S seconds per city:
     - Riverton: the demo events and the chaos workload's texts, classified by the city's
       keywords as the pipeline's keyword stage does, each at a random point inside the city
@@ -51,9 +51,9 @@ RIVERTON_BOX = ((41.551, 41.649), (-93.699, -93.501))
 
 def riverton_inputs(count: int, seed: int = 1) -> tuple[object, list[object]]:
     from agents import classify_keywords
-    from dispatch.cityconfig import load_city
-    from dispatch.flows import category_specs
-    from dispatch.routing import RoutingInput
+    from dispatch.city.config import load_city
+    from dispatch.city.routing import RoutingInput
+    from dispatch.incidents.flows import category_specs
 
     city = load_city(pt.SAMPLE_CITY)
     specs = category_specs(city)
@@ -77,8 +77,8 @@ def riverton_inputs(count: int, seed: int = 1) -> tuple[object, list[object]]:
 def nyc_inputs() -> tuple[object, list[object]]:
     from cityloop.evaluation.aliases import BY_CITY
     from cityloop.evaluation.routing import load_cases
-    from dispatch.cityconfig import load_city
-    from dispatch.routing import RoutingInput
+    from dispatch.city.config import load_city
+    from dispatch.city.routing import RoutingInput
 
     city_file, data = BUNDLED["nyc"]
     city = load_city(city_file)
@@ -88,7 +88,7 @@ def nyc_inputs() -> tuple[object, list[object]]:
 
 
 def measure_rules(label: str, city: object, items: list[object], seconds: float) -> pt.Result:
-    from dispatch.routing import match_rule
+    from dispatch.city.routing import match_rule
 
     decided = sum(match_rule(city, item) is not None for item in items)  # type: ignore[arg-type]
     done, started = 0, time.perf_counter()
@@ -113,8 +113,8 @@ def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
     import redis
     from sqlalchemy import create_engine
 
-    from dispatch.celery_app import configure
-    from dispatch.config import DispatchConfig
+    from dispatch.core.celery_app import configure
+    from dispatch.core.config import DispatchConfig
 
     celery_app = configure(DispatchConfig(database_url=pt.DATABASE_URL, broker_url=pt.BROKER_URL,
                                           city_file=pt.SAMPLE_CITY))

@@ -10,12 +10,24 @@ from celery import Task
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from dispatch import escalation, flows, recheck, scheduled
-from dispatch.celery_app import MAINTENANCE_QUEUE, ROUTE_QUEUE, UNDERSTAND_QUEUE, app
-from dispatch.db import transaction
+from dispatch.cameras import recheck
+from dispatch.core.celery_app import MAINTENANCE_QUEUE, ROUTE_QUEUE, UNDERSTAND_QUEUE, app
+from dispatch.core.db import transaction
+from dispatch.core.queues import (
+    agency_queue,
+    enqueue_channel,
+    enqueue_delivery,
+    enqueue_route,
+    enqueue_understand,
+)
+from dispatch.core.runtime import get_runtime
+from dispatch.delivery import flows as delivery_flows
 from dispatch.delivery import outbox
-from dispatch.models import Delivery, Ticket
-from dispatch.runtime import get_runtime
+from dispatch.delivery.models import Delivery
+from dispatch.incidents import flows as incident_flows
+from dispatch.sla import escalation, scheduled
+from dispatch.tickets import flows as ticket_flows
+from dispatch.tickets.models import Ticket
 
 log = logging.getLogger(__name__)
 # a broker outage while a task publishes its next step is retried like a database outage
@@ -24,41 +36,10 @@ RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 12
          "retry_jitter": True, "max_retries": 20, "acks_late": True}
 
 
-def enqueue_understand(event_id: uuid.UUID | str) -> None:
-    understand_event.apply_async(args=[str(event_id)], queue=UNDERSTAND_QUEUE)
-
-
-def enqueue_route(incident_id: uuid.UUID | str) -> None:
-    route_incident.apply_async(args=[str(incident_id)], queue=ROUTE_QUEUE)
-
-
-def enqueue_delivery(ticket_id: int, routing_seq: int, agency: str | None) -> None:
-    if agency is None:
-        return  # a triage ticket waits for a dispatcher, not for a queue
-    city = get_runtime().city
-    found = city.agency(agency)
-    if found is None:
-        log.error("ticket %s routed to unknown agency %r", ticket_id, agency)
-        return
-    deliver_ticket.apply_async(args=[ticket_id, routing_seq], queue=found.queue)
-
-
-def _agency_queue(agency: str) -> str:
-    found = get_runtime().city.agency(agency)
-    return found.queue if found is not None else MAINTENANCE_QUEUE
-
-
-def enqueue_channel(delivery_id: int, agency: str, countdown: float | None = None) -> None:
-    """One channel delivery on the agency's queue (an agency gone from the city file: the
-    maintenance queue, where the delivery is dead-lettered with that reason)."""
-    deliver_channel.apply_async(args=[delivery_id], queue=_agency_queue(agency),
-                                countdown=countdown)
-
-
 @app.task(name="cityloop.understand_event", **RETRY)
 def understand_event(event_id: str) -> str | None:
     rt = get_runtime()
-    incident_id = flows.understand_event(
+    incident_id = incident_flows.understand_event(
         factory=rt.factory, city=rt.city, chat=rt.chat, event_id=uuid.UUID(event_id),
         embedder=rt.embedder, duplicates=rt.duplicates, vision=rt.config.llm.vision)
     if incident_id is not None:
@@ -69,7 +50,7 @@ def understand_event(event_id: str) -> str | None:
 @app.task(name="cityloop.route_incident", **RETRY)
 def route_incident(incident_id: str) -> int | None:
     rt = get_runtime()
-    routed = flows.route_incident(
+    routed = ticket_flows.route_incident(
         factory=rt.factory, city=rt.city, chat=rt.chat, incident_id=uuid.UUID(incident_id))
     if routed is None:
         return None
@@ -85,7 +66,7 @@ def route_incident(incident_id: str) -> int | None:
 def deliver_ticket(ticket_id: int, routing_seq: int) -> bool:
     """The inbox delivery, then one task per outside channel still pending."""
     rt = get_runtime()
-    delivered = flows.deliver_ticket(
+    delivered = delivery_flows.record_inbox_delivery(
         factory=rt.factory, ticket_id=ticket_id, routing_seq=routing_seq, city=rt.city)
     with transaction(rt.factory) as db:
         waiting = outbox.pending(db_session=db, ticket_id=ticket_id)
@@ -104,7 +85,7 @@ def deliver_channel(self: Task, delivery_id: int) -> str:
     if outcome.retry_in_s is not None:
         with transaction(rt.factory) as db:
             agency = db.get(Delivery, delivery_id)
-            queue = _agency_queue(agency.agency) if agency else MAINTENANCE_QUEUE
+            queue = agency_queue(agency.agency) if agency else MAINTENANCE_QUEUE
         # the row counts the tries (at most 50 by the city file); this only bounds the loop
         raise self.retry(countdown=outcome.retry_in_s, max_retries=100, queue=queue)
     return outcome.status

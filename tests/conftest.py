@@ -21,7 +21,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from agents import LLMConfig
-from dispatch.config import DispatchConfig
+from dispatch.core.config import DispatchConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CITY = ROOT / "cityloop" / "cities" / "riverton.yaml"
@@ -56,7 +56,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def migrated_db(database_url: str) -> str:
-    from dispatch.db import migrate
+    from dispatch.core.db import migrate
 
     migrate(database_url)
     return database_url

@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from api.auth import PostUserDep, UserDep
 from api.deps import RuntimeDep, SessionDep
-from dispatch.access import AccessDenied, sees_all_agencies
-from dispatch.errors import InvalidField, NotFound
-from dispatch.models import User
-from dispatch.perception_models import CameraStatus, ClipJob
+from dispatch.accounts.models import User
+from dispatch.cameras.models import CameraStatus, ClipJob
+from dispatch.core.errors import InvalidField, NotFound
+from dispatch.tickets.access import AccessDenied, sees_all_agencies
 from perception.decode import redact
 
 router = APIRouter(tags=["cameras"])
@@ -135,7 +135,7 @@ def upload_clip(
     except Exception:  # no job row points at the file: do not leave it in the spool
         path.unlink(missing_ok=True)
         raise
-    from dispatch.perception_tasks import enqueue_clip
+    from dispatch.cameras.tasks import enqueue_clip
 
     try:
         enqueue_clip(job_id)

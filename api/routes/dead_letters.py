@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 
 from api.auth import PostUserDep, UserDep
 from api.deps import SessionDep
-from dispatch import access
+from dispatch.accounts.models import User
+from dispatch.core.queues import enqueue_channel
 from dispatch.delivery import dead_letters
-from dispatch.delivery_models import DeadLetter
-from dispatch.models import Ticket, User
-from dispatch.tasks import enqueue_channel
+from dispatch.delivery.models import DeadLetter
+from dispatch.tickets import access
+from dispatch.tickets.models import Ticket
 
 router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"])
 

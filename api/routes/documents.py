@@ -12,11 +12,12 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from api.auth import PostUserDep, UserDep
 from api.deps import RuntimeDep, SessionDep
-from dispatch import access, documents
-from dispatch.document_formats import to_docx, to_html
-from dispatch.document_models import Document
-from dispatch.document_schemas import DocumentCreate, DocumentEdit, DocumentRead
-from dispatch.models import User
+from dispatch.accounts.models import User
+from dispatch.documents import drafting
+from dispatch.documents.formats import to_docx, to_html
+from dispatch.documents.models import Document
+from dispatch.documents.schemas import DocumentCreate, DocumentEdit, DocumentRead
+from dispatch.tickets import access
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -46,7 +47,7 @@ def _read(document: Document) -> DocumentRead:
 
 
 def _load(db: SessionDep, document_id: int) -> Document:
-    return documents.get_document(db_session=db, document_id=document_id)
+    return drafting.get_document(db_session=db, document_id=document_id)
 
 
 def _filename(document: Document, suffix: str) -> str:
@@ -57,7 +58,7 @@ def _filename(document: Document, suffix: str) -> str:
 def create_document(body: DocumentCreate, db: SessionDep, rt: RuntimeDep,
                     who: PostUserDep) -> DocumentRead:
     _official(who.user)
-    document_id = documents.create_document(db_session=db, city=rt.city, chat=rt.chat,
+    document_id = drafting.create_document(db_session=db, city=rt.city, chat=rt.chat,
                                             request=body, actor=who.user.username)
     return _read(_load(db, document_id))
 
@@ -95,7 +96,7 @@ def get_document(document_id: int, db: SessionDep, who: UserDep) -> DocumentRead
 @router.post("/{document_id:int}/regenerate", response_model=DocumentRead)
 def regenerate(document_id: int, db: SessionDep, rt: RuntimeDep, who: PostUserDep) -> DocumentRead:
     _official(who.user)
-    documents.regenerate_document(db_session=db, city=rt.city, chat=rt.chat,
+    drafting.regenerate_document(db_session=db, city=rt.city, chat=rt.chat,
                                   document_id=document_id, actor=who.user.username)
     db.expire_all()
     return _read(_load(db, document_id))
@@ -104,7 +105,7 @@ def regenerate(document_id: int, db: SessionDep, rt: RuntimeDep, who: PostUserDe
 @router.put("/{document_id:int}", response_model=DocumentRead)
 def edit(document_id: int, body: DocumentEdit, db: SessionDep, who: PostUserDep) -> DocumentRead:
     _official(who.user)
-    documents.edit_document(db_session=db, document_id=document_id, markdown=body.markdown,
+    drafting.edit_document(db_session=db, document_id=document_id, markdown=body.markdown,
                             actor=who.user.username)
     db.expire_all()
     return _read(_load(db, document_id))

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Header, Response, status
 from kombu.exceptions import OperationalError as BrokerError
 
 from api.deps import ConfigDep, RuntimeDep, SessionDep
-from dispatch import services
-from dispatch.schemas import EventAccepted, EventCreate, EventRead
-from dispatch.tasks import enqueue_understand
+from dispatch.core.queues import enqueue_understand
+from dispatch.intake import service as intake_service
+from dispatch.intake.schemas import EventAccepted, EventCreate, EventRead
+from dispatch.tickets import service as ticket_service
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/events", tags=["events"])
@@ -24,7 +25,7 @@ def post_event(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> EventAccepted:
     with db.begin():
-        event, created = services.create_event(
+        event, created = intake_service.create_event(
             db_session=db, city=rt.city, data=body, max_image_bytes=config.max_image_bytes,
             idempotency_key=idempotency_key)
     if created:
@@ -41,8 +42,8 @@ def post_event(
 
 @router.get("/{event_id}", response_model=EventRead)
 def get_event(event_id: uuid.UUID, db: SessionDep) -> EventRead:
-    event = services.get_event(db_session=db, event_id=event_id)
-    ticket = services.ticket_for_incident(db_session=db, incident_id=event.incident_id)
+    event = intake_service.get_event(db_session=db, event_id=event_id)
+    ticket = ticket_service.ticket_for_incident(db_session=db, incident_id=event.incident_id)
     read = EventRead.model_validate(event)
     read.ticket_id = ticket.id if ticket else None
     return read

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 
 from api.deps import RuntimeDep
-from dispatch.celery_app import app as celery_app
-from dispatch.runtime import Runtime
+from dispatch.core.celery_app import app as celery_app
+from dispatch.core.runtime import Runtime
 
 router = APIRouter(tags=["health"])
 

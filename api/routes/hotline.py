@@ -28,12 +28,12 @@ from agents.hotline import (
 )
 from agents.hotline_intake import ReportForm
 from api.deps import ConfigDep, RuntimeDep
-from dispatch import hotline as service
-from dispatch.db import transaction
-from dispatch.kb import HOTLINE_MODE, VectorIndex, search
-from dispatch.kb_embed import shared_embedder
-from dispatch.runtime import Runtime
-from dispatch.tasks import enqueue_understand
+from dispatch.core.db import transaction
+from dispatch.core.queues import enqueue_understand
+from dispatch.core.runtime import Runtime
+from dispatch.hotline import service
+from dispatch.hotline.embed import shared_embedder
+from dispatch.hotline.kb import HOTLINE_MODE, VectorIndex, search
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["hotline"])

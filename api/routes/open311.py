@@ -17,9 +17,10 @@ from starlette.responses import Response
 
 from api.deps import ConfigDep, RuntimeDep, SessionDep
 from api.open311_format import Open311Error, Open311Route, check_format, render
-from dispatch import apikeys, open311
-from dispatch.schemas import MAX_DESCRIPTION
-from dispatch.tasks import enqueue_understand
+from dispatch.accounts import apikeys
+from dispatch.core.queues import enqueue_understand
+from dispatch.intake import open311
+from dispatch.intake.schemas import MAX_DESCRIPTION
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/open311", tags=["open311"], route_class=Open311Route)

@@ -12,11 +12,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from api.actions import visible_ticket
 from api.auth import UserDep
 from api.deps import SessionDep
-from dispatch.delivery_models import Recheck
-from dispatch.errors import NotFound
+from dispatch.cameras.models import Recheck
+from dispatch.core.errors import NotFound
+from dispatch.tickets.access import visible_ticket
 
 router = APIRouter(prefix="/api", tags=["rechecks"])
 

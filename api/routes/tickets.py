@@ -10,14 +10,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.actions import run_action, visible_ticket
 from api.auth import PostUserDep, UserDep
 from api.deps import RuntimeDep, SessionDep
-from dispatch import access, services
-from dispatch.errors import InvalidField
-from dispatch.lifecycle import Action, Status, allowed_actions
-from dispatch.models import Ticket
-from dispatch.schemas import ActionRequest, ActionResult, TicketPage, TicketRead, TicketSummary
+from dispatch.core.errors import InvalidField
+from dispatch.tickets import access
+from dispatch.tickets import service as ticket_service
+from dispatch.tickets.access import visible_ticket
+from dispatch.tickets.flows import take_action
+from dispatch.tickets.lifecycle import Action, Status, allowed_actions
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.schemas import (
+    ActionRequest,
+    ActionResult,
+    TicketPage,
+    TicketRead,
+    TicketSummary,
+)
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 
@@ -47,7 +55,7 @@ def list_tickets(
         if agency not in (None, scope):
             raise access.AccessDenied(f"you see only the tickets of {scope!r}")
         agency = scope
-    rows, next_cursor = services.list_tickets(
+    rows, next_cursor = ticket_service.list_tickets(
         db_session=db, agency=agency, status=status, triage=triage, cursor=cursor, limit=limit)
     return TicketPage(items=[TicketSummary.model_validate(t) for t in rows], next_cursor=next_cursor)
 
@@ -61,6 +69,6 @@ def get_ticket(ticket_id: int, db: SessionDep, who: UserDep) -> TicketRead:
 def act(ticket_id: int, action: Action, body: ActionRequest, db: SessionDep, rt: RuntimeDep,
         who: PostUserDep) -> ActionResult:
     """``actor`` in the body is kept for compatibility; the signed-in user is recorded."""
-    run_action(db_session=db, rt=rt, user=who.user, ticket_id=ticket_id, action=action,
+    take_action(db_session=db, city=rt.city, user=who.user, ticket_id=ticket_id, action=action,
                note=body.note, reason=body.reason, agency=body.agency)
-    return ActionResult(action=action, ticket=_read(services.get_ticket(db_session=db, ticket_id=ticket_id)))
+    return ActionResult(action=action, ticket=_read(ticket_service.get_ticket(db_session=db, ticket_id=ticket_id)))

@@ -10,12 +10,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from api.actions import visible_ticket
 from api.auth import PostUserDep, UserDep
 from api.deps import ConfigDep, RuntimeDep, SessionDep
 from api.web.ticket_view import event_image, ticket_page_response
-from dispatch import collab
-from dispatch.errors import InvalidField, NotFound
+from dispatch.core.errors import InvalidField, NotFound
+from dispatch.tickets import collab
+from dispatch.tickets.access import visible_ticket
 
 router = APIRouter(include_in_schema=False)
 SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",

@@ -20,9 +20,9 @@ from api.deps import ConfigDep, RuntimeDep, SessionDep
 from api.web.inbox import FilterDep
 from api.web.maps import CHART_JS, LEAFLET_CSS, LEAFLET_JS, map_data
 from api.web.render import page
-from dispatch import access, dashboard
-from dispatch.inbox import InboxFilter
-from dispatch.runtime import Runtime
+from dispatch.core.runtime import Runtime
+from dispatch.tickets import access, dashboard
+from dispatch.tickets.inbox import InboxFilter
 
 router = APIRouter(include_in_schema=False)
 CACHE_S = 10.0

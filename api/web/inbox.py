@@ -15,15 +15,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from api.actions import run_action, visible_ticket
 from api.auth import PostUserDep, UserDep
 from api.deps import RuntimeDep, SessionDep
 from api.web.render import page
-from dispatch import access, collab, inbox
-from dispatch.errors import InvalidField, NotFound
-from dispatch.inbox import InboxFilter
-from dispatch.lifecycle import IllegalTransition
-from dispatch.models import User
+from dispatch.accounts.models import User
+from dispatch.core.errors import InvalidField, NotFound
+from dispatch.tickets import access, collab, inbox
+from dispatch.tickets.access import visible_ticket
+from dispatch.tickets.flows import take_action
+from dispatch.tickets.inbox import InboxFilter
+from dispatch.tickets.lifecycle import IllegalTransition
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
@@ -123,7 +124,7 @@ def bulk_acknowledge(
     done = skipped = 0
     for one in dict.fromkeys(ticket_id or []):
         try:
-            run_action(db_session=db, rt=rt, user=who.user, ticket_id=one, action="acknowledge")
+            take_action(db_session=db, city=rt.city, user=who.user, ticket_id=one, action="acknowledge")
             done += 1
         except (IllegalTransition, NotFound, access.AccessDenied):
             skipped += 1

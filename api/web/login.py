@@ -12,7 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.auth import SESSION_COOKIE, PostUserDep, secure_cookies, set_session_cookie, signed_in
 from api.deps import RuntimeDep, SessionDep
 from api.web.render import page
-from dispatch import users, websessions
+from dispatch.accounts import sessions as websessions
+from dispatch.accounts import users
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "cityloop_login_csrf"

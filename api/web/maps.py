@@ -8,7 +8,7 @@ from typing import Any
 from shapely.geometry import mapping
 
 from api.config import ApiConfig
-from dispatch.cityconfig import CityConfig
+from dispatch.city.config import CityConfig
 
 LEAFLET_JS = "/static/leaflet-1.9.4.js"
 LEAFLET_CSS = "/static/leaflet-1.9.4.css"

@@ -10,15 +10,17 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.actions import run_action, visible_ticket
 from api.auth import PostUserDep, UserDep
 from api.deps import ConfigDep, RuntimeDep, SessionDep
 from api.web.attachments import read_upload
 from api.web.ticket_view import ticket_page_response
-from dispatch import access, collab, services
-from dispatch.collab import PHOTO_TYPES
-from dispatch.errors import InvalidField
-from dispatch.lifecycle import Action, IllegalTransition
+from dispatch.core.errors import InvalidField
+from dispatch.tickets import access, collab
+from dispatch.tickets import service as ticket_service
+from dispatch.tickets.access import visible_ticket
+from dispatch.tickets.collab import PHOTO_TYPES
+from dispatch.tickets.flows import take_action
+from dispatch.tickets.lifecycle import Action, IllegalTransition
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,7 +49,7 @@ def ticket_action(
                 raise InvalidField("photo", "only a resolution takes a photo")
             collab.check_upload(upload=upload, max_bytes=config.max_image_bytes,
                                 allowed=PHOTO_TYPES, field="photo")
-        run_action(db_session=db, rt=rt, user=who.user, ticket_id=ticket_id, action=action,
+        take_action(db_session=db, city=rt.city, user=who.user, ticket_id=ticket_id, action=action,
                    note=note.strip(), reason=reason.strip(), agency=agency.strip())
         if upload is not None:
             with db.begin():
@@ -62,7 +64,7 @@ def ticket_action(
     except InvalidField as exc:
         return ticket_page_response(request, db, rt, config, who, ticket_id,
                                     error=f"{exc.field}: {exc.message}", status=422)
-    if not access.can_see(who.user, services.get_ticket(db_session=db, ticket_id=ticket_id)):
+    if not access.can_see(who.user, ticket_service.get_ticket(db_session=db, ticket_id=ticket_id)):
         return RedirectResponse("/inbox", status_code=303)  # reassigned away or rejected
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
 

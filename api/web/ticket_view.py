@@ -13,16 +13,17 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.actions import visible_ticket
 from api.auth import SignedIn
 from api.config import ApiConfig
 from api.web.maps import LEAFLET_CSS, LEAFLET_JS, map_data
 from api.web.render import page
-from dispatch import access, collab, inbox, public_updates
-from dispatch.collab import PHOTO_TYPES
-from dispatch.lifecycle import allowed_actions
-from dispatch.models import Event, Ticket
-from dispatch.runtime import Runtime
+from dispatch.core.runtime import Runtime
+from dispatch.intake.models import Event
+from dispatch.tickets import access, collab, inbox, public_updates
+from dispatch.tickets.access import visible_ticket
+from dispatch.tickets.collab import PHOTO_TYPES
+from dispatch.tickets.lifecycle import allowed_actions
+from dispatch.tickets.models import Ticket
 
 
 def event_image(db: Session, event_id: uuid.UUID) -> tuple[bytes, str] | None:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch.delivery_models import DeadLetter
-from dispatch.errors import DispatchError, NotFound
-from dispatch.models import Delivery, Ticket
-from dispatch.services import record
+from dispatch.core.errors import DispatchError, NotFound
+from dispatch.delivery.models import DeadLetter, Delivery
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.service import record
 
 
 class AlreadyRetried(DispatchError):

@@ -19,13 +19,14 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispatch.cityconfig import CityConfig
-from dispatch.db import transaction
+from dispatch.city.config import CityConfig
+from dispatch.core.db import transaction
 from dispatch.delivery.base import DeliveryFailed, PermanentDeliveryError, TicketMessage
+from dispatch.delivery.models import DeadLetter, Delivery
 from dispatch.delivery.registry import build_channel, channels_of, escalation_level
-from dispatch.delivery_models import DeadLetter
-from dispatch.models import Delivery, Event, Ticket
-from dispatch.services import record
+from dispatch.intake.models import Event
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.service import record
 
 log = logging.getLogger(__name__)
 ACTOR = "system:delivery"

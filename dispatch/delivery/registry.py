@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dispatch.cityconfig import Agency, CityConfig
+from dispatch.city.config import Agency, CityConfig
+from dispatch.city.handling import SmtpSettings
 from dispatch.delivery.base import Channel, PermanentDeliveryError
 from dispatch.delivery.email import EmailChannel, SmtpConfig
 from dispatch.delivery.open311 import Open311Channel
 from dispatch.delivery.webhook import WebhookChannel
-from dispatch.delivery_config import SmtpSettings
 
 ESCALATION_PREFIX = "escalation-"
 

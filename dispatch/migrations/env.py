@@ -3,13 +3,10 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from dispatch import kb_models  # noqa: F401  (registers the hotline's tables)
-from dispatch import document_models  # noqa: F401  (registers the documents table)
-from dispatch import perception_models  # noqa: F401  (registers clip jobs and camera status)
-from dispatch.models import Base
+from dispatch.tables import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations_online() -> None:

@@ -20,8 +20,9 @@ import pytest
 from api.app import create_app
 from api.config import ApiConfig
 from cityloop.localservices import free_port
-from dispatch import flows
-from dispatch.runtime import get_runtime
+from dispatch.core.runtime import get_runtime
+from dispatch.incidents import flows as incident_flows
+from dispatch.tickets import flows as ticket_flows
 from tests.conftest import ARTIFACTS, DOWN_LLM, make_dispatch_config
 from tests.integration.test_web_access import png
 from tests.integration.webauth import PASSWORD, ensure_user
@@ -66,10 +67,10 @@ def make_ticket(base: str, description: str, lat: float, lon: float,
         "lat": lat, "lon": lon, "occurred_at": NOON, "address": address})
     assert response.status_code == 202, response.text
     rt = get_runtime()
-    incident_id = flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
+    incident_id = incident_flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
                                          event_id=uuid.UUID(response.json()["id"]))
     assert incident_id is not None
-    routed = flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
+    routed = ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
                                   incident_id=incident_id)
     assert routed is not None
     return routed[0]

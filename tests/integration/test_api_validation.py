@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch.models import Event
-from dispatch.runtime import get_runtime
-from tests.integration.webauth import login
+from dispatch.core.runtime import get_runtime
+from dispatch.intake.models import Event
 from tests.conftest import DOWN_LLM, make_dispatch_config
+from tests.integration.webauth import login
 
 MAX_IMAGE_BYTES = 50_000
 

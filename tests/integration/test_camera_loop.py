@@ -28,20 +28,22 @@ from sqlalchemy import func, select
 from api.app import create_app
 from api.config import ApiConfig
 from cityloop.settings import SAMPLE_CITY
-from dispatch import flows
-from dispatch.cityconfig import load_city
-from dispatch.db import transaction
-from dispatch.perception_flow import camera_for_clip, run_camera
-from dispatch.perception_models import CameraStatus, ClipJob
-from dispatch.perception_recheck import PerceptionRecheckRunner
-from dispatch.recheck import RecheckUnavailable
-from dispatch.models import Event, Ticket
-from dispatch.runtime import get_runtime
+from dispatch.cameras.models import CameraStatus, ClipJob
+from dispatch.cameras.pipeline import camera_for_clip, run_camera
+from dispatch.cameras.recheck import RecheckUnavailable
+from dispatch.cameras.recheck_runner import PerceptionRecheckRunner
+from dispatch.city.config import load_city
+from dispatch.core.db import transaction
+from dispatch.core.runtime import get_runtime
+from dispatch.incidents import flows as incident_flows
+from dispatch.intake.models import Event
+from dispatch.tickets import flows as ticket_flows
+from dispatch.tickets.models import Ticket
 from perception.settings import PerceptionSettings
 from tests.conftest import DOWN_LLM, make_dispatch_config
 from tests.integration.webauth import login
 from tests.unit.perception.synthetic import appearing_object, moving_square, scene, write_video
-from tests.unit.perception.test_pipeline import H, W, FakeColourDetector
+from tests.unit.perception.test_pipeline import FakeColourDetector, H, W
 
 CAMERA = "cam-test"
 
@@ -104,10 +106,10 @@ def client(migrated_db: str, broker_url: str, clean_state: None, city_file: Path
 
 def _understand_and_route(event_id: str) -> Ticket:
     rt = get_runtime()
-    incident_id = flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
+    incident_id = incident_flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
                                          event_id=uuid.UUID(event_id))
     assert incident_id is not None
-    routed = flows.route_incident(factory=rt.factory, city=rt.city, chat=None, incident_id=incident_id)
+    routed = ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None, incident_id=incident_id)
     assert routed is not None
     with rt.factory() as db:
         ticket = db.get(Ticket, routed[0])
@@ -156,7 +158,7 @@ def test_clip_upload_runs_through_the_tiny_model(client: TestClient, street: Pat
     assert reply.status_code == 202, reply.text
     job = reply.json()
     assert job["status"] == "queued" and job["size_bytes"] == street.stat().st_size
-    from dispatch.perception_tasks import ingest_clip
+    from dispatch.cameras.tasks import ingest_clip
 
     assert ingest_clip(job["id"]) == "done"  # what the perception worker runs
     done = client.get(job["links"]["self"]).json()
@@ -170,7 +172,7 @@ def test_clip_upload_runs_through_the_tiny_model(client: TestClient, street: Pat
 def test_a_clip_job_runs_in_one_worker_at_a_time_and_lost_runs_are_swept(
     client: TestClient, street: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import dispatch.perception_tasks as tasks
+    import dispatch.cameras.tasks as tasks
 
     login(client, "camera-operator", role="dispatcher")
     with street.open("rb") as clip:
@@ -198,7 +200,7 @@ def test_a_clip_job_runs_in_one_worker_at_a_time_and_lost_runs_are_swept(
 def test_a_verifier_that_fails_to_load_is_tried_again_not_half_cached(
     client: TestClient, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import dispatch.perception_tasks as tasks
+    import dispatch.cameras.tasks as tasks
     import perception.loading
 
     calls: list[int] = []
@@ -242,7 +244,7 @@ def test_a_failing_pipeline_shows_as_failed_with_its_error(client: TestClient) -
 
 
 def test_a_failed_clip_job_leaves_no_spooled_file(client: TestClient, street: Path) -> None:
-    import dispatch.perception_tasks as tasks
+    import dispatch.cameras.tasks as tasks
 
     login(client, "camera-operator", role="dispatcher")
     with street.open("rb") as clip:
@@ -503,8 +505,8 @@ def test_resolved_camera_ticket_is_reopened_when_the_heap_is_still_there(
     """Camera track → event → ticket → resolved → re-check of its zone by the detector → reopened."""
     from datetime import UTC, datetime, timedelta
 
-    from dispatch import recheck
-    from dispatch.db import transaction
+    from dispatch.cameras import recheck
+    from dispatch.core.db import transaction
 
     rt = get_runtime()
     queued: list[str] = []

@@ -16,12 +16,17 @@ from sqlalchemy import Engine, create_engine, delete, func, select, text
 
 from cityloop.chaos import ChaosConfig, check_invariants, run_chaos
 from cityloop.chaos.workload import event_bodies, grid_cells
-from dispatch import flows, services
-from dispatch.cityconfig import load_city
-from dispatch.db import make_session_factory, transaction
+from dispatch.city.config import load_city
+from dispatch.core.db import make_session_factory, transaction
+from dispatch.delivery import flows as delivery_flows
 from dispatch.delivery.base import TicketMessage
-from dispatch.models import Delivery, Event, Ticket
-from dispatch.schemas import EventCreate
+from dispatch.delivery.models import Delivery
+from dispatch.incidents import flows as incident_flows
+from dispatch.intake import service as intake_service
+from dispatch.intake.models import Event
+from dispatch.intake.schemas import EventCreate
+from dispatch.tickets import flows as ticket_flows
+from dispatch.tickets.models import Ticket
 from tests.conftest import SAMPLE_CITY
 
 
@@ -39,15 +44,15 @@ def _through_flows(engine: Engine, bodies: list[dict[str, object]]) -> list[str]
     keys = []
     for body in bodies:
         with transaction(factory) as db:
-            event, _ = services.create_event(db_session=db, city=city, data=EventCreate(**body),
+            event, _ = intake_service.create_event(db_session=db, city=city, data=EventCreate(**body),
                                              max_image_bytes=1000)
             event_id = event.id
             keys.append(str(event.idempotency_key))
-        incident = flows.understand_event(factory=factory, city=city, chat=None, event_id=event_id)
+        incident = incident_flows.understand_event(factory=factory, city=city, chat=None, event_id=event_id)
         assert incident is not None
-        routed = flows.route_incident(factory=factory, city=city, chat=None, incident_id=incident)
+        routed = ticket_flows.route_incident(factory=factory, city=city, chat=None, incident_id=incident)
         assert routed is not None
-        flows.deliver_ticket(factory=factory, ticket_id=routed[0], routing_seq=routed[1], city=city)
+        delivery_flows.record_inbox_delivery(factory=factory, ticket_id=routed[0], routing_seq=routed[1], city=city)
     return keys
 
 

@@ -26,18 +26,17 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch import flows
-from dispatch.config import DispatchConfig
+from dispatch.core.config import DispatchConfig
+from dispatch.core.queues import enqueue_channel, enqueue_delivery
+from dispatch.core.runtime import get_runtime
 from dispatch.delivery import (
     SIGNATURE_HEADER,
     PermanentDeliveryError,
     TransientDeliveryError,
     outbox,
 )
-from dispatch.delivery_models import DeadLetter
-from dispatch.models import Delivery
-from dispatch.runtime import get_runtime
-from dispatch.tasks import enqueue_channel, enqueue_delivery
+from dispatch.delivery import flows as delivery_flows
+from dispatch.delivery.models import DeadLetter, Delivery
 from tests.conftest import DOWN_LLM, OWNER_KEY, make_dispatch_config
 from tests.integration.delivery_receivers import (
     ENV,
@@ -225,7 +224,7 @@ def test_two_workers_sending_the_same_delivery_send_once(
     with running(config) as client:
         ticket_id = make_ticket(client, TREE)
         rt = get_runtime()
-        assert flows.deliver_ticket(factory=rt.factory, ticket_id=ticket_id, routing_seq=1,
+        assert delivery_flows.record_inbox_delivery(factory=rt.factory, ticket_id=ticket_id, routing_seq=1,
                                     city=rt.city)
         hook_id = rows(ticket_id)["webhook"].id
         outcomes: list[str] = []
@@ -249,7 +248,7 @@ def planned_webhook(client: TestClient) -> tuple[int, int]:
     """A new ticket delivered to the inbox with its channels planned: (ticket id, webhook row id)."""
     ticket_id = make_ticket(client, TREE)
     rt = get_runtime()
-    assert flows.deliver_ticket(factory=rt.factory, ticket_id=ticket_id, routing_seq=1,
+    assert delivery_flows.record_inbox_delivery(factory=rt.factory, ticket_id=ticket_id, routing_seq=1,
                                 city=rt.city)
     return ticket_id, rows(ticket_id)["webhook"].id
 
@@ -329,7 +328,7 @@ def test_sweep_resends_deliveries_a_crash_left_pending_or_claimed(
         ticket_id = make_ticket(client, TREE)
         rt = get_runtime()
         # the inbox delivery committed, then the worker died before enqueueing the channels
-        assert flows.deliver_ticket(factory=rt.factory, ticket_id=ticket_id, routing_seq=1,
+        assert delivery_flows.record_inbox_delivery(factory=rt.factory, ticket_id=ticket_id, routing_seq=1,
                                     city=rt.city)
         with rt.factory() as db, db.begin():  # and another one died in the middle of a send
             row = db.scalar(select(Delivery).where(Delivery.ticket_id == ticket_id,

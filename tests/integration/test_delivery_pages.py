@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from dispatch import flows
+from dispatch.core.runtime import get_runtime
+from dispatch.delivery import flows as delivery_flows
 from dispatch.delivery import outbox
-from dispatch.runtime import get_runtime
 from tests.integration.delivery_receivers import ENV, HttpReceiver, serve_http
 from tests.integration.test_delivery import configured, rows, running
 from tests.integration.test_lifecycle_api import make_ticket
@@ -30,7 +30,7 @@ def dead_webhook(client: TestClient, http: HttpReceiver) -> int:
     http.statuses["/hook"] = [404]
     ticket_id = make_ticket(client, "A big branch fell across the sidewalk on Mill Street")
     rt = get_runtime()
-    assert flows.deliver_ticket(factory=rt.factory, ticket_id=ticket_id, routing_seq=1, city=rt.city)
+    assert delivery_flows.record_inbox_delivery(factory=rt.factory, ticket_id=ticket_id, routing_seq=1, city=rt.city)
     outcome = outbox.attempt(factory=rt.factory, city=rt.city,
                              delivery_id=rows(ticket_id)["webhook"].id, env=ENV)
     assert outcome.status == "dead" and "HTTP 404" in outcome.detail

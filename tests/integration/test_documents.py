@@ -21,9 +21,10 @@ from agents import LLMConfig
 from agents.drafter import claims_in, grounding_for
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch.document_formats import md_escape
-from dispatch.models import Incident, Ticket
-from dispatch.runtime import get_runtime
+from dispatch.core.runtime import get_runtime
+from dispatch.documents.formats import md_escape
+from dispatch.incidents.models import Incident
+from dispatch.tickets.models import Ticket
 from tests.conftest import DOWN_LLM, make_dispatch_config
 from tests.integration.test_lifecycle_api import make_ticket
 from tests.integration.webauth import login
@@ -304,7 +305,7 @@ def test_real_llm_prose_is_grounded_or_falls_back_with_the_error(llm_client: Tes
 
 
 def get_document_facts(document_id: int) -> dict[str, Any]:
-    from dispatch.document_models import Document
+    from dispatch.documents.models import Document
 
     with get_runtime().factory() as db:
         document = db.get(Document, document_id)

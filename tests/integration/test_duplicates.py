@@ -15,12 +15,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agents.duplicates import DuplicatePolicy
 from agents.embeddings import SentenceTransformerEmbedder, embeddings_available
-from dispatch.cityconfig import CityConfig, load_city
-from dispatch.db import make_session_factory, transaction
-from dispatch.flows import route_incident, understand_event
-from dispatch.models import Event, Incident, Ticket, TicketHistory
-from dispatch.schemas import EventCreate
-from dispatch.services import create_event
+from dispatch.city.config import CityConfig, load_city
+from dispatch.core.db import make_session_factory, transaction
+from dispatch.incidents.flows import understand_event
+from dispatch.incidents.models import Incident
+from dispatch.intake.models import Event
+from dispatch.intake.schemas import EventCreate
+from dispatch.intake.service import create_event
+from dispatch.tickets.flows import route_incident
+from dispatch.tickets.models import Ticket, TicketHistory
 from tests.conftest import SAMPLE_CITY
 
 pytestmark = pytest.mark.skipif(not embeddings_available(), reason="needs the 'ml' extra")

@@ -7,8 +7,8 @@ import pytest
 
 from agents.classifier import classify
 from agents.embeddings import SentenceTransformerEmbedder, embeddings_available
-from dispatch.cityconfig import load_city
-from dispatch.flows import category_specs
+from dispatch.city.config import load_city
+from dispatch.incidents.flows import category_specs
 from tests.conftest import SAMPLE_CITY
 from tests.unit.agents.fakes import FakeChatModel
 

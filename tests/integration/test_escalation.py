@@ -17,14 +17,15 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch.config import DispatchConfig
-from dispatch.db import transaction
+from dispatch.core.config import DispatchConfig
+from dispatch.core.db import transaction
+from dispatch.core.runtime import get_runtime
 from dispatch.delivery import outbox
-from dispatch.delivery_models import EscalationRecord
-from dispatch.escalation import escalate_overdue
-from dispatch.models import Delivery, Ticket
-from dispatch.runtime import get_runtime
+from dispatch.delivery.models import Delivery
+from dispatch.sla.escalation import escalate_overdue
+from dispatch.sla.models import EscalationRecord
 from dispatch.tasks import check_sla
+from dispatch.tickets.models import Ticket
 from tests.conftest import DOWN_LLM, make_dispatch_config
 from tests.integration.delivery_receivers import MailBox, city_file, serve_smtp, wait_until
 from tests.integration.test_lifecycle_api import make_ticket

@@ -16,14 +16,18 @@ from agents import LLMConfig
 from api.app import create_app
 from api.config import ApiConfig
 from cityloop.kb_cli import SAMPLE_KB, expand
-from dispatch import collab, flows, services
-from dispatch.db import transaction
-from dispatch.kb import add_documents
-from dispatch.kb_embed import shared_embedder
-from dispatch.kb_models import HotlineConversation
-from dispatch.kb_parse import parse_path
-from dispatch.models import Event, Ticket
-from dispatch.runtime import Runtime, get_runtime
+from dispatch.core.db import transaction
+from dispatch.core.runtime import Runtime, get_runtime
+from dispatch.hotline.embed import shared_embedder
+from dispatch.hotline.kb import add_documents
+from dispatch.hotline.models import HotlineConversation
+from dispatch.hotline.parse import parse_path
+from dispatch.incidents import flows as incident_flows
+from dispatch.intake.models import Event
+from dispatch.tickets import collab
+from dispatch.tickets import flows as ticket_flows
+from dispatch.tickets import service as ticket_service
+from dispatch.tickets.models import Ticket
 from tests.conftest import make_dispatch_config
 
 pytestmark = [pytest.mark.llm]
@@ -70,10 +74,10 @@ def report(client: TestClient, turns: list[str]) -> tuple[str, list[dict[str, An
 
 
 def route_in_process(rt: Runtime, event_id: str) -> Ticket:
-    incident = flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
+    incident = incident_flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
                                       event_id=uuid.UUID(event_id))
     assert incident is not None
-    routed = flows.route_incident(factory=rt.factory, city=rt.city, chat=None, incident_id=incident)
+    routed = ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None, incident_id=incident)
     assert routed is not None
     with transaction(rt.factory) as db:
         ticket = db.get(Ticket, routed[0])
@@ -188,7 +192,7 @@ def test_status_shows_the_newest_public_update_and_never_internal_notes(client: 
                            body="A crew will replace the lamp on Thursday.")
         collab.add_comment(db_session=db, ticket=row, author="sam", internal=True,
                            body="INTERNAL: vendor contract 4411 expired, ask Bo")
-        services.record(db_session=db, ticket=row, actor="system:delivery", action="delivery_failed",
+        ticket_service.record(db_session=db, ticket=row, actor="system:delivery", action="delivery_failed",
                         from_status=row.status, note="webhook failed: HTTP 503 from 10.0.0.7")
     reply = say(client, None, f"what happened to report {ticket.reference}?")
     assert reply["status"]["update"] == "A crew will replace the lamp on Thursday."

@@ -10,9 +10,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cityloop.kb_cli import SAMPLE_KB, expand
-from dispatch.kb import VectorIndex, add_documents, or_query, search
-from dispatch.kb_embed import shared_embedder
-from dispatch.kb_parse import parse_path
+from dispatch.hotline.embed import shared_embedder
+from dispatch.hotline.kb import VectorIndex, add_documents, or_query, search
+from dispatch.hotline.parse import parse_path
 
 
 def minimal_pdf(line: str) -> bytes:

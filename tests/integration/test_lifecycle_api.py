@@ -14,9 +14,12 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch import flows
-from dispatch.models import Delivery, Ticket
-from dispatch.runtime import get_runtime
+from dispatch.core.runtime import get_runtime
+from dispatch.delivery import flows as delivery_flows
+from dispatch.delivery.models import Delivery
+from dispatch.incidents import flows as incident_flows
+from dispatch.tickets import flows as ticket_flows
+from dispatch.tickets.models import Ticket
 from tests.conftest import DOWN_LLM, make_dispatch_config
 from tests.integration.webauth import login
 
@@ -41,18 +44,18 @@ def make_ticket(client: TestClient, description: str, **extra: Any) -> int:
     assert response.status_code == 202, response.text
     event_id = uuid.UUID(response.json()["id"])
     rt = get_runtime()
-    incident_id = flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
+    incident_id = incident_flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
                                          event_id=event_id)
     assert incident_id is not None
     # a redelivered task finds the work done
-    assert flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
+    assert incident_flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
                                   event_id=event_id) == incident_id
-    routed = flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
+    routed = ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
                                   incident_id=incident_id)
     assert routed is not None
     ticket_id, seq = routed
     assert seq == 1
-    assert flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
+    assert ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
                                 incident_id=incident_id) == routed
     event = client.get(f"/api/events/{event_id}").json()
     assert event["status"] == "processed"
@@ -67,7 +70,7 @@ def reroute(ticket_id: int) -> tuple[int, int]:
         ticket = db.get(Ticket, ticket_id)
         assert ticket is not None
         incident_id = ticket.incident_id
-    routed = flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
+    routed = ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
                                   incident_id=incident_id)
     assert routed is not None and routed[0] == ticket_id
     return routed
@@ -295,8 +298,8 @@ def test_a_delivery_is_recorded_once(client: TestClient) -> None:
     ticket_id = make_ticket(client, "A big branch fell across the sidewalk on Mill Street")
     factory = get_runtime().factory
     seq = routing_seq(ticket_id)
-    assert flows.deliver_ticket(factory=factory, ticket_id=ticket_id, routing_seq=seq) is True
-    assert flows.deliver_ticket(factory=factory, ticket_id=ticket_id, routing_seq=seq) is False
+    assert delivery_flows.record_inbox_delivery(factory=factory, ticket_id=ticket_id, routing_seq=seq) is True
+    assert delivery_flows.record_inbox_delivery(factory=factory, ticket_id=ticket_id, routing_seq=seq) is False
     history = get(client, ticket_id)["history"]
     delivered = [h for h in history if h["action"] == "delivered"]
     assert len(delivered) == 1
@@ -310,9 +313,9 @@ def test_a_delivery_is_recorded_once(client: TestClient) -> None:
     act_ok(client, ticket_id, "reassign", agency="sanitation", note="n")
     new_seq = routing_seq(ticket_id)
     assert new_seq == seq + 1
-    assert flows.deliver_ticket(factory=factory, ticket_id=ticket_id, routing_seq=seq) is False
-    assert flows.deliver_ticket(factory=factory, ticket_id=ticket_id, routing_seq=new_seq) is True
-    assert flows.deliver_ticket(factory=factory, ticket_id=ticket_id, routing_seq=new_seq) is False
+    assert delivery_flows.record_inbox_delivery(factory=factory, ticket_id=ticket_id, routing_seq=seq) is False
+    assert delivery_flows.record_inbox_delivery(factory=factory, ticket_id=ticket_id, routing_seq=new_seq) is True
+    assert delivery_flows.record_inbox_delivery(factory=factory, ticket_id=ticket_id, routing_seq=new_seq) is False
     delivered = [h for h in get(client, ticket_id)["history"] if h["action"] == "delivered"]
     assert [(h["agency"], h["data"]["routing_seq"]) for h in delivered] == [
         ("landscaping", seq), ("sanitation", new_seq)]
@@ -324,5 +327,5 @@ def test_a_triage_ticket_is_not_delivered(client: TestClient) -> None:
     _, seq = reroute(ticket_id)
     assert get(client, ticket_id)["status"] == "triage"
     factory = get_runtime().factory
-    assert flows.deliver_ticket(factory=factory, ticket_id=ticket_id, routing_seq=seq) is False
+    assert delivery_flows.record_inbox_delivery(factory=factory, ticket_id=ticket_id, routing_seq=seq) is False
     assert not [h for h in get(client, ticket_id)["history"] if h["action"] == "delivered"]

@@ -18,14 +18,20 @@ from sqlalchemy import create_engine, select, text
 
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch import apikeys, collab, flows, services
-from dispatch.db import transaction
-from dispatch.models import ApiKey, Event, Ticket
-from dispatch.runtime import get_runtime
-from dispatch.schemas import ActionRequest
-from dispatch.workflow import apply_action
-from tests.integration.webauth import login
+from dispatch.accounts import apikeys
+from dispatch.accounts.models import ApiKey
+from dispatch.core.db import transaction
+from dispatch.core.runtime import get_runtime
+from dispatch.incidents import flows as incident_flows
+from dispatch.intake.models import Event
+from dispatch.tickets import collab
+from dispatch.tickets import flows as ticket_flows
+from dispatch.tickets import service as ticket_service
+from dispatch.tickets.actions import apply_action
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.schemas import ActionRequest
 from tests.conftest import DOWN_LLM, make_dispatch_config
+from tests.integration.webauth import login
 
 OPEN311 = Path("/work/shared/data/open311")
 SCHEMAS = OPEN311 / "schema" / "georeport-v2"
@@ -125,10 +131,10 @@ def open311_errors(response: Any, status: int, fmt: str = "json") -> list[dict[s
 def route(token: str) -> None:
     """What the understand and route workers do, in-process."""
     rt = get_runtime()
-    incident_id = flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
+    incident_id = incident_flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
                                          event_id=uuid.UUID(token))
     assert incident_id is not None
-    assert flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
+    assert ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
                                 incident_id=incident_id) is not None
 
 
@@ -315,9 +321,9 @@ def test_a_request_becomes_a_ticket_and_closes(client: TestClient, api_key: str)
         assert ticket is not None
         collab.add_comment(db_session=db, ticket=ticket, author="sam", internal=True,
                            body="INTERNAL: crew overtime code 77")
-        services.record(db_session=db, ticket=ticket, actor="system:delivery", action="delivery_failed",
+        ticket_service.record(db_session=db, ticket=ticket, actor="system:delivery", action="delivery_failed",
                         from_status=ticket.status, note="webhook failed: HTTP 503 from 10.0.0.7")
-        services.record(db_session=db, ticket=ticket, actor="system:recheck", action="reopen",
+        ticket_service.record(db_session=db, ticket=ticket, actor="system:recheck", action="reopen",
                         from_status=ticket.status, note="camera cam-7 zone depot: still present")
     assert client.get(f"{V2}/requests/{request_id}.json").json()[0]["status_notes"] == "branch removed"
     with transaction(get_runtime().factory) as db:

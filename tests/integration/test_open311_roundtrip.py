@@ -26,12 +26,12 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from dispatch import apikeys
-from dispatch.cityconfig import load_city
-from dispatch.db import make_engine, make_session_factory
-from dispatch.models import Ticket
-from dispatch.schemas import ActionRequest
-from dispatch.workflow import apply_action
+from dispatch.accounts import apikeys
+from dispatch.city.config import load_city
+from dispatch.core.db import make_engine, make_session_factory
+from dispatch.tickets.actions import apply_action
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.schemas import ActionRequest
 from tests.conftest import DOWN_LLM, ROOT, SAMPLE_CITY, child_env, make_dispatch_config
 
 pytestmark = pytest.mark.slow

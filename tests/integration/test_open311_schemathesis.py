@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, text
 
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch import apikeys
-from dispatch.runtime import get_runtime
+from dispatch.accounts import apikeys
+from dispatch.core.runtime import get_runtime
 from tests.conftest import DOWN_LLM, make_dispatch_config
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is in the test extra")

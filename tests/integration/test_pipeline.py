@@ -16,10 +16,12 @@ from sqlalchemy import create_engine, func, select, text
 
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch.config import DispatchConfig
-from dispatch.models import Delivery, Incident, Ticket
-from tests.integration.webauth import login
+from dispatch.core.config import DispatchConfig
+from dispatch.delivery.models import Delivery
+from dispatch.incidents.models import Incident
+from dispatch.tickets.models import Ticket
 from tests.conftest import DOWN_LLM, make_dispatch_config
+from tests.integration.webauth import login
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 CATEGORIES = {"fallen_tree", "fallen_bicycle", "exposed_garbage", "waterlogging", "pothole",
@@ -114,7 +116,7 @@ def _counts(database_url: str) -> dict[str, int]:
 def test_same_task_delivered_twice_makes_one_ticket(
     client: TestClient, live_config: DispatchConfig, start_worker: Any
 ) -> None:
-    from dispatch.tasks import enqueue_understand
+    from dispatch.core.queues import enqueue_understand
 
     event_id = client.post("/api/events", json={
         "source": "hotline", "category_hint": "pothole",

@@ -17,14 +17,15 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch import recheck
-from dispatch.db import transaction
-from dispatch.delivery_models import Recheck
-from dispatch.models import Event, Ticket
-from dispatch.recheck import RecheckResult, RecheckUnavailable
-from dispatch.runtime import get_runtime
-from tests.conftest import DOWN_LLM, make_dispatch_config
+from dispatch.cameras import recheck
+from dispatch.cameras.models import Recheck
+from dispatch.cameras.recheck import RecheckResult, RecheckUnavailable
+from dispatch.core.db import transaction
+from dispatch.core.runtime import get_runtime
+from dispatch.intake.models import Event
 from dispatch.tasks import run_rechecks
+from dispatch.tickets.models import Ticket
+from tests.conftest import DOWN_LLM, make_dispatch_config
 from tests.integration.delivery_receivers import city_file, wait_until
 from tests.integration.test_lifecycle_api import make_ticket
 from tests.integration.webauth import login

@@ -10,13 +10,13 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch import scheduled
-from dispatch.db import transaction
-from dispatch.models import Ticket
-from dispatch.runtime import get_runtime
-from tests.integration.webauth import login
+from dispatch.core.db import transaction
+from dispatch.core.runtime import get_runtime
+from dispatch.sla import scheduled
+from dispatch.tickets.models import Ticket
 from tests.conftest import DOWN_LLM, make_dispatch_config
 from tests.integration.test_lifecycle_api import make_ticket
+from tests.integration.webauth import login
 
 
 @pytest.fixture()
@@ -71,7 +71,7 @@ def test_sweep_leaves_a_backlogged_queue_alone(client: TestClient) -> None:
     Once the queue has drained, a really lost message is sent again."""
     import redis
 
-    from dispatch.celery_app import UNDERSTAND_QUEUE
+    from dispatch.core.celery_app import UNDERSTAND_QUEUE
     from dispatch.tasks import queue_depth, sweep
 
     rt = get_runtime()

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cityloop import users_cli
 from cityloop.settings import load_settings
-from dispatch import users
-from dispatch.cityconfig import load_city
-from dispatch.db import make_engine, make_session_factory
-from dispatch.errors import InvalidField
-from dispatch.models import LoginFailure, User
+from dispatch.accounts import users
+from dispatch.accounts.models import LoginFailure, User
+from dispatch.city.config import load_city
+from dispatch.core.db import make_engine, make_session_factory
+from dispatch.core.errors import InvalidField
 from tests.conftest import SAMPLE_CITY
 
 PASSWORD = "a long enough password"

@@ -14,10 +14,10 @@ from PIL import Image
 
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch import flows
-from dispatch.db import transaction
-from dispatch.models import Incident
-from dispatch.runtime import get_runtime
+from dispatch.core.db import transaction
+from dispatch.core.runtime import get_runtime
+from dispatch.incidents import flows as incident_flows
+from dispatch.incidents.models import Incident
 from tests.conftest import DOWN_LLM, make_dispatch_config
 from tests.unit.agents.fakes import FakeChatModel
 
@@ -55,7 +55,7 @@ def test_vision_model_rejecting_the_snapshot_marks_the_incident_for_triage(
     event_id = _event_with_snapshot(client)
     fake = FakeChatModel(replies=[json.dumps({"verdict": "rejected"}), WRITEUP])
     rt = get_runtime()
-    incident = _incident(flows.understand_event(
+    incident = _incident(incident_flows.understand_event(
         factory=rt.factory, city=rt.city, chat=fake, event_id=event_id, vision=True))
     assert incident.classification["verification"]["status"] == "rejected"
     assert any("verifier" in reason for reason in incident.triage_reasons)
@@ -68,7 +68,7 @@ def test_text_only_model_says_unverified_without_asking(client: TestClient) -> N
     event_id = _event_with_snapshot(client)
     fake = FakeChatModel(replies=[WRITEUP])
     rt = get_runtime()
-    incident = _incident(flows.understand_event(
+    incident = _incident(incident_flows.understand_event(
         factory=rt.factory, city=rt.city, chat=fake, event_id=event_id, vision=False))
     assert incident.classification["verification"]["status"] == "unverified"
     assert len(fake.calls) == 1  # the write-up only; nothing pretended to look

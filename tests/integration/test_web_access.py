@@ -17,8 +17,8 @@ from PIL import Image
 
 from api.app import create_app
 from api.config import ApiConfig
-from dispatch.models import Ticket
-from dispatch.runtime import get_runtime
+from dispatch.core.runtime import get_runtime
+from dispatch.tickets.models import Ticket
 from tests.conftest import DOWN_LLM, make_dispatch_config
 from tests.integration.test_lifecycle_api import make_ticket, reroute
 from tests.integration.webauth import PASSWORD, csrf_of, ensure_user, login

@@ -12,8 +12,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from dispatch.models import Event, Ticket, User
-from dispatch.runtime import get_runtime
+from dispatch.accounts.models import User
+from dispatch.core.runtime import get_runtime
+from dispatch.intake.models import Event
+from dispatch.tickets.models import Ticket
 from tests.integration.test_web_access import (  # noqa: F401 (fixtures)
     app_config,
     attach,

@@ -18,9 +18,9 @@ from sqlalchemy import update
 from api.app import create_app
 from api.config import ApiConfig
 from api.web import STATIC_DIR
-from dispatch.dashboard import safe_cell
-from dispatch.models import Ticket
-from dispatch.runtime import get_runtime
+from dispatch.core.runtime import get_runtime
+from dispatch.tickets.dashboard import safe_cell
+from dispatch.tickets.models import Ticket
 from tests.integration.test_lifecycle_api import make_ticket
 from tests.integration.test_web_access import (  # noqa: F401 (fixtures)
     XSS,

@@ -7,9 +7,9 @@ import re
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from dispatch import users
-from dispatch.models import User
-from dispatch.runtime import get_runtime
+from dispatch.accounts import users
+from dispatch.accounts.models import User
+from dispatch.core.runtime import get_runtime
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dispatch.cityconfig import CityConfig, CityConfigError, load_city, parse_city
+from dispatch.city.config import CityConfig, CityConfigError, load_city, parse_city
 from tests.conftest import ROOT, SAMPLE_CITY
 
 REQUIRED_CATEGORIES = {

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from dispatch.cityconfig import CityConfigError, parse_city
-from dispatch.delivery_config import Escalation, EscalationLevel, RetryPolicy, raised
+from dispatch.city.config import CityConfigError, parse_city
+from dispatch.city.handling import Escalation, EscalationLevel, RetryPolicy, raised
 from dispatch.delivery.registry import channels_of, escalation_channel, escalation_level
 from tests.conftest import SAMPLE_CITY
 

@@ -6,7 +6,7 @@ from typing import get_args
 
 import pytest
 
-from dispatch.lifecycle import (
+from dispatch.tickets.lifecycle import (
     Action,
     IllegalTransition,
     Status,

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatch.cityconfig import CityConfig, RoutingRule, load_city
-from dispatch.routing import RoutingInput, match_rule, rule_matches
+from dispatch.city.config import CityConfig, RoutingRule, load_city
+from dispatch.city.routing import RoutingInput, match_rule, rule_matches
 from tests.conftest import SAMPLE_CITY
 
 CHICAGO = ZoneInfo("America/Chicago")

@@ -1,0 +1,45 @@
+"""After routing: the inbox receipt of a ticket and the plan of its agency's outside channels."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatch.city.config import CityConfig
+from dispatch.core.db import transaction
+from dispatch.delivery import outbox
+from dispatch.delivery.models import Delivery
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.service import record
+
+
+def record_inbox_delivery(
+    *, factory: sessionmaker[Session], ticket_id: int, routing_seq: int, channel: str = "inbox",
+    city: CityConfig | None = None,
+) -> bool:
+    """Record that this routing of the ticket reached its agency's inbox, once; True when new.
+
+    The inbox lists a ticket as soon as routing commits; this row is the receipt the
+    sweeper and the delivery report count. With ``city``, the agency's outside channels
+    (webhook, e-mail, Open311) are planned in the same transaction as pending rows;
+    ``outbox.pending`` lists them for the queue.
+    """
+    with transaction(factory) as db:
+        ticket = db.get(Ticket, ticket_id)
+        if ticket is None or ticket.routing_seq != routing_seq or ticket.agency is None:
+            return False
+        inserted = db.execute(
+            insert(Delivery)
+            .values(ticket_id=ticket_id, agency=ticket.agency, channel=channel,
+                    routing_seq=routing_seq)
+            .on_conflict_do_nothing()
+            .returning(Delivery.id)
+        ).scalar()
+        if inserted is None:
+            return False
+        record(db_session=db, ticket=ticket, actor="system:delivery", action="delivered",
+               from_status=ticket.status, note=f"delivered to the {ticket.agency} {channel}",
+               data={"channel": channel, "routing_seq": routing_seq})
+        if city is not None:
+            outbox.plan(db_session=db, city=city, ticket=ticket)
+        return True

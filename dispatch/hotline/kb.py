@@ -1,0 +1,172 @@
+"""The knowledge base: store documents as chunks and retrieve passages for a question.
+
+Three retrievers: full-text (``ts_rank`` over ``websearch_to_tsquery``), vector (exact
+cosine in-process over every chunk embedding) and hybrid (reciprocal rank fusion of
+both). Every hit carries its cosine similarity to the question so that callers can
+apply one calibrated threshold whatever the ranking. The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from sqlalchemy import delete, func, literal_column, select
+from sqlalchemy.orm import Session
+
+from dispatch.hotline.embed import Embedder
+from dispatch.hotline.models import EMBEDDING_DIM, KbChunk, KbDocument
+from dispatch.hotline.parse import ParsedDocument
+
+Mode = Literal["fulltext", "vector", "hybrid"]
+HOTLINE_MODE: Mode = "vector"
+"""The retriever the hotline answers from. Measured on the 641 US government FAQ questions
+(``cityloop eval hotline``), recall@1 on the even / odd-numbered questions: vector 0.42 / 0.41,
+reciprocal rank fusion with full-text 0.33 / 0.33, full-text 0.20 / 0.17. Full-text adds
+nothing on paraphrased questions, so vector it is."""
+RRF_K = 60
+_WORD = re.compile(r"[A-Za-z0-9]+")
+_ENGLISH = literal_column("'english'::regconfig")
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: int
+    document_id: int
+    title: str
+    source: str
+    text: str
+    score: float  # the ranking score of the retriever that produced the hit
+    cosine: float  # similarity of the chunk to the question, for thresholds
+
+
+def add_documents(
+    *, db_session: Session, documents: Iterable[ParsedDocument], embedder: Embedder,
+) -> tuple[int, int]:
+    """Store documents (replacing one with the same source and title). Returns (docs, chunks)."""
+    documents = [d for d in documents if d.chunks]
+    texts = [f"{d.title}\n{chunk}" for d in documents for chunk in d.chunks]
+    vectors = embedder.embed(texts) if texts else np.zeros((0, EMBEDDING_DIM))
+    row = 0
+    for parsed in documents:
+        db_session.execute(delete(KbDocument).where(
+            KbDocument.source == parsed.source, KbDocument.title == parsed.title))
+        doc = KbDocument(title=parsed.title, source=parsed.source, kind=parsed.kind)
+        db_session.add(doc)
+        db_session.flush()
+        db_session.add_all(
+            KbChunk(document_id=doc.id, ordinal=i, text=chunk,
+                    embedding=[round(float(x), 6) for x in vectors[row + i]])
+            for i, chunk in enumerate(parsed.chunks))
+        row += len(parsed.chunks)
+    db_session.flush()
+    return len(documents), len(texts)
+
+
+def or_query(question: str) -> str:
+    """The question's words joined by ``or`` for ``websearch_to_tsquery``.
+
+    A question's words all together rarely occur in one passage; any of them may.
+    """
+    words = [w for w in _WORD.findall(question) if w.lower() != "or"]
+    return " or ".join(words)
+
+
+def fulltext_search(*, db_session: Session, query: str, k: int) -> list[tuple[int, float]]:
+    """(chunk id, ts_rank) of the best ``k`` chunks sharing a stemmed word with the query."""
+    ts_query = func.websearch_to_tsquery(_ENGLISH, or_query(query))
+    rank = func.ts_rank(KbChunk.tsv, ts_query)
+    stmt = (select(KbChunk.id, rank).where(KbChunk.tsv.op("@@")(ts_query))
+            .order_by(rank.desc(), KbChunk.id).limit(k))
+    return [(int(cid), float(score)) for cid, score in db_session.execute(stmt)]
+
+
+class VectorIndex:
+    """Every chunk embedding as one matrix; reloaded when the chunks change."""
+
+    def __init__(self) -> None:
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.matrix = np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        self._signature: tuple[int, int] | None = None
+        self._position: dict[int, int] = {}
+
+    def refresh(self, db_session: Session) -> VectorIndex:
+        count, last = db_session.execute(select(func.count(KbChunk.id), func.max(KbChunk.id))).one()
+        signature = (int(count), int(last or 0))
+        if signature == self._signature:
+            return self
+        rows = db_session.execute(select(KbChunk.id, KbChunk.embedding).order_by(KbChunk.id)).all()
+        self.ids = np.array([r[0] for r in rows], dtype=np.int64)
+        self.matrix = (np.array([r[1] for r in rows], dtype=np.float32) if rows
+                       else np.zeros((0, EMBEDDING_DIM), dtype=np.float32))
+        self._position = {int(cid): i for i, cid in enumerate(self.ids)}
+        self._signature = signature
+        return self
+
+    def similarities(self, query_vector: np.ndarray) -> np.ndarray:
+        return self.matrix @ query_vector.astype(np.float32)
+
+    def cosine(self, sims: np.ndarray, chunk_id: int) -> float:
+        position = self._position.get(chunk_id)
+        return float(sims[position]) if position is not None else 0.0
+
+    def top(self, sims: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if sims.size == 0:
+            return []
+        k = min(k, sims.size)
+        best = np.argpartition(-sims, k - 1)[:k]
+        best = best[np.argsort(-sims[best], kind="stable")]
+        return [(int(self.ids[i]), float(sims[i])) for i in best]
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], *, k: int = RRF_K) -> list[tuple[int, float]]:
+    """Ids ordered by the sum of 1 / (k + rank) over the rankings they appear in."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def search(
+    *, db_session: Session, query: str, embedder: Embedder, index: VectorIndex, k: int = 5,
+    mode: Mode = "hybrid", depth: int = 50, query_vector: np.ndarray | None = None,
+) -> list[Hit]:
+    """The best ``k`` chunks for ``query``; ``depth`` candidates per retriever are fused."""
+    index.refresh(db_session)
+    if query_vector is None:
+        query_vector = embedder.embed([query])[0]
+    sims = index.similarities(query_vector)
+    if mode == "fulltext":
+        ranked = fulltext_search(db_session=db_session, query=query, k=k)
+    elif mode == "vector":
+        ranked = index.top(sims, k)
+    else:
+        lexical = [cid for cid, _ in fulltext_search(db_session=db_session, query=query, k=depth)]
+        semantic = [cid for cid, _ in index.top(sims, depth)]
+        ranked = reciprocal_rank_fusion([lexical, semantic])[:k]
+    return _hits(db_session, ranked, sims, index)
+
+
+def _hits(db_session: Session, ranked: list[tuple[int, float]], sims: np.ndarray,
+          index: VectorIndex) -> list[Hit]:
+    if not ranked:
+        return []
+    ids = [cid for cid, _ in ranked]
+    rows = db_session.execute(
+        select(KbChunk.id, KbChunk.document_id, KbChunk.text, KbDocument.title, KbDocument.source)
+        .join(KbDocument, KbDocument.id == KbChunk.document_id).where(KbChunk.id.in_(ids))).all()
+    by_id = {row.id: row for row in rows}
+    hits = []
+    for cid, score in ranked:
+        row = by_id.get(cid)
+        if row is None:
+            continue
+        hits.append(Hit(chunk_id=cid, document_id=row.document_id, title=row.title,
+                        source=row.source, text=row.text, score=score,
+                        cosine=index.cosine(sims, cid)))
+    return hits
+

@@ -1,0 +1,100 @@
+"""What the hotline needs from the system of record: conversations, reports, public status.
+
+Typed, keyword-only services; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agents.hotline import Passage, PublicStatus
+from agents.hotline_intake import ReportForm
+from dispatch.city.config import CityConfig
+from dispatch.hotline.kb import Hit
+from dispatch.hotline.models import HotlineConversation
+from dispatch.intake import service as intake_service
+from dispatch.intake.models import Event
+from dispatch.intake.schemas import Contact, EventCreate
+from dispatch.tickets import public_updates
+from dispatch.tickets import service as ticket_service
+from dispatch.tickets.models import Ticket
+
+HOTLINE_SOURCE = "hotline"
+
+
+def load_state(*, db_session: Session, conversation_id: uuid.UUID | None) -> tuple[uuid.UUID, dict[str, Any]]:
+    """(id, state) of the conversation; an unknown or missing id starts a new one."""
+    if conversation_id is not None:
+        row = db_session.get(HotlineConversation, conversation_id)
+        if row is not None:
+            return row.id, dict(row.state)
+    return uuid.uuid4(), {}
+
+
+def save_state(*, db_session: Session, conversation_id: uuid.UUID, state: dict[str, Any]) -> None:
+    row = db_session.get(HotlineConversation, conversation_id, with_for_update=True)
+    if row is None:
+        db_session.add(HotlineConversation(id=conversation_id, state=state))
+    else:
+        row.state = state
+    db_session.flush()
+
+
+def event_from_form(form: ReportForm) -> EventCreate:
+    """The complaint as an event, as ``POST /api/events`` would receive it."""
+    description = form.what or ""
+    if form.when:
+        description = f"{description} (noticed: {form.when})"
+    contact = None
+    if form.contact_name or form.contact_phone or form.contact_email:
+        contact = Contact(name=form.contact_name, phone=form.contact_phone, email=form.contact_email)
+    return EventCreate(source=HOTLINE_SOURCE, description=description, address=form.where,
+                       contact=contact)
+
+
+def submit_report(
+    *, db_session: Session, city: CityConfig, form: ReportForm, max_image_bytes: int,
+    conversation_id: uuid.UUID,
+) -> Event:
+    """Store the report as an event; the caller enqueues it after the commit.
+
+    Confirming the same form twice in one conversation stores one event.
+    """
+    digest = hashlib.sha256(form.model_dump_json().encode()).hexdigest()[:32]
+    event, _ = intake_service.create_event(
+        db_session=db_session, city=city, data=event_from_form(form), max_image_bytes=max_image_bytes,
+        idempotency_key=f"hotline:{conversation_id}:{digest}")
+    return event
+
+
+def public_status(*, db_session: Session, city: CityConfig, reference: str) -> PublicStatus | None:
+    """A ticket's (or a not yet routed report's) public status: status, category, agency."""
+    ticket = db_session.scalar(select(Ticket).where(Ticket.reference == reference))
+    if ticket is None:
+        try:
+            event = db_session.get(Event, uuid.UUID(reference))
+        except ValueError:
+            return None
+        if event is None:
+            return None
+        ticket = ticket_service.ticket_for_incident(db_session=db_session, incident_id=event.incident_id)
+        if ticket is None:
+            return PublicStatus(reference=reference, status="received (not yet routed)",
+                                category=event.category_hint or "not yet classified")
+    category = city.category(ticket.category)
+    agency = city.agency(ticket.agency) if ticket.agency else None
+    update = public_updates.latest(db_session=db_session, ticket_ids=[ticket.id]).get(ticket.id)
+    return PublicStatus(
+        reference=ticket.reference, status=ticket.status,
+        category=category.name if category else ticket.category,
+        agency=agency.name if agency else ("the dispatch desk" if ticket.status == "triage" else None),
+        update=update)
+
+
+def passages(hits: list[Hit]) -> list[Passage]:
+    return [Passage(title=h.title, source=h.source, text=h.text, score=h.cosine) for h in hits]

@@ -1,0 +1,221 @@
+"""Understand an event: classify, write up, verify, merge into an open incident or start one.
+
+Keyed by the event's id and safe to run twice: a redelivered message finds the event
+processed and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from langchain_core.language_models import BaseChatModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from agents import (
+    CategorySpec,
+    Classification,
+    EventFacts,
+    LLMUnavailable,
+    classify,
+    fallback_writeup,
+    write_incident,
+)
+from agents.duplicates import DuplicatePolicy, DuplicateVerdict, Sighting, judge
+from agents.embeddings import Embedder, Vector
+from agents.verifier import Snapshot, Verification, verify_snapshot
+from dispatch.city.config import CityConfig
+from dispatch.core.db import transaction
+from dispatch.incidents.merging import find_candidates, lock_incident_creation, merge_event
+from dispatch.incidents.models import Incident
+from dispatch.intake.models import Event
+
+log = logging.getLogger(__name__)
+
+
+INTAKE_ACTOR = "system:intake"
+
+
+def category_specs(city: CityConfig) -> list[CategorySpec]:
+    return [
+        CategorySpec(code=c.code, name=c.name, description=c.description, keywords=c.keywords,
+                     examples=[*c.detector_prompts, *c.keywords])
+        for c in city.categories
+    ]
+
+
+def _facts(event: Event, city: CityConfig, category: str) -> EventFacts:
+    cat = city.category(category)
+    return EventFacts(
+        description=event.description, source=event.source, category=category,
+        category_name=cat.name if cat else category, occurred_at=event.occurred_at,
+        address=event.address, district=event.district, lat=event.lat, lon=event.lon,
+    )
+
+
+def _embed(embedder: Embedder | None, text: str) -> Vector | None:
+    """The text's vector, or ``None`` without an embedder or when embedding fails."""
+    if embedder is None or not text.strip():
+        return None
+    try:
+        vectors: Vector = embedder.embed([text])
+    except (OSError, RuntimeError, ValueError, ImportError) as exc:
+        log.warning("embedding failed, continuing without it: %s", exc)
+        return None
+    vector: Vector = vectors[0]
+    return vector
+
+
+def _sighting(event: Event, category: str, vector: Vector | None) -> Sighting:
+    return Sighting(
+        text=event.description, category=category, lat=event.lat, lon=event.lon,
+        at=event.occurred_at or event.received_at,
+        embedding=[round(float(x), 6) for x in vector] if vector is not None else None)
+
+
+def _triage_reasons(result: Classification, city: CityConfig) -> list[str]:
+    reasons = []
+    if result.method == "fallback":
+        why = result.llm_error if city.routing.classify_with_llm else "LLM classification is off"
+        reasons.append(f"classifier: no keyword or embedding match ({why}); "
+                       f"a dispatcher should confirm the category")
+    if result.method == "llm" and city.routing.review_llm_only_categories:
+        reasons.append(
+            f"category {result.category!r} chosen by the LLM alone "
+            f"(confidence {result.confidence:.2f}); a dispatcher should confirm it")
+    return reasons
+
+
+def _category_name(city: CityConfig, code: str) -> str:
+    category = city.category(code)
+    return category.name if category else code
+
+
+def understand_event(
+    *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
+    event_id: uuid.UUID, embedder: Embedder | None = None,
+    duplicates: DuplicatePolicy | None = None, vision: bool = False,
+) -> uuid.UUID | None:
+    """Event -> its incident: an open duplicate it joins, or a new classified, written-up one.
+
+    ``duplicates`` is the duplicate judge's policy; ``None`` never merges (every event
+    gets its own incident, as callers that create tickets one by one expect).
+    """
+    with transaction(factory) as db:
+        event = db.get(Event, event_id)
+        if event is None:
+            log.warning("understand_event: event %s does not exist", event_id)
+            return None
+        if event.incident_id is not None:
+            return event.incident_id
+        snapshot = (Snapshot(data=event.image, content_type=event.image_content_type)
+                    if event.image is not None and event.image_content_type else None)
+        db.expunge(event)
+    vector = _embed(embedder, event.description)
+    result = classify(
+        text=event.description, categories=category_specs(city),
+        chat=chat if city.routing.classify_with_llm else None, hint=event.category_hint, fallback_code=city.fallback_category,
+        embedder=embedder, text_vector=vector,
+    )
+    sighting = _sighting(event, result.category, vector)
+    seen: set[str] = set()
+    if duplicates is not None:
+        with transaction(factory) as db:
+            candidates = find_candidates(db_session=db, sighting=sighting, policy=duplicates)
+        verdict = judge(sighting, candidates, chat=chat, policy=duplicates)
+        if verdict.incident_id is not None:
+            merged = _merge(factory, event_id, uuid.UUID(verdict.incident_id), verdict,
+                            result.flags)
+            if merged is not None:
+                return merged
+        seen = {c.incident_id for c in candidates}
+    verification = verify_snapshot(
+        chat, vision=vision, snapshot=snapshot, report=event.description,
+        category_name=_category_name(city, result.category))
+    return _create_incident(factory=factory, city=city, chat=chat, event=event, result=result,
+                            sighting=sighting, policy=duplicates, seen=seen,
+                            verification=verification)
+
+
+def _merge(
+    factory: sessionmaker[Session], event_id: uuid.UUID, incident_id: uuid.UUID,
+    verdict: DuplicateVerdict, flags: list[str],
+) -> uuid.UUID | None:
+    """The incident the event now belongs to, or ``None`` when the target closed meanwhile."""
+    with transaction(factory) as db:
+        locked = db.scalar(select(Event).where(Event.id == event_id).with_for_update())
+        assert locked is not None
+        if locked.incident_id is not None:  # another delivery of this task won the race
+            return locked.incident_id
+        if merge_event(db_session=db, event=locked, incident_id=incident_id, verdict=verdict,
+                       flags=flags):
+            return incident_id
+        return None
+
+
+def _create_incident(
+    *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
+    event: Event, result: Classification, sighting: Sighting, policy: DuplicatePolicy | None,
+    seen: set[str], verification: Verification,
+) -> uuid.UUID:
+    triage_reasons = _triage_reasons(result, city)
+    if verification.status == "rejected":
+        triage_reasons.append(f"verifier: the snapshot does not show {result.category!r}")
+    facts = _facts(event, city, result.category)
+    try:
+        writeup = write_incident(chat, facts=facts) if chat is not None else fallback_writeup(facts)
+    except LLMUnavailable as exc:
+        writeup = fallback_writeup(facts)
+        triage_reasons.append(f"writer: {exc}")
+    if chat is None:
+        triage_reasons.append("LLM not configured")
+    if result.flags:
+        triage_reasons.append("flags: " + ", ".join(result.flags))
+    with transaction(factory) as db:
+        locked = db.scalar(select(Event).where(Event.id == event.id).with_for_update())
+        assert locked is not None
+        if locked.incident_id is not None:  # another delivery of this task won the race
+            return locked.incident_id
+        if policy is not None:
+            late = _late_duplicate(db, locked, sighting, policy, seen, result.flags)
+            if late is not None:
+                return late
+        incident = Incident(
+            id=uuid.uuid4(), origin_event_id=event.id, category=result.category,
+            severity=result.severity, title=writeup.title, description=writeup.description,
+            location_phrase=writeup.location_phrase, recommended_action=writeup.recommended_action,
+            lat=event.lat, lon=event.lon, district=event.district,
+            classification={**result.model_dump(mode="json"),
+                            "verification": verification.model_dump(mode="json")},
+            writeup=writeup.model_dump(mode="json"),
+            needs_triage=bool(triage_reasons), triage_reasons=triage_reasons,
+            embedding=sighting.embedding,
+        )
+        db.add(incident)
+        db.flush()
+        locked.incident_id = incident.id
+        locked.status = "processed"
+        locked.flags = sorted(set(locked.flags) | set(result.flags))
+        locked.processed_at = datetime.now(UTC)
+        return incident.id
+
+
+def _late_duplicate(
+    db: Session, event: Event, sighting: Sighting, policy: DuplicatePolicy, seen: set[str],
+    flags: list[str],
+) -> uuid.UUID | None:
+    """Under the creation lock: join an incident created while this event was understood.
+
+    Only the rules decide here (no LLM call inside a transaction).
+    """
+    lock_incident_creation(db)
+    fresh = [c for c in find_candidates(db_session=db, sighting=sighting, policy=policy)
+             if c.incident_id not in seen]
+    late = judge(sighting, fresh, chat=None, policy=policy)
+    if late.incident_id is not None and merge_event(
+            db_session=db, event=event, incident_id=uuid.UUID(late.incident_id), verdict=late,
+            flags=flags):
+        return uuid.UUID(late.incident_id)
+    return None

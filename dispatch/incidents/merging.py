@@ -1,0 +1,89 @@
+"""Events that repeat an open incident join it instead of starting a new one.
+
+The duplicate judge (``agents.duplicates``) decides; this module finds the candidate
+incidents near an event and writes the merge. The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select, text
+from sqlalchemy.orm import Session
+
+from agents.duplicates import Candidate, DuplicatePolicy, DuplicateVerdict, Sighting
+from dispatch.incidents.models import Incident
+from dispatch.intake.models import Event
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.service import record
+
+MERGE_ACTOR = "system:intake"
+CLOSED_STATUSES = ("resolved", "closed")
+MAX_CANDIDATES = 50
+_METRES_PER_DEGREE = 111_320.0
+# One advisory lock serialises "look for a duplicate, else create an incident", so two
+# reports of the same tree handled at the same moment cannot both create one.
+_INCIDENT_CREATION_LOCK = 0x43_49_54_59_4C_50  # "CITYLP"
+
+
+def lock_incident_creation(db_session: Session) -> None:
+    """Hold the incident-creation lock until the transaction ends."""
+    db_session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                       {"key": _INCIDENT_CREATION_LOCK})
+
+
+def find_candidates(
+    *, db_session: Session, sighting: Sighting, policy: DuplicatePolicy,
+    now: datetime | None = None,
+) -> list[Candidate]:
+    """Incidents inside the distance box and time window whose ticket is not closed."""
+    if sighting.lat is None or sighting.lon is None:
+        return []
+    dlat = policy.max_distance_m / _METRES_PER_DEGREE
+    cos_lat = max(math.cos(math.radians(sighting.lat)), 1e-6)
+    dlon = policy.max_distance_m / (_METRES_PER_DEGREE * cos_lat)
+    since = (now or datetime.now(UTC)) - timedelta(hours=policy.window_hours)
+    stmt = (
+        select(Incident, Event)
+        .join(Event, Event.id == Incident.origin_event_id)
+        .outerjoin(Ticket, Ticket.incident_id == Incident.id)
+        .where(Incident.lat.between(sighting.lat - dlat, sighting.lat + dlat),
+               Incident.lon.between(sighting.lon - dlon, sighting.lon + dlon),
+               Incident.created_at >= since,
+               or_(Ticket.id.is_(None), Ticket.status.not_in(CLOSED_STATUSES)))
+        .order_by(Incident.created_at.desc())
+        .limit(MAX_CANDIDATES)
+    )
+    return [
+        Candidate(incident_id=str(incident.id), text=f"{incident.title}. {origin.description}",
+                  category=incident.category, lat=incident.lat, lon=incident.lon,
+                  at=origin.occurred_at or origin.received_at, embedding=incident.embedding)
+        for incident, origin in db_session.execute(stmt).tuples()
+    ]
+
+
+def merge_event(
+    *, db_session: Session, event: Event, incident_id: uuid.UUID, verdict: DuplicateVerdict,
+    flags: list[str],
+) -> bool:
+    """Attach the (row-locked) event to the incident and note it on the incident's ticket.
+
+    False, and nothing written, when the incident's ticket was closed meanwhile.
+    """
+    ticket = db_session.scalar(
+        select(Ticket).where(Ticket.incident_id == incident_id).with_for_update(of=Ticket))
+    if ticket is not None and ticket.status in CLOSED_STATUSES:
+        return False
+    event.incident_id = incident_id
+    event.status = "processed"
+    event.flags = sorted(set(event.flags) | set(flags))
+    event.processed_at = datetime.now(UTC)
+    if ticket is not None:
+        summary = verdict.model_dump(mode="json", exclude={"assessments"})
+        record(db_session=db_session, ticket=ticket, actor=MERGE_ACTOR, action="merged_event",
+               from_status=ticket.status,
+               note=f"{event.source} event merged into this incident: {verdict.reason}",
+               data={"event_id": str(event.id), "source": event.source, **summary})
+    return True

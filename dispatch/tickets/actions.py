@@ -1,0 +1,74 @@
+"""Staff and dispatcher actions on a ticket: the lifecycle, recorded in the history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from dispatch.city.config import CityConfig
+from dispatch.city.routing import RoutingDecision
+from dispatch.core.errors import InvalidField
+from dispatch.tickets.lifecycle import Action, next_status
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.schemas import ActionRequest
+from dispatch.tickets.service import get_ticket, record
+
+
+class FollowUp(BaseModel):
+    """Work to enqueue after the transaction commits."""
+
+    kind: Literal["none", "reroute", "deliver"]
+    ticket_id: int
+    routing_seq: int
+    queue: str | None = None
+
+
+def _check_request(*, city: CityConfig, action: Action, request: ActionRequest) -> None:
+    if action == "reject" and not request.reason:
+        raise InvalidField("reason", "a reason is required to reject a ticket")
+    if action == "reassign":
+        if not request.agency:
+            raise InvalidField("agency", "an agency code is required to reassign a ticket")
+        if city.agency(request.agency) is None:
+            known = ", ".join(a.code for a in city.agencies)
+            raise InvalidField("agency", f"unknown agency {request.agency!r}; known: {known}")
+
+
+def apply_action(
+    *, db_session: Session, city: CityConfig, ticket_id: int, action: Action,
+    request: ActionRequest,
+) -> tuple[Ticket, FollowUp]:
+    """Move the ticket; raises IllegalTransition (with the allowed actions) or InvalidField."""
+    _check_request(city=city, action=action, request=request)
+    ticket = get_ticket(db_session=db_session, ticket_id=ticket_id, for_update=True)
+    before = ticket.status
+    ticket.status = next_status(action, before)
+    follow = FollowUp(kind="none", ticket_id=ticket.id, routing_seq=ticket.routing_seq)
+    data: dict[str, object] = {}
+    if action == "reject":
+        rejecting = ticket.agency
+        if rejecting and rejecting not in ticket.rejected_by:
+            ticket.rejected_by = [*ticket.rejected_by, rejecting]
+        data = {"rejected_by": rejecting, "reason": request.reason}
+        follow = FollowUp(kind="reroute", ticket_id=ticket.id, routing_seq=ticket.routing_seq)
+    elif action == "reassign":
+        agency = city.agency(request.agency or "")
+        assert agency is not None
+        data = {"from_agency": ticket.agency, "to_agency": agency.code}
+        if ticket.assignee:  # a colleague of the old agency cannot see it any more
+            data["unassigned"] = ticket.assignee
+        ticket.agency, ticket.needs_triage, ticket.assignee = agency.code, False, None
+        ticket.arrived_at = datetime.now(UTC)
+        ticket.routing_seq += 1
+        ticket.routing = RoutingDecision(
+            method="manual", agency=agency.code, by=request.actor,
+            reason=request.note or "reassigned by a dispatcher").as_json()
+        follow = FollowUp(kind="deliver", ticket_id=ticket.id, routing_seq=ticket.routing_seq,
+                          queue=agency.queue)
+    note = request.reason if action == "reject" else request.note
+    record(db_session=db_session, ticket=ticket, actor=request.actor, action=action,
+           from_status=before, note=note, data=data)
+    return ticket, follow

@@ -1,0 +1,191 @@
+"""Route an incident: rules first, the LLM among the configured agencies, triage when unsure;
+then write the ticket. Keyed by the incident's id and safe to run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from kombu.exceptions import OperationalError as BrokerError
+from langchain_core.language_models import BaseChatModel
+from pydantic import ValidationError
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from agents import (
+    AgencySpec,
+    LLMUnavailable,
+    choose_agency,
+)
+from dispatch.accounts.models import User
+from dispatch.city.config import CityConfig
+from dispatch.city.routing import RoutingDecision, RoutingInput, match_rule
+from dispatch.core.db import transaction
+from dispatch.core.errors import InvalidField
+from dispatch.core.queues import enqueue_delivery, enqueue_route
+from dispatch.incidents.models import Incident
+from dispatch.intake.models import Event
+from dispatch.tickets import access
+from dispatch.tickets.actions import apply_action
+from dispatch.tickets.lifecycle import Action
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.schemas import ActionRequest
+from dispatch.tickets.service import record, ticket_for_incident
+
+log = logging.getLogger(__name__)
+
+ROUTER_ACTOR = "system:router"
+
+
+class RoutedTicket(NamedTuple):
+    """The ticket an incident became, and which routing of it this is (1, 2, ... per reroute)."""
+
+    ticket_id: int
+    routing_seq: int
+
+
+def _decide(
+    *, city: CityConfig, chat: BaseChatModel | None, incident: Incident, text: str,
+    at: datetime, exclude: frozenset[str],
+) -> RoutingDecision:
+    """Rules first; the LLM chooses among the remaining agencies; unsure -> triage."""
+    item = RoutingInput(category=incident.category, district=incident.district, text=text, at=at)
+    match = match_rule(city, item, exclude=exclude)
+    if match is not None:
+        return RoutingDecision(method="rule", rule_id=match.rule_id, agency=match.agency,
+                               reason=f"rule {match.rule_id!r} matched")
+    candidates = [a for a in city.agencies if a.code not in exclude]
+    if chat is None or not candidates:
+        why = "no agency left" if not candidates else "no rule matched and the LLM is not configured"
+        return RoutingDecision(method="triage", agency=None, reason=why)
+    specs = [AgencySpec(code=a.code, name=a.name, description=a.description) for a in candidates]
+    try:
+        choice = choose_agency(chat, text=text, category=incident.category, agencies=specs)
+    except LLMUnavailable as exc:
+        return RoutingDecision(method="triage", agency=None,
+                               reason=f"no rule matched; LLM unavailable: {exc}")
+    llm = {"rationale": choice.rationale, "confidence": choice.confidence,
+           "prompt_version": choice.prompt_version, "model": choice.model}
+    threshold = city.routing.llm_confidence_threshold
+    if choice.confidence < threshold:
+        return RoutingDecision(
+            method="triage", agency=None, llm_choice=choice.agency, **llm,
+            reason=f"LLM confidence {choice.confidence:.2f} below threshold {threshold:.2f}")
+    return RoutingDecision(method="llm", agency=choice.agency, **llm,
+                           reason=f"no rule matched; LLM chose {choice.agency}")
+
+
+def route_incident(
+    *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
+    incident_id: uuid.UUID,
+) -> RoutedTicket | None:
+    """Incident -> Ticket on an agency queue (or triage); None when the incident is gone."""
+    with transaction(factory) as db:
+        incident = db.get(Incident, incident_id)
+        if incident is None:
+            log.warning("route_incident: incident %s does not exist", incident_id)
+            return None
+        ticket = ticket_for_incident(db_session=db, incident_id=incident_id)
+        if ticket is not None and ticket.status != "rejected":
+            return RoutedTicket(ticket_id=ticket.id, routing_seq=ticket.routing_seq)
+        event = db.get(Event, incident.origin_event_id)
+        assert event is not None
+        text = f"{incident.title}. {event.description}"
+        at = event.occurred_at or event.received_at
+        exclude = frozenset(ticket.rejected_by) if ticket else frozenset()
+        rejections = len(exclude)
+        db.expunge_all()
+    if rejections >= city.routing.max_rejections:
+        decision = RoutingDecision(method="triage", agency=None,
+                                   reason=f"rejected {rejections} times; a dispatcher decides")
+    else:
+        decision = _decide(city=city, chat=chat, incident=incident, text=text, at=at, exclude=exclude)
+    if exclude:
+        decision.excluded_agencies = sorted(exclude)
+    return _write_ticket(factory=factory, city=city, incident=incident, decision=decision)
+
+
+def _next_reference(db: Session) -> tuple[int, str]:
+    ticket_id = int(db.scalar(text("SELECT nextval(pg_get_serial_sequence('tickets', 'id'))")))
+    return ticket_id, f"{datetime.now(UTC).year}-{ticket_id:05d}"
+
+
+def _write_ticket(
+    *, factory: sessionmaker[Session], city: CityConfig, incident: Incident,
+    decision: RoutingDecision,
+) -> RoutedTicket:
+    agency = decision.agency
+    status = "open" if agency else "triage"
+    needs_triage = incident.needs_triage or status == "triage"
+    category = city.category(incident.category)
+    sla_hours = category.sla_hours if category else 72.0
+    try:
+        with transaction(factory) as db:
+            ticket = db.scalar(
+                select(Ticket).where(Ticket.incident_id == incident.id).with_for_update(of=Ticket)
+            )
+            if ticket is None:
+                ticket_id, reference = _next_reference(db)
+                ticket = Ticket(
+                    id=ticket_id, reference=reference, incident_id=incident.id,
+                    agency=agency, status=status, priority=category.priority if category else "low",
+                    category=incident.category, district=incident.district, title=incident.title,
+                    needs_triage=needs_triage, routing=decision.as_json(), routing_seq=1, rejected_by=[],
+                    sla_due_at=datetime.now(UTC) + timedelta(hours=sla_hours),
+                )
+                db.add(ticket)
+                db.flush()
+                record(db_session=db, ticket=ticket, actor=ROUTER_ACTOR, action="routed",
+                       from_status=None, note=decision.reason, data=decision.as_json())
+            elif ticket.status == "rejected":
+                before = ticket.status
+                # the rejecting agency's colleague cannot see the ticket any more
+                unassigned = {"unassigned": ticket.assignee} if ticket.assignee else {}
+                ticket.agency, ticket.status = agency, status
+                ticket.needs_triage, ticket.assignee = needs_triage, None
+                ticket.arrived_at = datetime.now(UTC)
+                ticket.routing, ticket.routing_seq = decision.as_json(), ticket.routing_seq + 1
+                record(db_session=db, ticket=ticket, actor=ROUTER_ACTOR, action="rerouted",
+                       from_status=before, note=decision.reason,
+                       data={**decision.as_json(), **unassigned})
+            return RoutedTicket(ticket_id=ticket.id, routing_seq=ticket.routing_seq)
+    except IntegrityError:  # a concurrent delivery of the same task created it first
+        with transaction(factory) as db:
+            existing = ticket_for_incident(db_session=db, incident_id=incident.id)
+            assert existing is not None
+            return RoutedTicket(ticket_id=existing.id, routing_seq=existing.routing_seq)
+
+
+def take_action(*, db_session: Session, city: CityConfig, user: User, ticket_id: int, action: Action,
+                note: str | None = None, reason: str | None = None, agency: str | None = None) -> None:
+    """One lifecycle action by a signed-in user, for the JSON API and the pages alike.
+
+    The ticket is locked, the user's right to see it and to take the action is checked under
+    that lock, the action is applied and recorded with the user as the actor, and follow-up
+    work is enqueued after the commit. A broker that is down then is not the user's error:
+    the change stands and the sweeper sends the lost message (``dispatch.tasks.sweep``).
+    """
+    try:
+        request = ActionRequest(actor=user.username, note=note or None, reason=reason or None,
+                                agency=agency or None)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidField(".".join(str(p) for p in err["loc"]), err["msg"]) from None
+    with db_session.begin():
+        access.visible_ticket(db_session=db_session, user=user, ticket_id=ticket_id, for_update=True)
+        access.check_action(user, action)
+        ticket, follow = apply_action(db_session=db_session, city=city, ticket_id=ticket_id,
+                                      action=action, request=request)
+        incident_id, ticket_agency = ticket.incident_id, ticket.agency
+    try:
+        if follow.kind == "reroute":
+            enqueue_route(incident_id)
+        elif follow.kind == "deliver":
+            enqueue_delivery(follow.ticket_id, follow.routing_seq, ticket_agency)
+    except (BrokerError, OSError) as exc:
+        log.warning("ticket %s: %s stored; follow-up left to the sweeper: %s", ticket_id, action, exc)
+    db_session.expire_all()

@@ -1,0 +1,86 @@
+"""Pydantic shapes of incidents and tickets at the boundary: reads, pages, actions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch.tickets.lifecycle import Action
+
+
+class IncidentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    category: str
+    severity: str
+    title: str
+    description: str
+    location_phrase: str
+    recommended_action: str
+    lat: float | None
+    lon: float | None
+    district: str | None
+    classification: dict[str, Any]
+    writeup: dict[str, Any]
+    needs_triage: bool
+    triage_reasons: list[str]
+    created_at: datetime
+
+
+class HistoryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    agency: str | None
+    note: str | None
+    data: dict[str, Any]
+
+
+class TicketSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    reference: str
+    agency: str | None
+    status: str
+    priority: str
+    category: str
+    district: str | None
+    title: str
+    assignee: str | None
+    needs_triage: bool
+    sla_due_at: datetime
+    sla_breached: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class TicketRead(TicketSummary):
+    routing: dict[str, Any]
+    rejected_by: list[str]
+    allowed_actions: list[str]
+    incident: IncidentRead
+    history: list[HistoryRead]
+
+
+class TicketPage(BaseModel):
+    items: list[TicketSummary]
+    next_cursor: int | None
+
+
+class ActionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    actor: str = Field(min_length=1, max_length=120)
+    note: str | None = Field(default=None, max_length=4000)
+    reason: str | None = Field(default=None, max_length=2000, description="required to reject")
+    agency: str | None = Field(default=None, max_length=64, description="required to reassign")
+
+
+class ActionResult(BaseModel):
+    action: Action
+    ticket: TicketRead
