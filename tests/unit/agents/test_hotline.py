@@ -101,7 +101,7 @@ def test_values_that_dispatch_would_refuse_are_asked_again_not_stored() -> None:
     """Every form the conversation keeps must become a valid event: before, "x" as the problem,
     a doubled-dot e-mail or a 60-digit number were stored, and "yes" answered 500."""
     from agents.hotline_intake import fill, pattern_fields
-    from dispatch.hotline import event_from_form
+    from dispatch.hotline.service import event_from_form
 
     form = fill(ReportForm(), "x", asked="what", chat=None)
     assert form.what is None  # asked again
@@ -118,7 +118,7 @@ def test_values_that_dispatch_would_refuse_are_asked_again_not_stored() -> None:
 
 
 def test_a_whole_conversation_with_awkward_answers_submits_a_valid_event() -> None:
-    from dispatch.hotline import event_from_form
+    from dispatch.hotline.service import event_from_form
 
     events = []
 
