@@ -71,6 +71,19 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+_shared: SentenceTransformerEmbedder | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_embedder() -> SentenceTransformerEmbedder:
+    """The default embedder, one per process, loaded on its first ``embed``."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = SentenceTransformerEmbedder()
+        return _shared
+
+
 def embeddings_available() -> bool:
     """Whether the sentence-transformers backend and its bundled model are installed."""
     import importlib.util

@@ -147,9 +147,10 @@ class HotlineTools:
 
 
 def respond(
-    text: str, state: HotlineState, tools: HotlineTools, config: HotlineConfig = HotlineConfig(),
+    text: str, state: HotlineState, tools: HotlineTools, config: HotlineConfig | None = None,
 ) -> tuple[Reply, HotlineState]:
     """One turn: the reply and the conversation's next state."""
+    config = config or HotlineConfig()
     text = text.strip()
     if not text:
         return Reply(kind="help", text=HELP), state
@@ -224,7 +225,8 @@ def answer(question: str, tools: HotlineTools, config: HotlineConfig) -> Reply:
     passages = tools.retrieve(redact(question))[: config.max_passages]
     if not passages or max(p.score for p in passages) < config.min_score:
         return Reply(kind="unknown", text=UNKNOWN)
-    chosen, text, by = passages[0], "", "extract"
+    by: Literal["llm", "extract", "rules"] = "extract"
+    chosen, text = passages[0], ""
     if tools.chat is not None:
         try:
             index, drafted = choose_and_draft(tools.chat, question, passages, config.answer_max_tokens)

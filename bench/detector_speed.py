@@ -29,11 +29,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from perception import testing  # noqa: E402
-from perception.detectors.base import Prompt  # noqa: E402
 from perception.detectors.groundingdino_official import OfficialGroundingDino, build_official_model  # noqa: E402
 from perception.detectors.hf_groundingdino import HFGroundingDino  # noqa: E402
 from perception.detectors.hf_owlv2 import OwlDetector  # noqa: E402
 from perception.detectors.runtime import resolve_device, resolve_dtype  # noqa: E402
+from perception.types import Prompt  # noqa: E402
 
 BACKENDS = ("owlv2", "hf-groundingdino", "groundingdino")
 PROMPTS = [

@@ -57,7 +57,8 @@ Send = Callable[[Scope], Awaitable[None]]
 EVENTS = """
 INSERT INTO events (id, source, description, lat, lon, district, received_at, status, flags)
 SELECT md5(i || 'e')::uuid, 'hotline',
-       'Report ' || i || ': ' || (CAST(:words AS text[]))[1 + i % 12] || ' near ' || (CAST(:words AS text[]))[1 + (i / 12) % 12],
+       'Report ' || i || ': ' || (CAST(:words AS text[]))[1 + i % 12]
+       || ' near ' || (CAST(:words AS text[]))[1 + (i / 12) % 12],
        41.55 + (i % 997) / 10000.0, -93.70 + (i % 991) / 10000.0, (CAST(:districts AS text[]))[1 + i % :nd],
        now() - ((:n - i) * interval '365 days') / :n, 'processed', '[]'
 FROM generate_series(1, :n) AS i
@@ -80,7 +81,8 @@ INSERT INTO tickets (reference, incident_id, agency, status, priority, category,
 SELECT 'B-' || lpad(i::text, 8, '0'), md5(i || 'i')::uuid,
        CASE WHEN s = 'triage' THEN NULL ELSE (CAST(:agencies AS text[]))[1 + i % :na] END, s,
        (ARRAY['low', 'medium', 'high', 'critical'])[1 + (i / 7) % 4], (CAST(:categories AS text[]))[1 + i % :nc],
-       (CAST(:districts AS text[]))[1 + i % :nd], 'Ticket ' || i || ' ' || (CAST(:words AS text[]))[1 + i % 12], s = 'triage',
+       (CAST(:districts AS text[]))[1 + i % :nd], 'Ticket ' || i || ' ' || (CAST(:words AS text[]))[1 + i % 12],
+       s = 'triage',
        '{"method": "rule", "reason": "bench"}', 1, '[]',
        now() - ((:n - i) * interval '365 days') / :n
              + CASE WHEN i % 10 = 0 THEN interval '1 hour' ELSE interval '3 days' END,

@@ -47,10 +47,11 @@ import supervision as sv
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from perception.config import CameraSpec  # noqa: E402
-from perception.detectors.base import Detector, Prompt  # noqa: E402
+from perception.detectors.base import Detector  # noqa: E402
 from perception.gate import MotionGate  # noqa: E402
 from perception.pipeline import CameraPipeline  # noqa: E402
 from perception.sources import FileSource  # noqa: E402
+from perception.types import Prompt  # noqa: E402
 
 T = TypeVar("T")
 PROMPTS = [Prompt("exposed_garbage", "garbage", 0.5), Prompt("fallen_bicycle", "bicycle", 0.5)]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry import Polygon
 
-from perception.detectors.base import Prompt
+from perception.types import Prompt
 
 CATEGORY_RE = r"^[a-z][a-z0-9_]{1,40}$"
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")

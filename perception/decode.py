@@ -9,7 +9,6 @@ gigapixels — becomes ``SourceError`` naming the source and the reason.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,8 @@ import av
 import cv2
 import numpy as np
 from PIL import Image
+
+from perception.types import redact
 
 DEFAULT_MAX_PIXELS = 8192 * 8192
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -33,12 +34,6 @@ _PLANAR_YUV = {
     "yuv420p10le",
     "gray",
 }
-
-
-def redact(source: str) -> str:
-    """A source (or a message naming one) for logs and health pages: every
-    ``rtsp://user:secret@host`` in it loses its password."""
-    return re.sub(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@", r"\1***@", source)
 
 
 class SourceError(RuntimeError):

@@ -1,7 +1,8 @@
 """Composition of perception from the settings: which detector, which verifier, which prompts.
 
-Weights are looked for once, here (``cityloop models pull`` puts them where this looks). When they are missing, ``PerceptionOff`` says exactly
-which file and how to get it; callers print that and carry on without perception.
+Weights are looked for once, here (``cityloop models pull`` puts them where this looks).
+When they are missing, ``PerceptionOff`` says exactly which file and how to get it; callers
+print that and carry on without perception.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from perception.detectors.base import Detector, WeightsMissing
 from perception.settings import PerceptionSettings
+from perception.types import WeightsMissing
+
+if TYPE_CHECKING:
+    from perception.detectors.base import Detector
 
 
 class PerceptionOff(RuntimeError):

@@ -20,12 +20,13 @@ import supervision as sv
 
 from perception.config import CameraSpec
 from perception.decode import Frame
-from perception.detectors.base import Detector, Prompt
+from perception.detectors.base import Detector
 from perception.events import CameraEvent, PipelineStats
 from perception.gate import GateSettings, MotionGate, Reason
 from perception.snapshot import Snapshot, SnapshotRenderer
 from perception.sources import FrameSource, open_source
 from perception.track import EventTracker, TrackChange
+from perception.types import Prompt
 
 
 class Verifier(Protocol):

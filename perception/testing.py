@@ -1,3 +1,5 @@
+# mypy: disable-error-code="call-arg,arg-type,assignment"
+# (transformers' config stubs do not list the keyword arguments its configs accept)
 """Tiny random-weight models, saved to a folder and loaded back through the real loaders.
 
 Nothing here downloads: tokenizers come from tiny vocabularies written on the spot, model

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import supervision as sv
@@ -186,7 +186,7 @@ class ClipVerifier:
             best_negative = probs[:, len(prompts.positives) :].max(axis=1)
             scores[rows] = positive
             keep[rows] = positive - best_negative >= prompts.margin
-        kept = detections[keep]
+        kept = cast(sv.Detections, detections[keep])
         kept.data["clip_score"] = scores[keep]
         kept.data["embedding"] = embeddings[keep].astype(np.float32)
         return kept

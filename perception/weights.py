@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from perception.detectors.base import Detector, WeightsMissing
+from perception.detectors.base import Detector
+from perception.types import WeightsMissing
 
 if TYPE_CHECKING:
     from perception.verify import ClipVerifier

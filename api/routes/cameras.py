@@ -9,25 +9,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Response, UploadFile, status
-from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import select
 
 from api.auth import PostUserDep, UserDep
 from api.deps import RuntimeDep, SessionDep
 from dispatch.accounts.models import User
+from dispatch.cameras.flows import submit_clip
 from dispatch.cameras.models import CameraStatus, ClipJob
-from dispatch.core.errors import InvalidField, NotFound
+from dispatch.core.errors import NotFound
 from dispatch.tickets.access import AccessDenied, sees_all_agencies
-from perception.decode import redact
+from perception.types import redact
 
 router = APIRouter(tags=["cameras"])
 STALE_AFTER = timedelta(seconds=60)
-CHUNK = 1 << 20
-NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
 
 def _operator(user: User) -> None:
@@ -72,21 +69,6 @@ def _job(job: ClipJob) -> dict[str, Any]:
             "links": {"self": f"/api/clips/{job.id}"}}
 
 
-def _probe(path: Path) -> None:
-    """A container PyAV can open with a video stream, or InvalidField naming the file."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InvalidField("file", "the upload has no video stream")
-            codec = container.streams.video[0].codec_context.name
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidField("file", f"not a readable video ({type(exc).__name__})") from None
-    if not codec:
-        raise InvalidField("file", "unsupported video codec")
-
-
 @router.post("/api/cameras/{camera_id}/clips", status_code=status.HTTP_202_ACCEPTED)
 def upload_clip(
     camera_id: str, file: Annotated[UploadFile, File()], db: SessionDep, rt: RuntimeDep,
@@ -103,46 +85,16 @@ def upload_clip(
     if not state.on:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return {"detail": state.reason, "perception": state.as_dict()}
-    limit = settings.max_clip_bytes
-    job_id = uuid.uuid4()
-    spool = settings.spool_dir.expanduser()
-    spool.mkdir(parents=True, exist_ok=True)
-    safe = "".join(ch if ch in NAME_CHARS else "_" for ch in (file.filename or "clip"))[-100:] or "clip"
-    path = spool / f"{job_id}.clip"
-    size = 0
-    try:
-        with path.open("wb") as out:
-            while chunk := file.file.read(CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise InvalidField("file", f"the clip is larger than the limit of {limit} bytes")
-                out.write(chunk)
-        if size == 0:
-            raise InvalidField("file", "the clip is empty")
-        _probe(path)
-    except InvalidField:
-        path.unlink(missing_ok=True)
-        raise
-    except Exception:  # a disk or decoder error: leave nothing half-written behind
-        path.unlink(missing_ok=True)
-        raise
-    try:
-        with db.begin():
-            job = ClipJob(id=job_id, camera_id=camera.id, filename=safe, path=str(path.resolve()),
-                          size_bytes=size, status="queued", submitted_by=who.user.username, stats={},
-                          events=[])
-            db.add(job)
-    except Exception:  # no job row points at the file: do not leave it in the spool
-        path.unlink(missing_ok=True)
-        raise
-    from dispatch.cameras.tasks import enqueue_clip
-
-    try:
-        enqueue_clip(job_id)
-    except (BrokerError, OSError):  # stored; the clip sweeper queues it when the broker is back
-        pass
+    job_id, queued = submit_clip(
+        db_session=db, spool_dir=settings.spool_dir, max_bytes=settings.max_clip_bytes,
+        camera_id=camera.id, filename=file.filename, stream=file.file, submitted_by=who.user.username)
     with db.begin():
-        return _job(db.get(ClipJob, job_id))  # type: ignore[arg-type]
+        job = db.get(ClipJob, job_id)
+        assert job is not None
+        body = _job(job)
+    if not queued:
+        body["note"] = "stored; the broker is unreachable, so the clip sweeper will queue it"
+    return body
 
 
 @router.get("/api/clips/{job_id}")

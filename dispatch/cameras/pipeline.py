@@ -21,9 +21,10 @@ from dispatch.city.config import CityConfig
 from dispatch.core.db import transaction
 from dispatch.intake import camera as camera_intake
 from perception.config import CameraSpec
-from perception.detectors.base import Detector, Prompt
+from perception.detectors.base import Detector
 from perception.events import CameraEvent, PipelineStats
 from perception.pipeline import CameraPipeline, Verifier
+from perception.types import Prompt
 
 log = logging.getLogger(__name__)
 Enqueue = Callable[[str], None]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import supervision as sv
@@ -28,13 +28,6 @@ from perception.snapshot import SnapshotRenderer
 from perception.sources import open_source
 
 NEAR_IOU = 0.1
-
-
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 class PerceptionRecheckRunner:
@@ -109,12 +102,13 @@ class PerceptionRecheckRunner:
         if len(detections) == 0:
             return detections
         names = detections.data.get("class_name", np.array([""] * len(detections)))
+        near = (np.ones(len(detections), dtype=bool) if box is None
+                else sv.box_iou_batch(np.asarray([box], dtype=float), detections.xyxy)[0] >= NEAR_IOU)
         mask = np.array([
-            names[i] == category
+            names[i] == category and near[i]
             and polygon.covers(Point((xyxy[0] + xyxy[2]) / 2, (xyxy[1] + xyxy[3]) / 2))
-            and (box is None or _iou(box, xyxy) >= NEAR_IOU)
             for i, xyxy in enumerate(detections.xyxy)], dtype=bool)
-        kept = detections[mask]
+        kept = cast(sv.Detections, detections[mask])
         if self.verifier is not None and len(kept):
             kept = self.verifier.verify(frame.rgb(), kept, [category])
         return kept

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agents import build_chat_model
 from agents.duplicates import DuplicatePolicy
-from agents.embeddings import Embedder, SentenceTransformerEmbedder, embeddings_available
+from agents.embeddings import Embedder, embeddings_available, shared_embedder
 from dispatch.city.config import CityConfig, load_city
 from dispatch.core.config import DispatchConfig
 from dispatch.core.db import make_engine, make_session_factory
@@ -42,7 +42,7 @@ def build_runtime(config: DispatchConfig) -> Runtime:
     return Runtime(
         config=config, city=load_city(config.city_file), engine=engine,
         factory=make_session_factory(engine), chat=build_chat_model(config.llm), pid=os.getpid(),
-        embedder=SentenceTransformerEmbedder() if embeddings_available() else None,
+        embedder=shared_embedder() if embeddings_available() else None,
         duplicates=DuplicatePolicy(),
     )
 

@@ -18,7 +18,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markupsafe import Markup
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "documents"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "documents"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#&])")
 _LEADING_MARKER = re.compile(r"^(\d+)([.)])|^([-+=])")
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import delete, func, literal_column, select
+from sqlalchemy import ColumnElement, delete, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from dispatch.hotline.embed import Embedder
+from agents.embeddings import Embedder
 from dispatch.hotline.models import EMBEDDING_DIM, KbChunk, KbDocument
 from dispatch.hotline.parse import ParsedDocument
 
@@ -29,7 +29,7 @@ reciprocal rank fusion with full-text 0.33 / 0.33, full-text 0.20 / 0.17. Full-t
 nothing on paraphrased questions, so vector it is."""
 RRF_K = 60
 _WORD = re.compile(r"[A-Za-z0-9]+")
-_ENGLISH = literal_column("'english'::regconfig")
+_ENGLISH: ColumnElement[Any] = literal_column("'english'::regconfig")
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,14 @@ from dispatch.tickets.models import Ticket
 HOTLINE_SOURCE = "hotline"
 
 
-def load_state(*, db_session: Session, conversation_id: uuid.UUID | None) -> tuple[uuid.UUID, dict[str, Any]]:
-    """(id, state) of the conversation; an unknown or missing id starts a new one."""
+def load_state(
+    *, db_session: Session, conversation_id: uuid.UUID | None, for_update: bool = False,
+) -> tuple[uuid.UUID, dict[str, Any]]:
+    """(id, state) of the conversation; an unknown or missing id starts a new one.
+
+    ``for_update`` locks the conversation's row until the transaction ends."""
     if conversation_id is not None:
-        row = db_session.get(HotlineConversation, conversation_id)
+        row = db_session.get(HotlineConversation, conversation_id, with_for_update=for_update)
         if row is not None:
             return row.id, dict(row.state)
     return uuid.uuid4(), {}

@@ -110,13 +110,14 @@ def understand_event(
             return None
         if event.incident_id is not None:
             return event.incident_id
-        snapshot = (Snapshot(data=event.image, content_type=event.image_content_type)
+        snapshot = (Snapshot.model_validate({"data": event.image, "content_type": event.image_content_type})
                     if event.image is not None and event.image_content_type else None)
         db.expunge(event)
     vector = _embed(embedder, event.description)
     result = classify(
         text=event.description, categories=category_specs(city),
-        chat=chat if city.routing.classify_with_llm else None, hint=event.category_hint, fallback_code=city.fallback_category,
+        chat=chat if city.routing.classify_with_llm else None, hint=event.category_hint,
+        fallback_code=city.fallback_category,
         embedder=embedder, text_vector=vector,
     )
     sighting = _sighting(event, result.category, vector)

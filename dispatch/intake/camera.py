@@ -27,16 +27,26 @@ KINDS = ("new", "update", "end")
 
 
 class TrackEvent(Protocol):
-    """What perception emits for one track (``perception.events.CameraEvent``)."""
+    """What perception emits for one track (``perception.events.CameraEvent``); read-only."""
 
-    camera_id: str
-    track_id: int
-    kind: str
-    category: str
-    zone: str | None
-    box: Any
-    scores: dict[str, float]
-    snapshot_jpeg: bytes | None
+    @property
+    def camera_id(self) -> str: ...
+    @property
+    def track_id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def zone(self) -> str | None: ...
+    @property
+    def box(self) -> Any: ...
+    @property
+    def scores(self) -> dict[str, float]: ...
+    @property
+    def snapshot_jpeg(self) -> bytes | None: ...
+    @property
+    def frame_size(self) -> tuple[int, int] | None: ...
 
 
 @dataclass

@@ -44,7 +44,7 @@ def undelivered_tickets(
     stmt = (select(Ticket.id, Ticket.routing_seq, Ticket.agency)
             .where(Ticket.agency.is_not(None), Ticket.updated_at < cutoff, ~delivered)
             .limit(limit))
-    return [(row[0], row[1], row[2]) for row in db_session.execute(stmt)]
+    return [(row[0], row[1], row[2]) for row in db_session.execute(stmt) if row[2] is not None]
 
 
 def flag_overdue(*, db_session: Session, now: datetime | None = None) -> list[int]:

@@ -68,15 +68,14 @@ def _decide(
     except LLMUnavailable as exc:
         return RoutingDecision(method="triage", agency=None,
                                reason=f"no rule matched; LLM unavailable: {exc}")
-    llm = {"rationale": choice.rationale, "confidence": choice.confidence,
-           "prompt_version": choice.prompt_version, "model": choice.model}
     threshold = city.routing.llm_confidence_threshold
-    if choice.confidence < threshold:
-        return RoutingDecision(
-            method="triage", agency=None, llm_choice=choice.agency, **llm,
-            reason=f"LLM confidence {choice.confidence:.2f} below threshold {threshold:.2f}")
-    return RoutingDecision(method="llm", agency=choice.agency, **llm,
-                           reason=f"no rule matched; LLM chose {choice.agency}")
+    sure = choice.confidence >= threshold
+    return RoutingDecision(
+        method="llm" if sure else "triage", agency=choice.agency if sure else None,
+        llm_choice=None if sure else choice.agency, rationale=choice.rationale,
+        confidence=choice.confidence, prompt_version=choice.prompt_version, model=choice.model,
+        reason=(f"no rule matched; LLM chose {choice.agency}" if sure
+                else f"LLM confidence {choice.confidence:.2f} below threshold {threshold:.2f}"))
 
 
 def route_incident(

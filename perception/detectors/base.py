@@ -8,20 +8,12 @@ Frames in, ``supervision.Detections`` out: boxes in pixel ``xyxy`` of the frame 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import supervision as sv
 
-
-@dataclass(frozen=True)
-class Prompt:
-    """One thing to look for: the category it stands for, the text, its threshold."""
-
-    category: str
-    text: str
-    threshold: float = 0.3
+from perception.types import Prompt
 
 
 @runtime_checkable
@@ -31,11 +23,3 @@ class Detector(Protocol):
     def detect(self, frames: Sequence[np.ndarray], prompts: Sequence[Prompt]) -> list[sv.Detections]:
         """One ``Detections`` per frame (RGB ``uint8`` HxWx3), in the same order."""
         ...
-
-
-class WeightsMissing(RuntimeError):
-    """A detector's or CLIP model's weights are not where the configuration says."""
-
-    def __init__(self, name: str, path: str, hint: str = "") -> None:
-        self.name, self.path = name, path
-        super().__init__(f"{name}: weights not found at {path}" + (f" ({hint})" if hint else ""))

@@ -28,7 +28,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from perception.detectors import postprocess as pp
-from perception.detectors.base import Prompt, WeightsMissing
 from perception.detectors.runtime import (
     DType,
     batches,
@@ -38,6 +37,7 @@ from perception.detectors.runtime import (
     resolve_dtype,
     writable,
 )
+from perception.types import Prompt, WeightsMissing
 
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
@@ -65,7 +65,7 @@ class BertEncoder(nn.Module):
         mask = attention_mask.bool()
         if mask.dim() == 3:  # [B, L, L] sub-sentence mask → [B, 1, L, L]
             mask = mask[:, None, :, :]
-        output = self._bert(
+        output = self._bert(  # type: ignore[operator]  # set with object.__setattr__ above
             input_ids=input_ids, attention_mask=mask, token_type_ids=token_type_ids, position_ids=position_ids
         )
         return {"last_hidden_state": output.last_hidden_state}

@@ -11,14 +11,15 @@ import supervision as sv
 import torch
 
 from perception.detectors import postprocess as pp
-from perception.detectors.base import Prompt
 from perception.detectors.runtime import (
     DType,
+    TransformersDetector,
     batches,
     check_frames,
     load_zero_shot_detector,
     writable,
 )
+from perception.types import Prompt
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
@@ -30,7 +31,7 @@ def caption_positive_map(tokenizer: Any, caption: pp.Caption, num_tokens: int) -
     return pp.positive_map([tuple(o) for o in encoded["offset_mapping"]], caption.spans, num_tokens)
 
 
-class HFGroundingDino:
+class HFGroundingDino(TransformersDetector):
     """A ``transformers`` GroundingDINO checkpoint folder as a ``Detector``.
 
     Each box's label is the prompt owning its phrase (the caption tokens above
@@ -48,15 +49,10 @@ class HFGroundingDino:
         text_threshold: float = 0.25,
         nms_iou: float | None = 0.5,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size: {batch_size} must be 1 or more")
         if not 0.0 <= text_threshold <= 1.0:
             raise ValueError(f"text_threshold: {text_threshold} is outside 0..1")
-        self.model, self.processor = model.eval(), processor
-        self.name, self.batch_size = name, batch_size
-        self.text_threshold, self.nms_iou = text_threshold, nms_iou
-        parameter = next(model.parameters())
-        self.device, self.dtype = parameter.device, parameter.dtype
+        super().__init__(model, processor, name=name, batch_size=batch_size, nms_iou=nms_iou)
+        self.text_threshold = text_threshold
 
     @classmethod
     def load(

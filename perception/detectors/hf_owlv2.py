@@ -12,21 +12,22 @@ import supervision as sv
 import torch
 
 from perception.detectors import postprocess as pp
-from perception.detectors.base import Prompt
 from perception.detectors.runtime import (
     DType,
+    TransformersDetector,
     batches,
     check_frames,
     load_zero_shot_detector,
     writable,
 )
+from perception.types import Prompt
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 OWL_MODEL_TYPES = ("owlv2", "owlvit")
 
 
-class OwlDetector:
+class OwlDetector(TransformersDetector):
     """An OWLv2 (or OWL-ViT) checkpoint folder as a ``Detector``.
 
     OWLv2 pads every image to a square (bottom and right) before resizing, so its boxes are
@@ -43,13 +44,8 @@ class OwlDetector:
         batch_size: int = 8,
         nms_iou: float | None = 0.5,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size: {batch_size} must be 1 or more")
-        self.model, self.processor = model.eval(), processor
-        self.name, self.batch_size, self.nms_iou = name, batch_size, nms_iou
+        super().__init__(model, processor, name=name, batch_size=batch_size, nms_iou=nms_iou)
         self.pads_to_square = model.config.model_type == "owlv2"
-        parameter = next(model.parameters())
-        self.device, self.dtype = parameter.device, parameter.dtype
 
     @classmethod
     def load(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import supervision as sv
 
-from perception.detectors.base import Prompt
+from perception.types import Prompt
 
 
 @dataclass(frozen=True)

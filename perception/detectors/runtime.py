@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from perception.detectors.base import WeightsMissing
+from perception.types import WeightsMissing
 
 DType = Literal["auto", "float32", "float16", "bfloat16"]
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -82,3 +82,17 @@ def load_zero_shot_detector(
     if model.config.model_type not in model_types:
         raise ValueError(f"{folder}: model_type {model.config.model_type!r} is not one of {tuple(model_types)}")
     return model, AutoProcessor.from_pretrained(folder)
+
+
+class TransformersDetector:
+    """What the ``transformers`` zero-shot detectors share: the model in eval mode, its
+    processor, the device and dtype its weights are on, the batch size and the NMS IoU."""
+
+    def __init__(self, model: Any, processor: Any, *, name: str, batch_size: int,
+                 nms_iou: float | None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size: {batch_size} must be 1 or more")
+        self.model, self.processor = model.eval(), processor
+        self.name, self.batch_size, self.nms_iou = name, batch_size, nms_iou
+        parameter = next(model.parameters())
+        self.device, self.dtype = parameter.device, parameter.dtype

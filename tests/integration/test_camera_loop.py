@@ -228,7 +228,7 @@ def test_a_failing_pipeline_shows_as_failed_with_its_error(client: TestClient) -
     health = SourceHealth("rtsp://cam/1", "running", None, 120, 0, 0, None)
     factory = get_runtime().factory
     failure = (clock.monotonic(), "FrameMismatch: zones[0] lies outside the 640x480 frame", 3)
-    from perception.decode import redact
+    from perception.types import redact
 
     assert redact("OSError: rtsp://admin:pw@10.0.0.1/s failed") == "OSError: rtsp://***@10.0.0.1/s failed"
     _report_status(factory, CAMERA, "host:1", health, failure)

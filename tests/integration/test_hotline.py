@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
 from agents import LLMConfig
+from agents.embeddings import shared_embedder
 from api.app import create_app
 from api.config import ApiConfig
 from cityloop.kb_cli import SAMPLE_KB, expand
 from dispatch.core.db import transaction
 from dispatch.core.runtime import Runtime, get_runtime
-from dispatch.hotline.embed import shared_embedder
 from dispatch.hotline.kb import add_documents
 from dispatch.hotline.models import HotlineConversation
 from dispatch.hotline.parse import parse_path

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from agents.embeddings import shared_embedder
 from cityloop.kb_cli import SAMPLE_KB, expand
-from dispatch.hotline.embed import shared_embedder
 from dispatch.hotline.kb import VectorIndex, add_documents, or_query, search
 from dispatch.hotline.parse import parse_path
 

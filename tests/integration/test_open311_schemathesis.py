@@ -22,8 +22,8 @@ from dispatch.core.runtime import get_runtime
 from tests.conftest import DOWN_LLM, make_dispatch_config
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is in the test extra")
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from hypothesis import HealthCheck, settings  # noqa: E402  (after the importorskip)
+from schemathesis.checks import not_a_server_error  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

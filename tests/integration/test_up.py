@@ -58,19 +58,19 @@ def test_up_demo_makes_tickets_and_stops_everything(tmp_path: Path) -> None:
     reader.start()
     try:
         deadline = time.monotonic() + 420
-        while not any("demo: " in l and "tickets created" in l for l in lines):
+        while not any("demo: " in line and "tickets created" in line for line in lines):
             assert proc.poll() is None, "cityloop up exited:\n" + "".join(lines[-60:])
             assert time.monotonic() < deadline, "no demo result:\n" + "".join(lines[-60:])
             time.sleep(1)
-        assert any("CityLoop is ready" in l for l in lines)
-        assert any("demo: 8/8 tickets created" in l for l in lines), "".join(lines[-40:])
+        assert any("CityLoop is ready" in line for line in lines)
+        assert any("demo: 8/8 tickets created" in line for line in lines), "".join(lines[-40:])
         health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
         assert {k: v["ok"] for k, v in health["checks"].items()} == {
             "database": True, "broker": True, "worker": True, "llm": True, "perception": False}, health
         # no detector weights: perception says which file is missing, everything else works
-        assert any("perception off" in l for l in lines), "".join(lines[:40])
+        assert any("perception off" in line for line in lines), "".join(lines[:40])
         missing = str(tmp_path / "models" / "owlv2-base-patch16-ensemble" / "config.json")
-        assert any(missing in l for l in lines) and missing in health["checks"]["perception"]["error"]
+        assert any(missing in line for line in lines) and missing in health["checks"]["perception"]["error"]
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             assert client.get("/api/tickets").status_code == 401  # the inbox API needs a login
             _sign_in(client, "dispatcher")  # a demo account, created in demo mode only

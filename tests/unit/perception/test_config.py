@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from perception.config import CameraSpec
-from perception.detectors.base import Prompt
+from perception.types import Prompt
 
 SQUARE = [[0, 0], [100, 0], [100, 100], [0, 100]]
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from perception.decode import Frame, SourceError, decode_video, read_image, read_images, redact
+from perception.decode import Frame, SourceError, decode_video, read_image, read_images
+from perception.types import redact
 from tests.unit.perception.synthetic import scene, write_video
 
 

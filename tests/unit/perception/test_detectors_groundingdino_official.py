@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from perception.detectors import postprocess as pp
-from perception.detectors.base import Detector, Prompt, WeightsMissing
+from perception.detectors.base import Detector
 from perception.detectors.groundingdino_official import OfficialGroundingDino
 from perception.testing import build_tiny_official_groundingdino
+from perception.types import Prompt, WeightsMissing
 
 PROMPTS = [Prompt("pothole", "a pothole", 0.0), Prompt("fallen_tree", "fallen tree", 0.0)]
 TINY = {"shortest_edge": 160, "longest_edge": 320, "text_threshold": 0.0}

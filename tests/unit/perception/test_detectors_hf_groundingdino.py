@@ -11,9 +11,10 @@ import torch
 from transformers.models.grounding_dino.modeling_grounding_dino import GroundingDinoObjectDetectionOutput
 
 from perception.detectors import postprocess as pp
-from perception.detectors.base import Detector, Prompt, WeightsMissing
+from perception.detectors.base import Detector
 from perception.detectors.hf_groundingdino import HFGroundingDino, caption_positive_map
 from perception.testing import build_tiny_hf_groundingdino
+from perception.types import Prompt, WeightsMissing
 
 PROMPTS = [Prompt("pothole", "a pothole", 0.0), Prompt("fallen_tree", "fallen tree", 0.0)]
 

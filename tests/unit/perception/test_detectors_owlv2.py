@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from perception.detectors.base import Detector, Prompt, WeightsMissing
+from perception.detectors.base import Detector
 from perception.detectors.hf_owlv2 import OwlDetector
 from perception.testing import build_tiny_owlv2
+from perception.types import Prompt, WeightsMissing
 
 PROMPTS = [Prompt("pothole", "a pothole", 0.0), Prompt("fallen_tree", "a fallen tree", 0.0)]
 

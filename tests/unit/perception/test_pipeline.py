@@ -15,9 +15,9 @@ import supervision as sv
 from PIL import Image
 
 from perception.config import CameraSpec
-from perception.detectors.base import Prompt
 from perception.events import CameraEvent, PipelineStats
 from perception.pipeline import CameraPipeline, FrameMismatch
+from perception.types import Prompt
 from tests.unit.perception.synthetic import appearing_object, moving_square, scene, write_video
 
 W, H = 320, 240

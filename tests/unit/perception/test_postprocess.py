@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from perception.detectors import postprocess as pp
-from perception.detectors.base import Prompt
+from perception.types import Prompt
 
 
 def test_caption_joins_prompts_and_remembers_their_spans() -> None:

@@ -9,8 +9,8 @@ import pytest
 import supervision as sv
 import torch
 
-from perception.detectors.base import WeightsMissing
 from perception.testing import build_tiny_clip
+from perception.types import WeightsMissing
 from perception.verify import CategoryPrompts, ClipVerifier
 
 

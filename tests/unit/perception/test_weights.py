@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from perception import weights
-from perception.detectors.base import WeightsMissing
+from perception.types import WeightsMissing
 
 ROOT = Path(__file__).resolve().parents[3]
 
