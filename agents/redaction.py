@@ -1,35 +1,34 @@
-"""Phone numbers and e-mail addresses out of text before it reaches an LLM or a log."""
+"""Phone numbers, e-mail addresses and ID card numbers out of text before it reaches an LLM or a log.
+
+The patterns live in :mod:`agents.text` (one set for English and Chinese); this module
+keeps the hotline's placeholders. Ticket references (2026-00123), dates (2026-05-01),
+times and house numbers are kept.
+"""
 
 from __future__ import annotations
 
-import re
+from agents.text import EMAIL, MIN_PHONE_DIGITS, PiiKind, find_pii, redact_pii
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE_CANDIDATE = re.compile(r"(?<![\w@-])\+?\(?\d[\d\s().-]{5,}\d(?![\w@])")
-# Not phone numbers: ticket references (2026-00123), dates (2026-05-01), UUID fragments.
-_NOT_PHONE = re.compile(r"\d{4}-\d{5,}|\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
-MIN_PHONE_DIGITS = 7
+__all__ = ["EMAIL", "MIN_PHONE_DIGITS", "PLACEHOLDERS", "find_email", "find_phone", "redact"]
+
+PLACEHOLDERS: dict[PiiKind, str] = {"email": "[email]", "phone": "[phone]", "id_card": "[id card]"}
 
 
-def _is_phone(candidate: str) -> bool:
-    digits = sum(ch.isdigit() for ch in candidate)
-    return digits >= MIN_PHONE_DIGITS and not _NOT_PHONE.fullmatch(candidate.strip())
+def _first(text: str, kind: PiiKind) -> str | None:
+    return next((match.text for match in find_pii(text) if match.kind == kind), None)
 
 
 def find_email(text: str) -> str | None:
-    match = EMAIL.search(text)
-    return match.group(0) if match else None
+    """The first e-mail address in ``text``, or None."""
+    return _first(text, "email")
 
 
 def find_phone(text: str) -> str | None:
-    for match in _PHONE_CANDIDATE.finditer(EMAIL.sub(" ", text)):
-        if _is_phone(match.group(0)):
-            return match.group(0).strip()
-    return None
+    """The first phone number in ``text`` (not inside an e-mail address), or None."""
+    return _first(text, "phone")
 
 
 def redact(text: str) -> str:
-    """``text`` with every e-mail address and phone number replaced by a placeholder."""
-    text = EMAIL.sub("[email]", text)
-    return _PHONE_CANDIDATE.sub(
-        lambda m: "[phone]" if _is_phone(m.group(0)) else m.group(0), text)
+    """``text`` with every e-mail address, phone number and ID card number replaced by a
+    placeholder ("[email]", "[phone]", "[id card]")."""
+    return redact_pii(text, by_kind=PLACEHOLDERS)
