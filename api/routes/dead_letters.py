@@ -10,15 +10,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
-from kombu.exceptions import OperationalError as BrokerError
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from api.auth import PostUserDep, UserDep
 from api.deps import SessionDep
 from dispatch.accounts.models import User
-from dispatch.core.queues import enqueue_channel
 from dispatch.delivery import dead_letters
+from dispatch.delivery.flows import retry_dead_letter
 from dispatch.delivery.models import DeadLetter
 from dispatch.tickets import access
 from dispatch.tickets.models import Ticket
@@ -65,20 +64,12 @@ def read(letter: DeadLetter, reference: str) -> DeadLetterRead:
 
 
 def retry_letter(*, db_session: Session, user: User, dead_letter_id: int) -> int:
-    """Retry under a lock, enqueue after the commit; 409 when it was already retried."""
+    """Operators only; 409 when the letter was already retried."""
     check_operator(user)
     try:
-        with db_session.begin():
-            delivery_id, agency = dead_letters.retry(
-                db_session=db_session, dead_letter_id=dead_letter_id, actor=user.username)
+        return retry_dead_letter(db_session=db_session, dead_letter_id=dead_letter_id, actor=user.username)
     except dead_letters.AlreadyRetried as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
-    try:
-        enqueue_channel(delivery_id, agency)
-    except (BrokerError, OSError):  # committed as pending: the sweep enqueues it
-        pass
-    db_session.expire_all()
-    return delivery_id
 
 
 @router.get("", response_model=DeadLetterPage)

@@ -7,11 +7,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
-from kombu.exceptions import OperationalError as BrokerError
 
 from api.deps import ConfigDep, RuntimeDep, SessionDep
-from dispatch.core.queues import enqueue_understand
 from dispatch.intake import service as intake_service
+from dispatch.intake.flows import submit_event
 from dispatch.intake.schemas import EventAccepted, EventCreate, EventRead
 from dispatch.tickets import service as ticket_service
 
@@ -24,16 +23,10 @@ def post_event(
     body: EventCreate, db: SessionDep, rt: RuntimeDep, config: ConfigDep, response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> EventAccepted:
-    with db.begin():
-        event, created = intake_service.create_event(
-            db_session=db, city=rt.city, data=body, max_image_bytes=config.max_image_bytes,
-            idempotency_key=idempotency_key)
-    if created:
-        try:
-            enqueue_understand(event.id)  # after commit; if the broker is down the sweeper retries
-        except (BrokerError, OSError) as exc:
-            log.warning("event %s stored; enqueue deferred to the sweeper: %s", event.id, exc)
-    else:
+    event, created = submit_event(
+        db_session=db, city=rt.city, data=body, max_image_bytes=config.max_image_bytes,
+        idempotency_key=idempotency_key, max_megapixels=config.max_image_megapixels)
+    if not created:
         response.status_code = status.HTTP_200_OK
     return EventAccepted(
         id=event.id, status=event.status, duplicate=not created,

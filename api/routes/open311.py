@@ -11,15 +11,14 @@ import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
-from kombu.exceptions import OperationalError as BrokerError
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from api.deps import ConfigDep, RuntimeDep, SessionDep
 from api.open311_format import Open311Error, Open311Route, check_format, render
 from dispatch.accounts import apikeys
-from dispatch.core.queues import enqueue_understand
 from dispatch.intake import open311
+from dispatch.intake.flows import submit_open311
 from dispatch.intake.schemas import MAX_DESCRIPTION
 
 log = logging.getLogger(__name__)
@@ -115,13 +114,8 @@ def post_request(fmt: Fmt, form: FormDep, db: SessionDep, rt: RuntimeDep,
             429, f"rate limit of {limit} requests per minute exceeded; retry in {retry_s} s",
             headers={"Retry-After": str(retry_s)})
     submission = open311.submission_from_form(city=rt.city, form=form)
-    with db.begin():
-        event = open311.store(db_session=db, city=rt.city, submission=submission,
-                              max_image_bytes=config.max_image_bytes)
-    try:
-        enqueue_understand(event.id)  # after commit; if the broker is down the sweeper retries
-    except (BrokerError, OSError) as exc:
-        log.warning("open311 event %s stored; enqueue deferred to the sweeper: %s", event.id, exc)
+    event = submit_open311(db_session=db, city=rt.city, submission=submission,
+                           max_image_bytes=config.max_image_bytes)
     body: list[dict[str, Any]] = [
         {"token": str(event.id), "service_notice": None, "account_id": None}]
     return render(out, body, root="service_requests", item="request")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.city.config import CityConfig
 from dispatch.core.db import transaction
-from dispatch.delivery import outbox
+from dispatch.core.queues import enqueue_channel
+from dispatch.delivery import dead_letters, outbox
 from dispatch.delivery.models import Delivery
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.service import record
@@ -43,3 +45,20 @@ def record_inbox_delivery(
         if city is not None:
             outbox.plan(db_session=db, city=city, ticket=ticket)
         return True
+
+
+def retry_dead_letter(*, db_session: Session, dead_letter_id: int, actor: str) -> int:
+    """Put a dead letter's delivery back to pending under a lock and queue it after the commit.
+
+    ``AlreadyRetried`` on a second retry of the same letter. A broker that is down then
+    leaves the delivery pending, and the sweep queues it. ``db_session`` must not be in a
+    transaction: this flow owns it. Returns the delivery's id."""
+    with db_session.begin():
+        delivery_id, agency = dead_letters.retry(db_session=db_session, dead_letter_id=dead_letter_id,
+                                                 actor=actor)
+    try:
+        enqueue_channel(delivery_id, agency)
+    except (BrokerError, OSError):  # committed as pending: the sweep enqueues it
+        pass
+    db_session.expire_all()
+    return delivery_id

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import uuid
 
-from kombu.exceptions import OperationalError as BrokerError
 from langchain_core.language_models import BaseChatModel
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,9 +30,9 @@ from agents.hotline import (
 from agents.hotline_intake import ReportForm
 from dispatch.city.config import CityConfig
 from dispatch.core.db import transaction
-from dispatch.core.queues import enqueue_understand
 from dispatch.hotline import service
 from dispatch.hotline.kb import HOTLINE_MODE, VectorIndex, search
+from dispatch.intake.flows import queue_understanding
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +53,7 @@ def hotline_tools(
         with transaction(factory) as db:
             event = service.submit_report(db_session=db, city=city, form=form,
                                           max_image_bytes=max_image_bytes, conversation_id=conversation_id)
-        try:
-            enqueue_understand(event.id)  # after commit; if the broker is down the sweeper retries
-        except (BrokerError, OSError) as exc:
-            log.warning("hotline event %s stored; enqueue deferred to the sweeper: %s", event.id, exc)
+        queue_understanding(event)  # after commit; if the broker is down the sweeper retries
         return Submission(event_id=str(event.id))
 
     def lookup(reference: str) -> PublicStatus | None:
