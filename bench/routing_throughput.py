@@ -44,7 +44,9 @@ sys.path.insert(0, str(ROOT))
 from bench import pipeline_throughput as pt  # noqa: E402
 from cityloop.chaos.workload import TEMPLATES, UNROUTABLE, event_bodies  # noqa: E402
 from cityloop.demo import SAMPLE_EVENTS  # noqa: E402
-from cityloop.eval_cli import BUNDLED  # noqa: E402
+from cityloop.settings import BUNDLED_CITIES  # noqa: E402
+
+NYC_SAMPLE = ROOT.parent / "shared" / "data" / "311" / "nyc311_sample.csv"
 
 RIVERTON_BOX = ((41.551, 41.649), (-93.699, -93.501))
 
@@ -80,7 +82,7 @@ def nyc_inputs() -> tuple[object, list[object]]:
     from dispatch.city.config import load_city
     from dispatch.city.routing import RoutingInput
 
-    city_file, data = BUNDLED["nyc"]
+    city_file, data = BUNDLED_CITIES["nyc"], NYC_SAMPLE
     city = load_city(city_file)
     cases = load_cases(data, city, BY_CITY["nyc"]).cases
     return city, [RoutingInput(category=c.category, district=c.district, text=c.text, at=c.at)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api.config import ApiConfig
 from cityloop.settings import Settings
-from dispatch.config import DispatchConfig
+from dispatch.core.config import DispatchConfig
 
 
 class MissingSetting(Exception):
@@ -25,6 +25,7 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
         worker_concurrency=settings.celery.worker_concurrency,
         stale_event_after_s=settings.celery.stale_event_after_s,
         sweep_interval_s=settings.celery.sweep_interval_s,
+        understand_batch=settings.celery.understand_batch,
         max_image_bytes=settings.max_image_bytes, perception=settings.perception,
     )
 
@@ -33,4 +34,6 @@ def api_config(settings: Settings) -> ApiConfig:
     public = settings.public_url or f"http://{settings.host}:{settings.port}"
     return ApiConfig(dispatch=dispatch_config(settings), max_image_bytes=settings.max_image_bytes,
                      public_url=public, map_tile_url=settings.map_tile_url,
-                     map_attribution=settings.map_attribution)
+                     map_attribution=settings.map_attribution,
+                     max_image_megapixels=settings.max_image_megapixels,
+                     trusted_proxies=settings.trusted_proxies)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from dispatch import users
-from dispatch.cityconfig import CityConfig
-from dispatch.db import make_engine, make_session_factory
+from dispatch.accounts import users
+from dispatch.city.config import CityConfig
+from dispatch.core.db import make_engine, make_session_factory
 
 SAMPLE_EVENTS: list[dict[str, object]] = [
     {"source": "hotline", "description": "A large oak tree fell across Elm Street after last "
@@ -56,7 +56,8 @@ def create_demo_accounts(database_url: str, city: CityConfig) -> list[tuple[str,
     return accounts
 
 
-def _sign_in(client: httpx.Client, username: str) -> None:
+def sign_in(client: httpx.Client, username: str) -> None:
+    """Sign ``client`` in as the demo account ``username`` (its cookie stays on the client)."""
     form = client.get("/login")
     form.raise_for_status()
     match = CSRF_FIELD.search(form.text)
@@ -93,7 +94,7 @@ def run_demo(base_url: str, *, wait_s: float = 300.0,
     with httpx.Client(base_url=base, timeout=10.0, follow_redirects=False) as client:
         ids = _post_samples(client)
         print(f"demo: posted {len(ids)} sample events; waiting for their tickets…", flush=True)
-        _sign_in(client, "dispatcher")
+        sign_in(client, "dispatcher")
         seen: set[str] = set()
         deadline = time.monotonic() + wait_s
         while len(seen) < len(ids) and time.monotonic() < deadline:

@@ -3,7 +3,8 @@
 Embedded servers start only for empty URLs. The worker, beat and API run as children,
 each in its own process group with its output prefixed by its name. SIGINT, SIGTERM or
 the unexpected death of a child stops every child group (SIGTERM, then SIGKILL after
-10 s) and then the embedded servers in reverse order of start.
+10 s) and then the embedded servers in reverse order of start. While it runs, the URLs in
+use are recorded in the data folder (``cityloop.endpoints``) for the other commands.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
 from types import FrameType
 from typing import IO, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
+from cityloop.endpoints import Endpoints, endpoints_file, forget, record, running
 from cityloop.localservices import (
     EmbeddedPostgres,
     LlamaServer,
@@ -137,14 +138,6 @@ class _Signals:
             signal.signal(sig, handler)
 
 
-@dataclass(frozen=True)
-class Endpoints:
-    database_url: str
-    broker_url: str
-    llm_base_url: str
-    llm_model: str
-
-
 def _start(stack: ExitStack, role: str, what: str, service: LocalService) -> str:
     print(f"cityloop: starting embedded {what} ...", flush=True)
     stack.callback(service.stop)
@@ -189,10 +182,10 @@ def start_services(settings: Settings, stack: ExitStack) -> Endpoints:
     from perception.loading import status
 
     perception = status(settings.perception)
-    print(f"  {'perception':<9} {'on' if perception.on else 'off'}  "
-          f"{perception.backend} {perception.model}" + ("" if perception.on else f"\n    {perception.reason}"),
-          flush=True)
-    return Endpoints(database, broker, llm_url, llm.model)
+    print(f"  {'perception':<9} {'on' if perception.on else 'off'}  {perception.backend} {perception.model}"
+          + ("" if perception.on else f"\n    {perception.reason}"), flush=True)
+    return Endpoints(database_url=database, broker_url=broker, llm_base_url=llm_url, llm_model=llm.model,
+                     api_url=local_base_url(settings), pid=os.getpid())
 
 
 def child_env(settings: Settings, endpoints: Endpoints) -> dict[str, str]:
@@ -231,7 +224,7 @@ def _require_free_port(settings: Settings) -> None:
 
 def _watch_cameras(settings: Settings) -> bool:
     """Live camera workers start with the system when perception is on and cameras are configured."""
-    from dispatch.cityconfig import load_city
+    from dispatch.city.config import load_city
     from perception.loading import status
 
     return status(settings.perception).on and bool(load_city(settings.city_file).cameras)
@@ -249,7 +242,24 @@ def _print_ready(settings: Settings, base_url: str, seconds: float) -> None:
     )
 
 
+def _require_own_data_dir(settings: Settings) -> None:
+    other = running(endpoints_file(settings))
+    if other is not None and other.pid != os.getpid():
+        raise LaunchError(
+            f"another `cityloop up` (pid {other.pid}, API {other.api_url}) uses the data folder "
+            f"{settings.embedded.data_dir}; stop it, or set EMBEDDED__DATA_DIR to another folder"
+        )
+
+
+def _record(stack: ExitStack, settings: Settings, endpoints: Endpoints) -> None:
+    """Let the other commands find the servers; the record goes first when ``up`` stops."""
+    path = endpoints_file(settings)
+    record(path, endpoints)
+    stack.callback(forget, path, endpoints.pid)
+
+
 def _serve(settings: Settings, *, demo: bool, stack: ExitStack, started: float) -> NoReturn:
+    _require_own_data_dir(settings)
     _require_free_port(settings)
     print("cityloop: services", flush=True)
     endpoints = start_services(settings, stack)
@@ -258,6 +268,7 @@ def _serve(settings: Settings, *, demo: bool, stack: ExitStack, started: float) 
     code = supervisor.run("migrate", ["migrate"])
     if code != 0:
         raise LaunchError(f"`cityloop migrate` failed with exit code {code}")
+    _record(stack, settings, endpoints)
     for name in LONG_RUNNING:
         supervisor.spawn(name, [name])
     if _watch_cameras(settings):

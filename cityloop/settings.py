@@ -2,7 +2,8 @@
 
 Nested fields use ``__`` in the environment: ``LLM__BASE_URL``, ``LLM__MODEL``.
 An empty ``database_url`` / ``broker_url`` / ``llm.base_url`` means "start the
-embedded default" (only ``cityloop up`` does that; other commands need them set).
+embedded default" (only ``cityloop up`` does that). Other commands fill what is still
+empty from the endpoints a running ``cityloop up`` records (``cityloop.endpoints``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from agents import LLMConfig
 from perception.settings import PerceptionSettings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-SAMPLE_CITY = PACKAGE_DIR / "cities" / "riverton.yaml"
+CITIES_DIR = PACKAGE_DIR / "cities"
+SAMPLE_CITY = CITIES_DIR / "riverton.yaml"
+BUNDLED_CITIES = {path.stem: path for path in (SAMPLE_CITY, CITIES_DIR / "nyc.yaml", CITIES_DIR / "sf.yaml")}
 
 
 class EmbeddedSettings(BaseModel):
@@ -39,6 +42,7 @@ class CelerySettings(BaseModel):
     worker_concurrency: int = Field(default=2, ge=1, le=64)
     stale_event_after_s: int = Field(default=120, ge=1)
     sweep_interval_s: float = Field(default=30.0, gt=0)
+    understand_batch: int = Field(default=16, ge=1, le=256)
 
 
 class Settings(BaseSettings):
@@ -57,6 +61,9 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(default=5_000_000, ge=1)
     map_tile_url: str = ""
     map_attribution: str = ""
+    max_image_megapixels: float = Field(default=40.0, gt=0, le=1000)
+    # reverse proxies whose X-Forwarded-For/-Proto are believed, e.g. TRUSTED_PROXIES='["10.0.0.5"]'
+    trusted_proxies: list[str] = Field(default_factory=list)
     llm: LLMConfig = LLMConfig()
     embedded: EmbeddedSettings = EmbeddedSettings()
     celery: CelerySettings = CelerySettings()

@@ -1,5 +1,6 @@
-"""The chaos scenario: submit events; SIGKILL a worker and restart it; stop and restart the
-broker; wait until quiet; check the invariants (``cityloop.chaos.checks``).
+"""The chaos scenario: submit events; SIGKILL a worker (one of each kind in the split
+topology) and restart it; stop and restart the broker (Redis or RabbitMQ); wait until quiet;
+check the invariants (``cityloop.chaos.checks``).
 
 Events are posted by a few client threads, never more than ``backlog`` ahead of what the
 workers have processed, so the killed worker and the broker outage both land while events
@@ -11,20 +12,20 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import yaml
 from sqlalchemy import Engine, create_engine
 
+from cityloop.chaos import topology
+from cityloop.chaos.brokers import Broker, BrokerError, BrokerKind, make_broker
 from cityloop.chaos.checks import Invariants, check_invariants, counts, progress
+from cityloop.chaos.poster import Poster
 from cityloop.chaos.receiver import WebhookReceiver
-from cityloop.chaos.services import ChaosError, Child, RedisBroker, ScratchDatabase
+from cityloop.chaos.services import ChaosError, Child, ScratchDatabase
 from cityloop.chaos.workload import event_bodies
 from cityloop.localservices import free_port, wait_http
 from cityloop.settings import SAMPLE_CITY
@@ -53,6 +54,8 @@ class ChaosConfig:
     quiet_s: float = 3.0
     stall_s: float = 420.0  # a crashed sender's webhook claim expires after 5 min
     webhook: bool = True
+    broker: BrokerKind = "redis"
+    topology: topology.TopologyKind = "single"
     admin_url: str = ADMIN_URL
     city_file: Path = SAMPLE_CITY
     log_dir: Path | None = None
@@ -67,6 +70,8 @@ class ChaosReport:
     killed_at_processed: int = -1
     broker_stopped_at_processed: int = -1
     events_posted_while_broker_down: int = 0
+    killed: list[str] = field(default_factory=list)
+    posted_per_api: list[int] = field(default_factory=list)
     incomplete: str = ""
 
     def violations(self) -> list[str]:
@@ -77,11 +82,16 @@ class ChaosReport:
 
     def format(self) -> str:
         t = self.timings
-        lines = [f"chaos run: {self.config.events} events, {self.config.workers} workers x "
-                 f"{self.config.concurrency}, LLM off (unreachable), logs in {self.log_dir}"]
-        lines += [f"  worker SIGKILLed at {self.killed_at_processed} processed events, "
-                  f"broker stopped at {self.broker_stopped_at_processed} "
+        cfg = self.config
+        shape = (f"{cfg.workers} workers x {cfg.concurrency}" if cfg.topology == "single"
+                 else "split: 2 APIs, pipeline/agency/perception workers, beat")
+        lines = [f"chaos run: {cfg.events} events, broker {cfg.broker}, {shape}, "
+                 f"LLM off (unreachable), logs in {self.log_dir}"]
+        lines += [f"  SIGKILLed {', '.join(self.killed) or 'nothing'} at {self.killed_at_processed} "
+                  f"processed events, broker stopped at {self.broker_stopped_at_processed} "
                   f"({self.events_posted_while_broker_down} events posted while it was down)"]
+        if len(self.posted_per_api) > 1:
+            lines.append("  events accepted per API: " + ", ".join(map(str, self.posted_per_api)))
         lines += ["  " + line for line in self.invariants.lines()]
         lines += ["  timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items())]
         if "first_post_to_quiet" in t and t["first_post_to_quiet"] > 0:
@@ -122,74 +132,6 @@ def _child_env(cfg: ChaosConfig, *, database_url: str, broker_url: str, city_fil
     return env
 
 
-class Poster:
-    """Posts the bodies from ``clients`` threads, at most ``backlog`` ahead of ``processed``."""
-
-    def __init__(self, base_url: str, bodies: list[dict[str, object]], clients: int, backlog: int) -> None:
-        self.base_url = base_url
-        self.bodies = bodies
-        self.clients = clients
-        self.backlog = backlog
-        self.processed = 0  # written by the monitor loop
-        self.accepted: list[str] = []
-        self.error = ""
-        self.first_at = 0.0
-        self.last_at = 0.0
-        self._next = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=clients)
-        self._futures: list[Future[None]] = []
-
-    def start(self) -> None:
-        self.first_at = time.monotonic()
-        self._futures = [self._pool.submit(self._run) for _ in range(self.clients)]
-
-    def done(self) -> bool:
-        return all(f.done() for f in self._futures)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._pool.shutdown(wait=True)
-
-    def _take(self) -> dict[str, object] | None:
-        while not self._stop.is_set():
-            with self._lock:
-                if self._next >= len(self.bodies):
-                    return None
-                if self._next - self.processed < self.backlog:
-                    self._next += 1
-                    return self.bodies[self._next - 1]
-            time.sleep(0.02)
-        return None
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.base_url, timeout=30.0) as client:
-            while (body := self._take()) is not None:
-                self._post(client, body)
-
-    def _post(self, client: httpx.Client, body: dict[str, object]) -> None:
-        """Retry until accepted: the external_id makes a repeat return the first event."""
-        for _ in range(120):
-            try:
-                reply = client.post("/api/events", json=body)
-            except httpx.HTTPError:
-                time.sleep(0.5)
-                continue
-            if reply.status_code in (200, 202):
-                with self._lock:
-                    self.accepted.append(f"{body['source']}:{body['external_id']}")
-                    self.last_at = time.monotonic()
-                return
-            if reply.status_code < 500:
-                self.error = f"POST /api/events -> {reply.status_code}: {reply.text[:300]}"
-                self._stop.set()
-                return
-            time.sleep(0.5)
-        self.error = f"POST /api/events for {body['external_id']} failed for a minute"
-        self._stop.set()
-
-
 @dataclass
 class _Stack:
     """Everything the run started, stopped in reverse on exit."""
@@ -221,42 +163,60 @@ class _Run:
     def __init__(self, cfg: ChaosConfig, log_dir: Path, stack: _Stack, say: Callable[[str], None]) -> None:
         self.cfg, self.log_dir, self.stack, self.say = cfg, log_dir, stack, say
         self.timings: dict[str, float] = {}
-        self.children: list[Child] = []
+        self.children: dict[str, Child] = {}
         self.report_extra: dict[str, int] = {}
+        self.killed: list[str] = []
+        self.victims: list[Child] = []
 
-    def _start_parts(self) -> tuple[Engine, RedisBroker, WebhookReceiver | None, list[str] | None, Poster]:
+    def _layout(self, city_file: Path) -> topology.Topology:
+        cfg = self.cfg
+        if cfg.topology == "single":
+            return topology.single(workers=cfg.workers, concurrency=cfg.concurrency, port=free_port())
+        from dispatch.city.config import load_city
+
+        return topology.split(agency_queues=load_city(city_file).queues(), concurrency=cfg.concurrency,
+                              ports=(free_port(), free_port()))
+
+    def _start_broker(self) -> Broker:
+        try:
+            broker = make_broker(self.cfg.broker, self.log_dir)
+            self.stack.push(broker.stop)
+            broker.start()
+        except BrokerError as exc:
+            raise ChaosError(str(exc)) from None
+        return broker
+
+    def _start_parts(self) -> tuple[Engine, Broker, WebhookReceiver | None, list[str] | None, Poster]:
         cfg, started = self.cfg, time.monotonic()
         db = ScratchDatabase(cfg.admin_url, f"cityloop_chaos_{os.getpid()}")
         database_url = db.create()
         self.stack.push(db.drop)
         engine = create_engine(database_url)
         self.stack.push(engine.dispose)
-        broker = RedisBroker(self.log_dir / "redis")
-        broker.start()
-        self.stack.push(broker.stop)
+        broker = self._start_broker()
         city_file, agencies, receiver = cfg.city_file, None, None
         if cfg.webhook:
             receiver = WebhookReceiver().start()
             self.stack.push(receiver.stop)
             city_file = self.log_dir / "city-with-webhooks.yaml"
             agencies = _city_with_webhooks(cfg.city_file, receiver.url, city_file)
-        port = free_port()
-        env = _child_env(cfg, database_url=database_url, broker_url=broker.url, city_file=city_file,
-                         data_dir=self.log_dir / "var", port=port)
-        api = self._child("api", ["api"], env)
-        for i in range(cfg.workers):
-            self._child(f"worker-{i + 1}", ["worker", "-n", f"chaos-{i + 1}@%h"], env)
-        self._child("beat", ["beat"], env)
-        wait_http(f"http://127.0.0.1:{port}/health", 120, check=api.check)
+        layout = self._layout(city_file)
+        for spec in layout.processes:
+            env = _child_env(cfg, database_url=database_url, broker_url=broker.url, city_file=city_file,
+                             data_dir=self.log_dir / "var", port=spec.port or 8000)
+            self._child(spec.name, list(spec.args), env)
+        urls = [f"http://127.0.0.1:{spec.port}" for spec in layout.apis]
+        for spec, url in zip(layout.apis, urls, strict=True):
+            wait_http(f"{url}/health", 120, check=self.children[spec.name].check)
+        self.victims = [self.children[spec.name] for spec in layout.victims()]
         self.timings["setup"] = time.monotonic() - started
-        poster = Poster(f"http://127.0.0.1:{port}", event_bodies(cfg.events, str(os.getpid())),
-                        cfg.clients, cfg.backlog)
+        poster = Poster(urls, event_bodies(cfg.events, str(os.getpid())), cfg.clients, cfg.backlog)
         self.stack.push(poster.stop)
         return engine, broker, receiver, agencies, poster
 
     def _child(self, name: str, args: list[str], env: dict[str, str]) -> Child:
         child = Child(name, args, env, self.log_dir).start()
-        self.children.append(child)
+        self.children[name] = child
         self.stack.push(child.stop)
         return child
 
@@ -265,7 +225,7 @@ class _Run:
         self.say(f"chaos: parts up in {self.timings['setup']:.1f} s (logs in {self.log_dir}); "
                  f"posting {self.cfg.events} events ...")
         incomplete = self._drive(engine, broker, poster, receiver)
-        for child in self.children:
+        for child in self.children.values():
             child.stop()  # nothing changes while the invariants are counted
         keys, unkeyed = receiver.snapshot() if receiver is not None else (None, 0)
         invariants = check_invariants(engine, accepted_keys=poster.accepted,
@@ -276,9 +236,9 @@ class _Run:
             killed_at_processed=self.report_extra.get("killed_at", -1),
             broker_stopped_at_processed=self.report_extra.get("broker_at", -1),
             events_posted_while_broker_down=self.report_extra.get("posted_while_down", 0),
-            incomplete=incomplete)
+            killed=self.killed, posted_per_api=list(poster.per_api), incomplete=incomplete)
 
-    def _drive(self, engine: Engine, broker: RedisBroker, poster: Poster,
+    def _drive(self, engine: Engine, broker: Broker, poster: Poster,
                receiver: WebhookReceiver | None) -> str:
         """Run the scenario until quiet; '' or why it stopped short."""
         cfg, n = self.cfg, self.cfg.events
@@ -287,7 +247,7 @@ class _Run:
         killed = broker_done = False
         last, changed_at, quiet_since, said_at = (-1, -1, -1, -1), time.monotonic(), 0.0, 0.0
         while True:
-            for child in self.children:
+            for child in self.children.values():
                 child.check()
             if poster.error:
                 raise ChaosError(poster.error)
@@ -299,7 +259,7 @@ class _Run:
                 last, changed_at = (processed, tickets, delivered, hooks), now
             if not killed and processed >= cfg.kill_at * n:
                 killed = True
-                self._kill_worker(processed, now - t0)
+                self._kill_workers(processed, now - t0)
             elif killed and not broker_done and processed >= cfg.broker_stop_at * n:
                 broker_done = True
                 self._bounce_broker(broker, poster, processed, now - t0)
@@ -323,7 +283,7 @@ class _Run:
                         f"inbox deliveries, webhook keys = {last})")
             time.sleep(0.5)
 
-    def _complete(self, engine: Engine, broker: RedisBroker, receiver: WebhookReceiver | None) -> bool:
+    def _complete(self, engine: Engine, broker: Broker, receiver: WebhookReceiver | None) -> bool:
         """Every event in an incident, every incident ticketed, every routed ticket in its
         inbox (and at the receiver), and nothing left on the broker."""
         now = counts(engine)
@@ -333,24 +293,31 @@ class _Run:
             done = len(receiver.snapshot()[0]) >= now["tickets"] - now["triage"]
         return done and broker.pending() == 0
 
-    def _kill_worker(self, processed: int, at: float) -> None:
-        victim = next(c for c in self.children if c.name.startswith("worker-"))
-        self.say(f"  t={at:6.1f} s SIGKILL {victim.name} (whole process group) at {processed} processed")
-        victim.kill()
+    def _kill_workers(self, processed: int, at: float) -> None:
+        """SIGKILL one worker of each kind (whole process groups: lost hosts), then restart them."""
+        names = ", ".join(v.name for v in self.victims)
+        self.say(f"  t={at:6.1f} s SIGKILL {names} (whole process groups) at {processed} processed")
+        for victim in self.victims:
+            victim.kill()
+            self.killed.append(victim.name)
         self.report_extra["killed_at"] = processed
         self.timings["worker_killed_at"] = at
         time.sleep(self.cfg.worker_down_s)
-        victim.start()
+        for victim in self.victims:
+            victim.start()
 
-    def _bounce_broker(self, broker: RedisBroker, poster: Poster, processed: int, at: float) -> None:
-        self.say(f"  t={at:6.1f} s stopping the broker at {processed} processed")
+    def _bounce_broker(self, broker: Broker, poster: Poster, processed: int, at: float) -> None:
+        self.say(f"  t={at:6.1f} s stopping the broker ({broker.kind}) at {processed} processed")
         before = len(poster.accepted)
         stopped = time.monotonic()
         broker.stop()
         self.report_extra["broker_at"] = processed
         self.timings["broker_stopped_at"] = at
         time.sleep(self.cfg.broker_down_s)
-        broker.start()
+        try:
+            broker.start()
+        except BrokerError as exc:
+            raise ChaosError(f"the broker did not come back: {exc}") from None
         self.timings["broker_down"] = time.monotonic() - stopped
         self.report_extra["posted_while_down"] = len(poster.accepted) - before
         self.say(f"  broker back after {self.timings['broker_down']:.1f} s; "

@@ -1,5 +1,5 @@
-"""The chaos run's own parts: a redis-server with an append-only file, a scratch database,
-and CityLoop processes (API, workers, beat), each in its own process group."""
+"""The chaos run's own parts: a scratch database and CityLoop processes (API, workers, beat),
+each in its own process group. The brokers it owns are in ``cityloop.chaos.brokers``."""
 
 from __future__ import annotations
 
@@ -8,77 +8,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import redis
 from sqlalchemy import create_engine, text
 
-from cityloop.localservices import free_port, spawn_group, stop_groups
-
-REDIS_SERVER = Path("/usr/bin/redis-server")
-UNACKED_KEY = "unacked"  # kombu's hash of messages a worker holds but has not acknowledged
+from cityloop.localservices import spawn_group, stop_groups
 
 
 class ChaosError(RuntimeError):
     """The run could not be carried out (a part did not start, a process died)."""
-
-
-class RedisBroker:
-    """``redis-server`` on a free TCP port with ``appendonly yes`` in ``data_dir``.
-
-    Every write is fsynced (``appendfsync always``), so a stop and a start on the same
-    directory give back every message that was queued.
-    """
-
-    def __init__(self, data_dir: Path, executable: Path = REDIS_SERVER) -> None:
-        if not executable.exists():
-            raise ChaosError(f"{executable} not found: the chaos run needs a redis-server binary")
-        self.data_dir = data_dir
-        self.executable = executable
-        self.port = free_port()
-        self.log_path = data_dir / "redis.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout_s: float = 30.0) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._proc = spawn_group([
-            str(self.executable), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "always",
-            "--save", "", "--daemonize", "no", "--logfile", str(self.log_path),
-        ])
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise ChaosError(f"redis-server exited with {self._proc.returncode}; see {self.log_path}")
-            with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
-                if self.client().ping():
-                    return
-            time.sleep(0.1)
-        raise ChaosError(f"redis-server did not answer within {timeout_s:.0f} s; see {self.log_path}")
-
-    def stop(self) -> None:
-        """SIGTERM: redis-server flushes its append-only file and exits."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            stop_groups([proc], grace_s=30.0)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
-
-    def pending(self) -> int | None:
-        """Messages queued on any list plus those held unacknowledged; None while it is down."""
-        try:
-            with self.client() as client:
-                keys = [k for k in client.scan_iter(count=1000) if client.type(k) == b"list"]
-                queued = sum(int(client.llen(k)) for k in keys)
-                return queued + int(client.hlen(UNACKED_KEY))
-        except redis.RedisError:
-            return None
 
 
 class ScratchDatabase:
@@ -91,7 +29,7 @@ class ScratchDatabase:
         self.url = f"{base}/{name}"
 
     def create(self) -> str:
-        from dispatch.db import migrate
+        from dispatch.core.db import migrate
 
         self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
         self._execute(f'CREATE DATABASE "{self.name}"')

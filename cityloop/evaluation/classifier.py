@@ -23,13 +23,15 @@ from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 
-from agents import LLMUnavailable, classify, classify_keywords, classify_llm
+from agents import classify, classify_keywords
 from agents.classifier import CategorySpec, classify_embedding, embedding_decides
 from agents.embeddings import Embedder
-from dispatch.cityconfig import CityConfig
+from cityloop.evaluation.scoring import llm_only_answer, percent
+from dispatch.city.config import CityConfig
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "city_events.csv"
 METHODS = ("keywords", "embeddings", "llm", "no_llm", "combined")
+COLUMNS = frozenset({"text", "category"})
 
 
 class EvaluationError(Exception):
@@ -55,13 +57,22 @@ class ClassifierReport:
     embedder: str | None = None
 
 
+def is_labelled(path: Path) -> bool:
+    """Whether ``path`` is a CSV with the columns ``text`` and ``category`` (else, say, a 311 extract)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return COLUMNS <= set(next(csv.reader(handle), ()))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def load_labelled(path: Path, city: CityConfig) -> list[LabelledText]:
     """The rows of a ``text,category`` CSV; every category must be one of the city's."""
     if not path.is_file():
         raise EvaluationError(f"{path}: no such file")
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        if not {"text", "category"} <= set(reader.fieldnames or ()):
+        if not COLUMNS <= set(reader.fieldnames or ()):
             raise EvaluationError(f"{path}: need the columns text and category")
         rows = [LabelledText(r["text"].strip(), r["category"].strip()) for r in reader]
     codes = {c.code for c in city.categories}
@@ -97,7 +108,8 @@ def evaluate(
                                        fallback_code=fallback, text_vector=vectors[index])
             answers["embeddings"] = match[0] if match and embedding_decides(match) else fallback
         if chat is not None:
-            answers["llm"] = _llm_answer(chat, row.text, categories, fallback, report)
+            answers["llm"] = llm_only_answer(chat, text=row.text, categories=categories,
+                                             fallback=fallback, tally=report)
         vector = vectors[index] if vectors is not None else None
         if chat is not None:
             answers["no_llm"] = classify(text=row.text, categories=categories, chat=None,
@@ -118,17 +130,6 @@ def evaluate(
     return report
 
 
-def _llm_answer(chat: BaseChatModel, text: str, categories: list[CategorySpec],
-                fallback: str, report: ClassifierReport) -> str:
-    try:
-        category, _, _, model = classify_llm(chat, text=text, categories=categories,
-                                             fallback_code=fallback)
-    except LLMUnavailable:
-        report.llm_errors += 1
-        return fallback
-    report.model = model
-    return category
-
 
 def format_report(report: ClassifierReport) -> str:
     """Accuracy per category (rows) and method (columns), then the total."""
@@ -137,11 +138,11 @@ def format_report(report: ClassifierReport) -> str:
     lines = [header, "-" * len(header)]
     for code in sorted(report.n_by_category):
         n = report.n_by_category[code]
-        cells = "".join(f"{_pct(report.correct[m][code], n):>12}" for m in report.methods)
+        cells = "".join(f"{percent(report.correct[m][code], n):>12}" for m in report.methods)
         lines.append(f"{code:<{width}}{n:>4}{cells}")
     total = sum(report.n_by_category.values())
     cells = "".join(
-        f"{_pct(sum(report.correct[m].values()), total):>12}" for m in report.methods)
+        f"{percent(sum(report.correct[m].values()), total):>12}" for m in report.methods)
     lines += ["-" * len(header), f"{'TOTAL':<{width}}{total:>4}{cells}"]
     stages = ", ".join(f"{name} {n}" for name, n in report.combined_stages.most_common())
     lines.append(f"combined decided by: {stages}")
@@ -149,6 +150,3 @@ def format_report(report: ClassifierReport) -> str:
                  f" ({report.llm_errors} LLM-only call(s) failed and count as the fallback)")
     return "\n".join(lines)
 
-
-def _pct(correct: int, n: int) -> str:
-    return f"{100 * correct / n:.0f}% ({correct})" if n else "-"

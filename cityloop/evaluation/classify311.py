@@ -42,10 +42,11 @@ from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 
-from agents import LLMUnavailable, classify, classify_keywords, classify_llm
+from agents import classify, classify_keywords
 from agents.classifier import CategorySpec, classify_embedding, embedding_decides
 from agents.embeddings import Embedder
 from cityloop.evaluation.routing import citizen_text
+from cityloop.evaluation.scoring import llm_only_answer, percent
 
 ALL_ROW_METHODS = ("keywords", "embeddings", "no_llm")
 SAMPLE_METHODS = ("llm", "combined")
@@ -198,7 +199,8 @@ def evaluate(
         answers = dict(rule_answers[request.text])
         if index in sample and chat is not None:
             report.sample_by_category[truth] += 1
-            answers["llm"] = _llm_answer(chat, request.text, categories, fallback, report)
+            answers["llm"] = llm_only_answer(chat, text=request.text, categories=categories,
+                                             fallback=fallback, tally=report)
             result = classify(text=request.text, categories=categories, chat=chat,
                               fallback_code=fallback, embedder=embedder,
                               text_vector=vectors.get(request.text))
@@ -215,20 +217,6 @@ def evaluate(
     return report
 
 
-def _llm_answer(chat: BaseChatModel, text: str, categories: list[CategorySpec],
-                fallback: str, report: Classify311Report) -> str:
-    try:
-        category, _, _, model = classify_llm(chat, text=text, categories=categories,
-                                             fallback_code=fallback)
-    except LLMUnavailable:
-        report.llm_errors += 1
-        return fallback
-    report.model = model
-    return category
-
-
-def _pct(correct: int, n: int) -> str:
-    return f"{100 * correct / n:.0f}% ({correct})" if n else "-"
 
 
 def format_report(report: Classify311Report) -> str:
@@ -242,17 +230,20 @@ def format_report(report: Classify311Report) -> str:
         header += " |" + f"{'sample':>7}" + "".join(f"{m:>13}" for m in llm_methods)
 
     def line(label: str, n: int, sample_n: int, hits: Callable[[str], int]) -> str:
-        text = f"{label:<{width}}{n:>6}" + "".join(f"{_pct(hits(m), n):>13}"
+        text = f"{label:<{width}}{n:>6}" + "".join(f"{percent(hits(m), n):>13}"
                                                   for m in rule_methods)
         if llm_methods:
-            text += " |" + f"{sample_n:>7}" + "".join(f"{_pct(hits(m), sample_n):>13}"
+            text += " |" + f"{sample_n:>7}" + "".join(f"{percent(hits(m), sample_n):>13}"
                                                      for m in llm_methods)
         return text
+
+    def in_category(code: str) -> Callable[[str], int]:
+        return lambda m: report.correct[m][code]
 
     lines = [header, "-" * len(header)]
     for code in sorted(report.n_by_category, key=lambda c: (-report.n_by_category[c], c)):
         lines.append(line(code, report.n_by_category[code], report.sample_by_category[code],
-                          lambda m, code=code: report.correct[m][code]))
+                          in_category(code)))
     lines.append("-" * len(header))
     lines.append(line("TOTAL", sum(report.n_by_category.values()), report.sample_size,
                       lambda m: sum(report.correct[m].values())))

@@ -23,9 +23,9 @@ from langchain_core.language_models import BaseChatModel
 
 from agents import AgencySpec, LLMUnavailable, choose_agency, classify_keywords
 from cityloop.evaluation.aliases import AgencyAliases
-from dispatch.cityconfig import CityConfig
-from dispatch.flows import category_specs
-from dispatch.routing import RoutingInput, match_rule
+from dispatch.city.config import CityConfig
+from dispatch.city.routing import RoutingInput, match_rule
+from dispatch.incidents.flows import category_specs
 
 _BLANK = {"", "n/a", "na", "none"}
 

@@ -60,7 +60,8 @@ def hotline_tools(
         with transaction(factory) as db:
             return service.public_status(db_session=db, city=city, reference=reference)
 
-    return HotlineTools(retrieve=retrieve, submit=submit, lookup=lookup, chat=chat)
+    return HotlineTools(retrieve=retrieve, submit=submit, lookup=lookup, chat=chat,
+                        embed=shared_embedder().embed)
 
 
 def converse(

@@ -84,33 +84,27 @@ def fulltext_search(*, db_session: Session, query: str, k: int) -> list[tuple[in
     return [(int(cid), float(score)) for cid, score in db_session.execute(stmt)]
 
 
-class VectorIndex:
-    """Every chunk embedding as one matrix; reloaded when the chunks change."""
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """Every chunk embedding as one matrix, with the ids and positions that go with it.
+    Immutable: a refresh builds a new one and swaps it in with one assignment."""
 
-    def __init__(self) -> None:
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-        self._signature: tuple[int, int] | None = None
-        self._position: dict[int, int] = {}
+    ids: np.ndarray
+    matrix: np.ndarray
+    position: dict[int, int]
+    signature: tuple[int, int] | None
 
-    def refresh(self, db_session: Session) -> VectorIndex:
-        count, last = db_session.execute(select(func.count(KbChunk.id), func.max(KbChunk.id))).one()
-        signature = (int(count), int(last or 0))
-        if signature == self._signature:
-            return self
-        rows = db_session.execute(select(KbChunk.id, KbChunk.embedding).order_by(KbChunk.id)).all()
-        self.ids = np.array([r[0] for r in rows], dtype=np.int64)
-        self.matrix = (np.array([r[1] for r in rows], dtype=np.float32) if rows
-                       else np.zeros((0, EMBEDDING_DIM), dtype=np.float32))
-        self._position = {int(cid): i for i, cid in enumerate(self.ids)}
-        self._signature = signature
-        return self
+    @classmethod
+    def empty(cls) -> IndexSnapshot:
+        return cls(ids=np.zeros(0, dtype=np.int64),
+                   matrix=np.zeros((0, EMBEDDING_DIM), dtype=np.float32), position={},
+                   signature=None)
 
     def similarities(self, query_vector: np.ndarray) -> np.ndarray:
         return self.matrix @ query_vector.astype(np.float32)
 
     def cosine(self, sims: np.ndarray, chunk_id: int) -> float:
-        position = self._position.get(chunk_id)
+        position = self.position.get(chunk_id)
         return float(sims[position]) if position is not None else 0.0
 
     def top(self, sims: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -120,6 +114,39 @@ class VectorIndex:
         best = np.argpartition(-sims, k - 1)[:k]
         best = best[np.argsort(-sims[best], kind="stable")]
         return [(int(self.ids[i]), float(sims[i])) for i in best]
+
+
+class VectorIndex:
+    """The current ``IndexSnapshot``, reloaded when the chunks change.
+
+    Request threads share one index: each search works on the snapshot it took, and a
+    refresh replaces the whole snapshot at once, so no reader ever pairs the ids of one
+    load with the matrix of another.
+    """
+
+    def __init__(self) -> None:
+        self.current = IndexSnapshot.empty()
+
+    def refresh(self, db_session: Session) -> VectorIndex:
+        self.snapshot(db_session)
+        return self
+
+    def snapshot(self, db_session: Session) -> IndexSnapshot:
+        """The current snapshot, reloaded first when the chunks changed."""
+        count, last = db_session.execute(select(func.count(KbChunk.id), func.max(KbChunk.id))).one()
+        signature = (int(count), int(last or 0))
+        current = self.current
+        if signature == current.signature:
+            return current
+        rows = db_session.execute(select(KbChunk.id, KbChunk.embedding).order_by(KbChunk.id)).all()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        matrix = (np.array([r[1] for r in rows], dtype=np.float32) if rows
+                  else np.zeros((0, EMBEDDING_DIM), dtype=np.float32))
+        fresh = IndexSnapshot(ids=ids, matrix=matrix,
+                              position={int(cid): i for i, cid in enumerate(ids)},
+                              signature=signature)
+        self.current = fresh
+        return fresh
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], *, k: int = RRF_K) -> list[tuple[int, float]]:
@@ -136,23 +163,23 @@ def search(
     mode: Mode = "hybrid", depth: int = 50, query_vector: np.ndarray | None = None,
 ) -> list[Hit]:
     """The best ``k`` chunks for ``query``; ``depth`` candidates per retriever are fused."""
-    index.refresh(db_session)
+    snapshot = index.snapshot(db_session)  # this search's own: a concurrent refresh cannot mix in
     if query_vector is None:
         query_vector = embedder.embed([query])[0]
-    sims = index.similarities(query_vector)
+    sims = snapshot.similarities(query_vector)
     if mode == "fulltext":
         ranked = fulltext_search(db_session=db_session, query=query, k=k)
     elif mode == "vector":
-        ranked = index.top(sims, k)
+        ranked = snapshot.top(sims, k)
     else:
         lexical = [cid for cid, _ in fulltext_search(db_session=db_session, query=query, k=depth)]
-        semantic = [cid for cid, _ in index.top(sims, depth)]
+        semantic = [cid for cid, _ in snapshot.top(sims, depth)]
         ranked = reciprocal_rank_fusion([lexical, semantic])[:k]
-    return _hits(db_session, ranked, sims, index)
+    return _hits(db_session, ranked, sims, snapshot)
 
 
 def _hits(db_session: Session, ranked: list[tuple[int, float]], sims: np.ndarray,
-          index: VectorIndex) -> list[Hit]:
+          index: IndexSnapshot) -> list[Hit]:
     if not ranked:
         return []
     ids = [cid for cid, _ in ranked]

@@ -12,9 +12,9 @@ from cityloop.evaluation.classifier import (
     format_report,
     load_labelled,
 )
-from dispatch.cityconfig import load_city
-from tests.conftest import SAMPLE_CITY
-from tests.unit.agents.fakes import FakeChatModel, FakeEmbedder
+from dispatch.city.config import load_city
+from tests.helpers.config import SAMPLE_CITY
+from tests.helpers.fakes import FakeChatModel, FakeEmbedder
 
 CATEGORIES = [
     CategorySpec(code="fallen_tree", name="Fallen tree", keywords=["fallen tree"],

@@ -1,12 +1,12 @@
-import argparse
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from agents.classifier import CategorySpec
-from cityloop.eval_classify_cli import add_parsers
 from cityloop.evaluation.classify311 import (
     NYC_LAYOUT,
     SF_LAYOUT,
@@ -18,7 +18,7 @@ from cityloop.evaluation.classify311 import (
     format_report,
     load_requests,
 )
-from tests.unit.agents.fakes import FakeChatModel, FakeEmbedder
+from tests.helpers.fakes import FakeChatModel, FakeEmbedder
 
 CATEGORIES = [
     CategorySpec(code="noise", name="Noise", keywords=["noise", "loud music"],
@@ -135,10 +135,28 @@ def test_sample_and_layout_errors(tmp_path: Path) -> None:
         load_requests(bad, CATEGORIES, "other")
 
 
-def test_the_subcommand_parses() -> None:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    add_parsers(sub)
-    args = parser.parse_args(["eval", "classify", "--city", "sf", "--llm-sample", "5",
-                              "--no-llm", "--limit", "100"])
-    assert (args.city, args.llm_sample, args.no_llm, args.limit) == ("sf", 5, True, 100)
+def test_the_command_scores_a_311_extract_per_category(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    rows = [("Noise - Residential", "Loud Music/Party"), ("Illegal Parking", "Blocked Hydrant"),
+            ("Consumer Complaint", "Overcharged")]
+    result = cli("eval", "classify", "--city", "nyc", "--data",
+                     str(write_nyc(tmp_path / "nyc.csv", rows)), "--no-llm", "--no-embeddings")
+    assert result.exit_code == 0, result.output
+    assert "truth from complaint_type, text from descriptor; LLM sample 0" in result.stdout
+    total = next(line for line in result.stdout.splitlines() if line.startswith("TOTAL"))
+    assert total.split()[:2] == ["TOTAL", "3"]
+    assert "llm and combined: not run" in result.stdout
+
+
+def test_the_command_scores_the_bundled_labelled_set_by_default(cli: Callable[..., Result]) -> None:
+    result = cli("eval", "classify", "--no-llm", "--no-embeddings", "--limit", "30")
+    assert result.exit_code == 0, result.output
+    assert "Riverton" in result.stdout and "(30 labelled texts)" in result.stdout
+    assert "TOTAL" in result.stdout and "combined decided by: keywords" in result.stdout
+
+
+def test_the_command_needs_data_for_a_city_without_a_bundled_set(cli: Callable[..., Result]) -> None:
+    result = cli("eval", "classify", "--city", "sf", "--no-llm")
+    assert result.exit_code == 2
+    assert "cityloop eval classify: --data is required for sf" in result.stderr
+    bad = cli("eval", "classify", "--limit", "0")
+    assert bad.exit_code == 2 and "--limit must be 1 or more" in bad.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cityloop.evaluation.hotline import Report, format_report
-from dispatch.kb import HOTLINE_MODE
+from dispatch.hotline.kb import HOTLINE_MODE
 
 
 def test_report_shows_each_retriever_with_both_halves_and_marks_the_hotline_s() -> None:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import Result
 
-from cityloop import eval_cli
 from cityloop.evaluation import routing as ev
 from cityloop.evaluation.aliases import BY_CITY, AgencyAliases
-from cityloop.settings import PACKAGE_DIR, load_settings
-from dispatch.cityconfig import CityConfig, load_city, parse_city
+from cityloop.settings import PACKAGE_DIR
+from dispatch.city.config import CityConfig, load_city, parse_city
 
 SQUARE = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
 TINY_CITY = {
@@ -129,15 +129,13 @@ def test_bundled_cities_load_and_aliases_name_their_agencies(name: str) -> None:
     assert city.district_at(*city.city.center) is not None
 
 
-def test_cli_prints_the_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_the_table(tmp_path: Path, cli: Callable[..., Result]) -> None:
     city_file = tmp_path / "tiny.yaml"
     city_file.write_text(yaml.safe_dump(TINY_CITY))
-    parser = argparse.ArgumentParser()
-    eval_cli.add_parsers(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["eval", "routing", "--city", str(city_file),
-                              "--data", str(write_csv(tmp_path / "x.csv")), "--no-llm"])
+    result = cli("eval", "routing", "--city", str(city_file),
+                     "--data", str(write_csv(tmp_path / "x.csv")), "--no-llm")
 
-    assert args.handler(args, load_settings()) == 0
-    out = capsys.readouterr().out
+    assert result.exit_code == 0, result.output
+    out = result.stdout
     total = next(line for line in out.splitlines() if line.startswith("TOTAL"))
     assert total.split()[1:5] == ["7", "1", "71.4%", "85.7%"]
