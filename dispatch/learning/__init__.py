@@ -1,0 +1,1 @@
+"""Learning from a city's history: reading its records for import and training."""
