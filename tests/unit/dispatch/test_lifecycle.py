@@ -7,15 +7,17 @@ from typing import get_args
 import pytest
 
 from dispatch.tickets.lifecycle import (
+    RATINGS,
     Action,
     IllegalTransition,
     Status,
     allowed_actions,
+    callback_action,
     next_status,
 )
 
 STATUSES = ("triage", "open", "acknowledged", "in_progress", "resolved", "closed", "rejected")
-ACTIONS = ("acknowledge", "start", "resolve", "reject", "reassign", "reopen", "close")
+ACTIONS = ("acknowledge", "start", "resolve", "reject", "reassign", "reopen", "close", "callback")
 
 # The documented lifecycle, written out by hand: (action, from status) -> to status.
 LEGAL: dict[tuple[str, str], str] = {
@@ -104,3 +106,40 @@ def test_there_are_exactly_the_documented_legal_pairs() -> None:
             continue
         legal.add((action, status))
     assert legal == set(LEGAL)
+
+
+# With the 12345 callback step (``workflow: {callback: true}``): a resolved ticket closes only
+# through the callback (回访), the rest of the table is the same.
+LEGAL_CALLBACK: dict[tuple[str, str], str] = {
+    **{pair: target for pair, target in LEGAL.items() if pair != ("close", "resolved")},
+    ("callback", "resolved"): "closed",
+}
+ALLOWED_CALLBACK: dict[str, set[str]] = {
+    **ALLOWED, "resolved": {"reopen", "callback"},
+}
+
+
+@pytest.mark.parametrize(("action", "status"), PAIRS)
+def test_every_pair_with_the_callback_step(action: Action, status: str) -> None:
+    if (action, status) in LEGAL_CALLBACK:
+        assert next_status(action, status, callback=True) == LEGAL_CALLBACK[(action, status)]
+        return
+    with pytest.raises(IllegalTransition) as info:
+        next_status(action, status, callback=True)
+    assert set(info.value.allowed) == ALLOWED_CALLBACK[status]
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_allowed_actions_with_the_callback_step(status: str) -> None:
+    assert set(allowed_actions(status, callback=True)) == ALLOWED_CALLBACK[status]
+
+
+def test_without_the_callback_step_there_is_no_callback() -> None:
+    with pytest.raises(IllegalTransition):
+        next_status("callback", "resolved")
+
+
+def test_a_dissatisfied_citizen_reopens_the_others_close() -> None:
+    outcomes = {rating: next_status(callback_action(rating), "resolved", callback=True)
+                for rating in RATINGS}
+    assert outcomes == {"satisfied": "closed", "basically_satisfied": "closed", "dissatisfied": "open"}
