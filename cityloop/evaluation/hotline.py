@@ -20,24 +20,34 @@ import contextlib
 import csv
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from langchain_core.language_models import BaseChatModel
+from numpy.typing import NDArray
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.orm import Session
 
-from agents.answer_span import answer_span
+from agents.answer_span import answer_span, units
 from agents.embeddings import Embedder
 from agents.errors import LLMUnavailable
 from agents.hotline import MIN_ANSWER_SCORE, Passage, choose_and_draft, grounded
 from agents.text import content_words
 from cityloop.evaluation.abstention import Abstention, abstention
 from dispatch.core.base import Base
-from dispatch.hotline.kb import HOTLINE_MODE, Hit, Mode, VectorIndex, add_documents, search
+from dispatch.hotline.kb import (
+    HOTLINE_MODE,
+    Hit,
+    Mode,
+    VectorIndex,
+    add_documents,
+    hotline_mode,
+    lexical_coverage,
+    search,
+)
 from dispatch.hotline.models import KbChunk, KbDocument
 from dispatch.hotline.parse import ParsedDocument, chunk_paragraphs
 
@@ -70,6 +80,9 @@ class Report:
     llm_errors: int = 0
     top1_right_on_sample: int = 0
     experiments: dict[str, dict[int, float]] = field(default_factory=dict)
+    lexical_abstention: Abstention | None = None
+    """Where the hotline searches by full text (questions its embedding model cannot read):
+    abstention on the top hit's ``lexical_coverage``."""
 
 
 @contextlib.contextmanager
@@ -105,9 +118,12 @@ def load(path: Path) -> tuple[list[ParsedDocument], list[Case]]:
     for row in rows:
         answer = " ".join(row["answer"].split())
         source = sources.get(answer)
+        # US FAQ: sourceName/sourceUrl; Beijing FAQ (../shared/data/zh): the answering department
+        page = row.get("sourceUrl") or f"faq:{row.get('department_norm') or 'FAQ'}"
+        title = row.get("sourceName") or row.get("department_norm") or "FAQ"
         if source is None:
-            source = sources[answer] = f"{row['sourceUrl'].strip()}#answer-{len(sources) + 1}"
-            docs.append(ParsedDocument(title=row["sourceName"].strip() or "FAQ", source=source,
+            source = sources[answer] = f"{page.strip()}#answer-{len(sources) + 1}"
+            docs.append(ParsedDocument(title=title.strip() or "FAQ", source=source,
                                        kind="csv", chunks=chunk_paragraphs(row["answer"])))
         question = " ".join(row["question"].split())
         answers.setdefault(question, set()).add(source)
@@ -176,19 +192,44 @@ def evaluate(
         snapshot = index.snapshot(db_session)
         off = [float(np.max(snapshot.similarities(v))) if snapshot.ids.size else 0.0 for v in off_vectors]
         report.abstention = abstention(answerable, off, MIN_ANSWER_SCORE)
+        report.lexical_abstention = _lexical_abstention(db_session, cases, off_topic, embedder, index)
     if chat is not None and llm_sample > 0:
         _score_llm(report, db_session, cases, vectors, embedder, index, chat, llm_sample, seed, progress)
     return report
 
 
+def _lexical_abstention(db_session: Session, cases: list[Case], off_topic: list[str], embedder: Embedder,
+                        index: VectorIndex) -> Abstention | None:
+    """Abstention as the hotline does it for questions its model cannot read, or None when
+    the model reads them all."""
+    if all(hotline_mode(c.question, embedder) == HOTLINE_MODE for c in cases):
+        return None
+
+    def top(question: str) -> float:
+        hits = search(db_session=db_session, query=question, embedder=embedder, index=index, k=1,
+                      mode=hotline_mode(question, embedder))
+        return lexical_coverage(question, hits[0].text) if hits else 0.0
+
+    return abstention([top(c.question) for c in cases], [top(q) for q in off_topic], MIN_ANSWER_SCORE)
+
+
 def _shown(cases: list[Case], hits: list[list[Hit]], embedder: Embedder) -> dict[str, float]:
-    """Mean F1 of the shown text: the whole top passage, and the answer span of it."""
-    passage, span = [], []
-    for case, found in zip(cases, hits, strict=True):
-        top = found[0].text if found else ""
-        passage.append(f1(top, case.reference))
-        span.append(f1(answer_span(case.question, top, embed=embedder.embed) if top else "",
-                       case.reference))
+    """Mean F1 of the shown text: the whole top passage, and the answer span of it. Every
+    text the spans need is embedded once, in one batch."""
+    tops = [found[0].text if found else "" for found in hits]
+    needed = {case.question for case in cases}
+    for top in tops:
+        for unit in units(top):
+            needed |= {unit.sentence, f"{unit.heading}: {unit.sentence}"}
+    ordered = sorted(needed)
+    cache = dict(zip(ordered, embedder.embed(ordered), strict=True))
+
+    def embed(texts: Sequence[str]) -> NDArray[np.float32]:
+        return np.stack([cache[text] for text in texts])
+
+    passage = [f1(top, case.reference) for case, top in zip(cases, tops, strict=True)]
+    span = [f1(answer_span(case.question, top, embed=embed) if top else "", case.reference)
+            for case, top in zip(cases, tops, strict=True)]
     return {"passage": float(np.mean(passage)), "span": float(np.mean(span))}
 
 
@@ -225,6 +266,8 @@ def as_json(report: Report) -> dict[str, Any]:
     }
     if report.abstention is not None:
         out["abstention"] = report.abstention.as_json()
+    if report.lexical_abstention is not None:
+        out["lexical_abstention"] = report.lexical_abstention.as_json()
     if report.experiments:
         out["experiments"] = {name: {"recall_at_1": r[1], "recall_at_5": r[5]}
                               for name, r in report.experiments.items()}
@@ -254,6 +297,9 @@ def format_report(report: Report, *, model: str) -> str:
         lines.append(f"  {name:<34}" + "".join(f"{recall[k]:>11.3f}" for k in ks))
     if report.abstention is not None:
         lines += ["", *report.abstention.lines()]
+    if report.lexical_abstention is not None:
+        lines += ["", "questions the embedding model cannot read (full text, lexical coverage):",
+                  *report.lexical_abstention.lines()]
     if report.llm_sample:
         n = report.llm_sample
         lines += ["", f"citations on a sample of {n} questions ({HOTLINE_MODE} top 3 -> {model}):",

@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo
 from langchain_core.language_models import BaseChatModel
 
 from agents import AgencySpec, LLMUnavailable, choose_agency, classify_keywords
-from cityloop.evaluation.aliases import AgencyAliases
 from dispatch.city.config import CityConfig
-from dispatch.city.routing import RoutingInput, match_rule
+from dispatch.city.routing import RoutingInput, route_by_config
 from dispatch.incidents.flows import category_specs
+from dispatch.learning.history_files import BadRow, ColumnMap, HistoryFileError, read_history
+from dispatch.learning.history_values import BadValue, read_datetime
 
 _BLANK = {"", "n/a", "na", "none"}
 
@@ -82,7 +83,7 @@ class Case:
 @dataclass(frozen=True)
 class LoadedCases:
     cases: list[Case]
-    unmapped: Counter[str]  # agency names the aliases do not know, with their row counts
+    unmapped: Counter[str]  # agency names the city file does not know, with their row counts
     bad_rows: int
 
 
@@ -92,14 +93,14 @@ def citizen_text(row: dict[str, str], columns: tuple[str, ...]) -> str:
 
 
 def _parse_time(value: str, tz: ZoneInfo) -> datetime | None:
-    value = value.strip()
-    utc = value.endswith(" UTC")
+    """A date in any common format (``history_values``); one without a zone is the city's time."""
+    naive = value.strip() and not value.strip().upper().endswith(("UTC", "GMT", "Z")) and "+" not in value[10:]
     try:
-        parsed = datetime.fromisoformat(value.removesuffix(" UTC"))
-    except ValueError:
+        parsed = read_datetime("created_date", value, None)
+    except BadValue:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC if utc else tz)
+    if parsed is not None and naive:
+        parsed = parsed.replace(tzinfo=tz)
     return parsed
 
 
@@ -112,14 +113,54 @@ def _district(city: CityConfig, row: dict[str, str], fmt: CsvFormat) -> str | No
     return found.code if found else None
 
 
-def load_cases(path: Path, city: CityConfig, aliases: AgencyAliases) -> LoadedCases:
-    """Read an extract; classify each row with the city's category keywords."""
+def case_category(city: CityConfig, request_type: str | None, text: str) -> str:
+    """The category a request is filed under: the exact ``service_types`` mapping of its type,
+    else the city's category keywords on the visible text, else the fallback category."""
+    code = city.category_for_type(request_type) if request_type else None
+    if code is not None:
+        return code
+    match = classify_keywords(text, category_specs(city))
+    return match[0] if match else city.fallback_category
+
+
+def load_mapped_cases(path: Path, city: CityConfig, column_map: ColumnMap,
+                      date_format: str | None = None) -> LoadedCases:
+    """Any layout, through a column map (``text=``, ``agency=``, and ``category=`` for the
+    request type, ``created_at=``, ``district=`` by name or ``lat=``/``lon=``)."""
+    if column_map.agency is None:
+        raise EvaluationError("--map: the routing evaluation needs agency=COLUMN")
+    cases: list[Case] = []
+    unmapped: Counter[str] = Counter()
+    bad_rows = 0
+    try:
+        for row in read_history(path, column_map, date_format=date_format):
+            if isinstance(row, BadRow) or not row.agency:
+                bad_rows += 1
+                continue
+            truth = city.agency_for_name(row.agency)
+            if truth is None:
+                unmapped[row.agency] += 1
+                continue
+            text = f"{row.category}: {row.text}" if row.category else row.text
+            district = city.district_by_name(row.district) if row.district else None
+            if district is None and row.lat is not None and row.lon is not None:
+                district = city.district_at(row.lat, row.lon)
+            at = row.created_at or datetime.now(UTC)
+            cases.append(Case(case_category(city, row.category, text), text,
+                              district.code if district else None, at, truth))
+    except HistoryFileError as exc:
+        raise EvaluationError(str(exc)) from None
+    return LoadedCases(cases, unmapped, bad_rows)
+
+
+def load_cases(path: Path, city: CityConfig) -> LoadedCases:
+    """Read a NYC or SF extract; classify each row with the city's category keywords; the
+    agency names are read through the city file (code, name, ``aliases``)."""
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise EvaluationError(f"{path}: cannot read: {exc.strerror}") from None
     specs = category_specs(city)
-    codes = frozenset(a.code for a in city.agencies)
     tz = ZoneInfo(city.city.timezone)
     cases: list[Case] = []
     unmapped: Counter[str] = Counter()
@@ -134,7 +175,7 @@ def load_cases(path: Path, city: CityConfig, aliases: AgencyAliases) -> LoadedCa
             if not name or not text or at is None:
                 bad_rows += 1
                 continue
-            truth = aliases.resolve(name, codes)
+            truth = city.agency_for_name(name)
             if truth is None:
                 unmapped[name] += 1
                 continue
@@ -145,10 +186,11 @@ def load_cases(path: Path, city: CityConfig, aliases: AgencyAliases) -> LoadedCa
 
 
 def rules_agency(city: CityConfig, case: Case) -> str | None:
+    """The agency the city file decides: a rule, else the category's default agency."""
     item = RoutingInput(category=case.category, district=case.district, text=case.text,
                         at=case.at)
-    match = match_rule(city, item)
-    return match.agency if match else None
+    decided = route_by_config(city, item)
+    return decided.agency if decided else None
 
 
 def majority_agencies(cases: list[Case]) -> dict[tuple[str, str], str]:
@@ -289,7 +331,7 @@ def format_report(report: RoutingReport) -> str:
     skipped = sum(report.unmapped.values())
     if skipped or report.bad_rows:
         names = ", ".join(f"{name!r} ({n})" for name, n in report.unmapped.most_common(5))
-        lines.append(f"left out: {skipped} row(s) with an agency name the aliases do not map"
+        lines.append(f"left out: {skipped} row(s) with an agency name the city file does not know"
                      f"{': ' + names if names else ''}; {report.bad_rows} row(s) without "
                      "an agency, text or time")
     return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""A new city from its own records, measured: draft a city file from the older 80% of a 311
+extract, then score the newest 20% (time-ordered split) with the drafted file, the shipped
+hand-written file, and the learned models; categories too (keywords, embeddings, learned).
+
+    .venv/bin/python bench/city_from_history.py nyc ../shared/data/311/nyc311_sample.csv
+    .venv/bin/python bench/city_from_history.py sf ../shared/data/311/sf311_sample.csv
+
+Prints one JSON object per measurement; every figure comes from the same commands a user runs
+(`cityloop city init`, `cityloop eval routing|classify --split time --json`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from cityloop.evaluation.split import split_rows
+from dispatch.learning.history_values import read_datetime
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYOUTS = {
+    # text: what the citizen wrote or chose beyond the type; category: the request type
+    "nyc": {"map": "text=descriptor,category=complaint_type,agency=agency,created_at=created_date,"
+                   "district=borough", "eval_map": "text=descriptor,category=complaint_type,agency=agency,"
+                   "created_at=created_date,lat=latitude,lon=longitude", "tz": "America/New_York"},
+    "sf": {"map": "text=descriptor,category=complaint_type,agency=agency_name,created_at=created_date,"
+                  "district=neighborhood", "eval_map": "text=descriptor,category=complaint_type,"
+                  "agency=agency_name,created_at=created_date,lat=latitude,lon=longitude",
+           "tz": "America/Los_Angeles"},
+}
+
+
+def cityloop(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "cityloop", *args], capture_output=True, text=True,
+                          cwd=ROOT, check=False)
+    if done.returncode:
+        raise SystemExit(f"cityloop {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def train_part(source: Path, target: Path) -> int:
+    """The older 80% of ``source`` (the rows the time split trains on), in the same layout."""
+    with source.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        header = reader.fieldnames or []
+    dates: list[datetime | None] = [read_datetime("created_date", r.get("created_date"), None) for r in rows]
+    train, _ = split_rows(rows, "time", dates=dates)
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(train)
+    return len(train)
+
+
+def main(city: str, data: Path) -> None:
+    layout = LAYOUTS[city]
+    with tempfile.TemporaryDirectory() as folder:
+        train = Path(folder) / f"{city}_train.csv"
+        drafted = Path(folder) / f"{city}_drafted.yaml"
+        size = train_part(data, train)
+        cityloop("city", "init", "--from-history", str(train), "--map", layout["map"], "--timezone",
+                 layout["tz"], "-o", str(drafted))
+        for label, city_file, columns in (("drafted", str(drafted), layout["map"]),
+                                          ("hand-written", city, layout["eval_map"])):
+            report = json.loads(cityloop("eval", "routing", "--city", city_file, "--data", str(data),
+                                         "--map", columns, "--split", "time", "--json"))
+            print(json.dumps({"city": city, "measure": "routing", "file": label, "drafted_from": size,
+                              **report}))
+        for label, city_file in (("drafted", str(drafted)), ("hand-written", city)):
+            report = json.loads(cityloop("eval", "classify", "--city", city_file, "--data", str(data),
+                                         "--map", layout["map"], "--split", "time", "--json"))
+            print(json.dumps({"city": city, "measure": "categories", "file": label, **report}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], Path(sys.argv[2]))

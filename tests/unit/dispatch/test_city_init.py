@@ -1,0 +1,76 @@
+"""A city drafted from its records: it loads, maps every request type exactly, routes by the
+records' majority agency (with district exceptions), and names agencies and districts as the
+records do; `cityloop city init` writes it and checks it."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cityloop.cli import cityloop
+from dispatch.city.config import load_city, parse_city
+from dispatch.city.routing import RoutingInput, route_by_config
+from dispatch.learning.drafting import RULE_MIN_ROWS, draft_city, tally
+from dispatch.learning.history_files import HistoryRow
+
+AT = datetime(2024, 3, 1, 12, tzinfo=UTC)
+
+
+def row(n: int, kind: str, agency: str, district: str | None = None) -> HistoryRow:
+    return HistoryRow(line=n, text=f"request {n}", category=kind, agency=agency, created_at=AT,
+                      closed_at=None, district=district, lat=None, lon=None, external_id=None)
+
+
+def records() -> list[HistoryRow]:
+    rows = [row(n, "Noise - Residential", "NYPD", "BRONX") for n in range(30)]
+    rows += [row(100 + n, "Street Light Condition", "DOT", "QUEENS") for n in range(8)]
+    rows += [row(200, "Street Light Condition", "DEP", "QUEENS")]
+    # in Brooklyn, potholes go to another agency than everywhere else: a rule
+    rows += [row(300 + n, "Pothole (Street)", "DOT", "QUEENS") for n in range(RULE_MIN_ROWS + 5)]
+    rows += [row(400 + n, "Pothole (Street)", "DDC", "BROOKLYN") for n in range(RULE_MIN_ROWS)]
+    return rows
+
+
+def route(city_text: str, kind: str, district: str | None) -> str | None:
+    city = parse_city(__import__("yaml").safe_load(city_text))
+    code = city.category_for_type(kind)
+    assert code is not None
+    found = city.district_by_name(district) if district else None
+    decided = route_by_config(city, RoutingInput(category=code, district=found.code if found else None,
+                                                 text="x", at=AT))
+    return decided.agency if decided else None
+
+
+def test_the_draft_loads_and_routes_each_type_to_its_majority_agency_with_district_rules() -> None:
+    text = draft_city(tally(records()), name="Test City")
+    city = parse_city(__import__("yaml").safe_load(text))
+    assert [a.name for a in city.agencies] == ["DOT", "NYPD", "DDC", "DEP"]  # commonest first
+    assert {d.name for d in city.district_list} == {"BRONX", "QUEENS", "BROOKLYN"}
+    assert city.district_shapes == []  # known by name only
+    assert city.category_for_type("street light condition") == "street_light_condition"
+    assert route(text, "Noise - Residential", "BRONX") == "nypd"
+    assert route(text, "Street Light Condition", "QUEENS") == "dot"
+    assert route(text, "Pothole (Street)", "QUEENS") == "dot"
+    assert route(text, "Pothole (Street)", "BROOKLYN") == "ddc"
+    assert "default_agency: dot  # 8 of 9 records (88.9%); also DEP: 1" in text
+    assert city.agency("nypd") is not None and city.agency("nypd").queue == "nypd"  # type: ignore[union-attr]
+
+
+def test_city_init_writes_a_file_that_passes_the_check(tmp_path: Path) -> None:
+    source = tmp_path / "records.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["opened", "kind", "dept", "what", "borough"])
+        for r in records():
+            writer.writerow(["03/01/2024 12:00:00 PM", r.category, r.agency, r.text, r.district])
+    output = tmp_path / "city.yaml"
+    done = CliRunner().invoke(cityloop, [
+        "city", "init", "--from-history", str(source), "--map",
+        "text=what,category=kind,agency=dept,created_at=opened,district=borough", "--name", "Test City",
+        "-o", str(output)], prog_name="cityloop")
+    assert done.exit_code == 0, done.output
+    assert "OK — Test City: 4 agencies, 4 categories, 3 districts, 1 routing rules" in done.output
+    assert load_city(output).fallback_category == "other"
