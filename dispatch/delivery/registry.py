@@ -1,6 +1,7 @@
 """Which channels an agency has, and how one is built from the city file.
 
-Registered by name here, explicitly: ``webhook``, ``email``, ``open311``, and
+Registered by name here, explicitly: ``webhook``, ``email``, ``open311``, ``mqtt`` (the
+city's MQTT broker, for every agency, when the city file has ``mqtt:``), and
 ``escalation-<level>`` (an e-mail to the agency's supervisor about an overdue ticket).
 Secrets are read from the environment mapping the caller hands in.
 """
@@ -13,6 +14,7 @@ from dispatch.city.config import Agency, CityConfig
 from dispatch.city.handling import SmtpSettings
 from dispatch.delivery.base import Channel, PermanentDeliveryError
 from dispatch.delivery.email import EmailChannel, SmtpConfig
+from dispatch.delivery.mqtt import MqttChannel
 from dispatch.delivery.open311 import Open311Channel
 from dispatch.delivery.webhook import WebhookChannel
 
@@ -38,6 +40,8 @@ def channels_of(city: CityConfig, agency: Agency) -> list[str]:
         names.append("email")
     if agency.open311 is not None:
         names.append("open311")
+    if city.mqtt is not None:
+        names.append("mqtt")
     return names
 
 
@@ -78,6 +82,16 @@ def build_channel(city: CityConfig, agency: Agency, channel: str,
         target = agency.open311
         key = _secret(env, target.api_key_env, f"open311 of {agency.code}")
         return Open311Channel(url=target.url, api_key=key, timeout_s=target.timeout_s)
+    if channel == "mqtt" and city.mqtt is not None:
+        from dispatch.core import mqtt
+
+        settings = city.mqtt
+        try:
+            to = mqtt.target(settings.url, username_env=settings.username_env,
+                             password_env=settings.password_env, env=env)
+        except mqtt.MqttConfigError as exc:
+            raise PermanentDeliveryError(f"mqtt of {agency.code}: {exc}") from None
+        return MqttChannel(to=to, topic_prefix=settings.tickets_topic, timeout_s=settings.timeout_s)
     if escalation_level(channel) is not None and smtp is not None and agency.supervisor_email:
         return EmailChannel(config=_smtp(smtp, env), recipient=agency.supervisor_email)
     raise PermanentDeliveryError(f"channel {channel!r} is not configured for agency {agency.code!r}")

@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0015"
-down_revision = "0014"
+down_revision = "0012"  # 0013 and 0014 were not needed
 branch_labels = None
 depends_on = None
 
