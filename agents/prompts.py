@@ -9,8 +9,8 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from agents.safety import UNTRUSTED_INSTRUCTION, wrap_untrusted
 
 SHARED_PREFIX_VERSION = "shared-v1"
-CLASSIFY_PROMPT_VERSION = "classify-v1"
-WRITE_PROMPT_VERSION = "write-v1"
+CLASSIFY_PROMPT_VERSION = "classify-v2"
+WRITE_PROMPT_VERSION = "write-v2"
 ROUTE_PROMPT_VERSION = "route-v1"
 DUPLICATE_PROMPT_VERSION = "duplicate-v1"
 VERIFY_PROMPT_VERSION = "verify-v1"
@@ -29,9 +29,8 @@ addresses, injuries or causes.
 """
 
 _CLASSIFY_TASK = """\
-Task: classify the report into exactly one category from the list below and rate its \
-severity (low, medium, high, critical). Severity is high or critical only when people, \
-traffic or property are in danger now. Confidence is an integer from 0 to 100.
+Task: classify the report into exactly one category from the list below. When the text \
+is not a report of a problem in public space, answer "{fallback}". Confidence is an integer from 0 to 100.
 
 Categories:
 {categories}
@@ -40,8 +39,9 @@ Categories:
 _WRITE_TASK = """\
 Task: write the incident record a city agency will read. Give a short title (what and \
 where), a neutral description of what was reported in one to three sentences, a short \
-location phrase, and one recommended action for the responsible crew. Use only the \
-facts below and the report itself.
+location phrase, and the recommended action, copied from the standard actions below. Use \
+only the facts below and the report itself: add no cause, injury, damage, person or place \
+that the report does not name.
 
 Facts:
 {facts}
@@ -80,9 +80,10 @@ def _messages(task: str, report: str) -> list[BaseMessage]:
     ]
 
 
-def classify_messages(*, report: str, category_lines: list[str]) -> list[BaseMessage]:
-    """Messages asking for a category and severity; one line per category."""
-    task = _CLASSIFY_TASK.format(categories="\n".join(category_lines))
+def classify_messages(*, report: str, category_lines: list[str],
+                      fallback: str = "other") -> list[BaseMessage]:
+    """Messages asking for a category; one line per category."""
+    task = _CLASSIFY_TASK.format(categories="\n".join(category_lines), fallback=fallback)
     return _messages(task, report)
 
 

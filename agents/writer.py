@@ -1,6 +1,11 @@
-"""Incident writer: a title, description, location and action for one event."""
+"""Incident writer: a title, description, location and action for one event.
 
-from collections.abc import Iterable
+Everything the LLM writes is checked against the event's facts (``agents.grounding``):
+a description sentence whose claims or content words are not in the facts is dropped,
+a title or location that fails becomes the template one ("Fallen tree — Elm Street"),
+and the recommended action is one of the city's actions for the category, never free text.
+"""
+
 from datetime import datetime
 from typing import Any, Literal
 
@@ -8,46 +13,16 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from pydantic import BaseModel, Field, ValidationError
 
 from agents.errors import LLMUnavailable
-from agents.grounding import SENTENCE_END, claims_in
+from agents.grounding import Support, split_supported, support_from
 from agents.llm import model_name, structured_call
 from agents.prompts import WRITE_PROMPT_VERSION, write_messages
+from agents.text import clean, cut_at_word
 
 TITLE_MAX = 120
 DESCRIPTION_MAX = 2000
 LOCATION_MAX = 200
 ACTION_MAX = 300
 _WRITE_MAX_TOKENS = 400
-
-
-def _grounded_tokens(texts: Iterable[str], occurred_at: datetime | None) -> set[str]:
-    """Every number and date word the facts contain, normalised for comparison."""
-    tokens: set[str] = set()
-    for text in texts:
-        tokens.update(claims_in(text))
-    if occurred_at is not None:
-        at = occurred_at
-        tokens.update(str(part) for part in (at.year, at.month, at.day, at.hour, at.minute))
-        tokens.add(str(at.hour % 12 or 12))
-        for name in (at.strftime("%B").lower(), at.strftime("%A").lower()):
-            tokens.update((name, name[:3], name[:4]))
-    return tokens
-
-
-
-def _is_grounded(text: str, grounded: set[str]) -> bool:
-    """Whether every claim in ``text`` appears among the grounded tokens."""
-    return claims_in(text) <= grounded
-
-
-def _split_grounded(text: str, grounded: set[str]) -> tuple[str, list[str]]:
-    """Keep the sentences whose claims are all grounded; return (kept text, dropped)."""
-    kept: list[str] = []
-    dropped: list[str] = []
-    for sentence in SENTENCE_END.split(text.strip()):
-        if not sentence:
-            continue
-        (kept if _is_grounded(sentence, grounded) else dropped).append(sentence)
-    return " ".join(kept), dropped
 
 
 class EventFacts(BaseModel):
@@ -62,6 +37,11 @@ class EventFacts(BaseModel):
     district: str | None = None
     lat: float | None = None
     lon: float | None = None
+    vocabulary: list[str] = Field(default_factory=list)
+    """The category's own words (description, keywords, detector prompts): a sentence may
+    use them though the citizen did not ("waterlogging" for "the underpass is flooded")."""
+    actions: list[str] = Field(default_factory=list)
+    """The city's standard actions for the category; the first is the default."""
 
 
 class Writeup(BaseModel):
@@ -75,6 +55,14 @@ class Writeup(BaseModel):
     prompt_version: str | None
     model: str | None
     dropped_claims: list[str] = Field(default_factory=list)
+    """Generated text that was not shown: sentences, a title or a location the facts do
+    not support, and an action that is not one of the city's."""
+    llm_title: bool = False
+    """Whether the title shown is the LLM's (else the template title)."""
+    llm_sentences: int = 0
+    """How many description sentences the LLM wrote (kept and dropped)."""
+    sentences_dropped: int = 0
+    """How many of them the facts did not support."""
 
 
 class _LLMDraft(BaseModel):
@@ -84,23 +72,27 @@ class _LLMDraft(BaseModel):
     recommended_action: str
 
 
-# Tighter than Writeup's limits so the generation stays short on small servers.
-_WRITE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "title": {"type": "string", "maxLength": 100},
-        "description": {"type": "string", "maxLength": 400},
-        "location_phrase": {"type": "string", "maxLength": 100},
-        "recommended_action": {"type": "string", "maxLength": 160},
-    },
-    "required": ["title", "description", "location_phrase", "recommended_action"],
-    "additionalProperties": False,
-}
+def _write_schema(actions: list[str]) -> dict[str, Any]:
+    """Tighter than Writeup's limits so the generation stays short on small servers; the
+    action is an enum of the city's actions."""
+    action: dict[str, Any] = {"type": "string", "enum": actions} if actions else {
+        "type": "string", "maxLength": 160}
+    return {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "maxLength": 100},
+            "description": {"type": "string", "maxLength": 400},
+            "location_phrase": {"type": "string", "maxLength": 100},
+            "recommended_action": action,
+        },
+        "required": ["title", "description", "location_phrase", "recommended_action"],
+        "additionalProperties": False,
+    }
 
 
 def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """``text`` on one line, cut at a word boundary (never mid-word or on a comma)."""
+    return cut_at_word(" ".join(text.split()), limit)
 
 
 def location_phrase(facts: EventFacts) -> str:
@@ -115,34 +107,33 @@ def location_phrase(facts: EventFacts) -> str:
 
 
 def fallback_title(facts: EventFacts) -> str:
-    """A title such as "Fallen tree at 5th Ave & Main St", without any LLM."""
-    if facts.address:
-        title = f"{facts.category_name} at {facts.address}"
-    elif facts.district:
-        title = f"{facts.category_name} in {facts.district}"
-    elif facts.lat is not None and facts.lon is not None:
-        title = f"{facts.category_name} near {facts.lat:.5f}, {facts.lon:.5f}"
-    else:
-        title = facts.category_name
-    return _clip(title, TITLE_MAX)
+    """The template title: "Fallen tree — Elm Street" (the address, else the district)."""
+    where = facts.address or facts.district
+    if where:
+        return _clip(f"{facts.category_name} — {where}", TITLE_MAX)
+    if facts.lat is not None and facts.lon is not None:
+        return _clip(f"{facts.category_name} — {facts.lat:.5f}, {facts.lon:.5f}", TITLE_MAX)
+    return _clip(facts.category_name, TITLE_MAX)
 
 
-def _fallback_action(facts: EventFacts) -> str:
-    return _clip(
-        f"Inspect the site and handle the reported {facts.category_name.lower()}.", ACTION_MAX
-    )
+def default_action(facts: EventFacts) -> str:
+    """The category's first standard action, or a generic one when the city lists none."""
+    if facts.actions:
+        return _clip(facts.actions[0], ACTION_MAX)
+    return _clip(f"Inspect the site and handle the reported {facts.category_name.lower()}.",
+                 ACTION_MAX)
 
 
 def fallback_writeup(facts: EventFacts) -> Writeup:
     """A deterministic write-up from the facts alone."""
-    description = _clip(facts.description, DESCRIPTION_MAX)
+    description = _clip(clean(facts.description).text, DESCRIPTION_MAX)
     if not description:
         description = f"{facts.category_name} reported via {facts.source}."
     return Writeup(
         title=fallback_title(facts),
         description=description,
         location_phrase=location_phrase(facts),
-        recommended_action=_fallback_action(facts),
+        recommended_action=default_action(facts),
         method="fallback",
         prompt_version=None,
         model=None,
@@ -150,60 +141,94 @@ def fallback_writeup(facts: EventFacts) -> Writeup:
 
 
 def _fact_lines(facts: EventFacts) -> list[str]:
+    """The trusted facts, for the system prompt: the address a citizen typed is not one of
+    them (it goes with the report, inside the untrusted block)."""
     lines = [f"Category: {facts.category_name} ({facts.category})", f"Source: {facts.source}"]
     if facts.occurred_at is not None:
         lines.append(f"Occurred at: {facts.occurred_at.isoformat(timespec='minutes')}")
-    lines.append(f"Location: {location_phrase(facts)}")
+    if facts.district:
+        lines.append(f"District: {facts.district}")
+    if facts.lat is not None and facts.lon is not None:
+        lines.append(f"Coordinates: {facts.lat:.5f}, {facts.lon:.5f}")
+    if facts.actions:
+        lines.append("Standard actions: " + "; ".join(facts.actions))
     return lines
 
 
-def write_incident(chat: BaseChatModel, *, facts: EventFacts) -> Writeup:
-    """One LLM call for the write-up, then a grounding check; raises LLMUnavailable.
+def _join(sentences: list[str]) -> str:
+    """Sentences as one text: a space after each, except after a Chinese terminator."""
+    return "".join(s if s.endswith(("。", "！", "？", "；")) else s + " " for s in sentences).strip()
 
-    Description and action sentences with numbers, times or dates that the facts
-    do not contain are dropped (and listed in ``dropped_claims``); an ungrounded or
-    empty title or location is replaced by the deterministic one.
-    """
+
+def _report_block(facts: EventFacts) -> str:
+    """What the citizen wrote: the report and the address they gave."""
+    if facts.address:
+        return f"{facts.description}\nAddress given: {facts.address}"
+    return facts.description
+
+
+def fact_support(facts: EventFacts) -> Support:
+    """What a write-up of these facts may say (``agents.grounding``)."""
+    texts = [facts.description, facts.source, facts.category.replace("_", " "),
+             facts.category_name, *facts.vocabulary]
+    texts += [text for text in (facts.address, facts.district) if text]
+    texts += [str(value) for value in (facts.lat, facts.lon) if value is not None]
+    return support_from(texts, facts.occurred_at)
+
+
+def draft_incident(chat: BaseChatModel, *, facts: EventFacts) -> dict[str, str]:
+    """The LLM's draft (title, description, location_phrase, recommended_action), unchecked;
+    raises LLMUnavailable."""
     data = structured_call(
         chat,
-        messages=write_messages(report=facts.description, fact_lines=_fact_lines(facts)),
+        messages=write_messages(report=_report_block(facts), fact_lines=_fact_lines(facts)),
         schema_name="incident_writeup",
-        json_schema=_WRITE_SCHEMA,
+        json_schema=_write_schema(facts.actions),
         max_tokens=_WRITE_MAX_TOKENS,
     )
     try:
-        draft = _LLMDraft.model_validate(data)
+        return _LLMDraft.model_validate(data).model_dump()
     except ValidationError as exc:
         raise LLMUnavailable(
             f"LLM write-up failed validation: {exc.error_count()} error(s)"
         ) from exc
-    return _grounded_writeup(draft, facts, model_name(chat))
 
 
-def _grounded_writeup(draft: _LLMDraft, facts: EventFacts, model: str) -> Writeup:
-    sources = [facts.description, facts.source, facts.category, facts.category_name]
-    sources += [text for text in (facts.address, facts.district) if text]
-    sources += [str(value) for value in (facts.lat, facts.lon) if value is not None]
-    sources += _fact_lines(facts)
-    grounded = _grounded_tokens(sources, facts.occurred_at)
-    description, dropped = _split_grounded(draft.description, grounded)
-    action, dropped_actions = _split_grounded(draft.recommended_action, grounded)
-    dropped += dropped_actions
-    title = _clip(draft.title, TITLE_MAX)
-    if title and not _is_grounded(title, grounded):
+def write_incident(chat: BaseChatModel, *, facts: EventFacts) -> Writeup:
+    """One LLM call for the write-up, then the support check; raises LLMUnavailable."""
+    return supported_writeup(draft_incident(chat, facts=facts), facts, model_name(chat))
+
+
+def supported_writeup(draft: dict[str, str], facts: EventFacts, model: str | None) -> Writeup:
+    """The write-up a draft (title, description, location_phrase, recommended_action)
+    becomes once everything the facts do not support is dropped."""
+    support = fact_support(facts)
+    sentences, dropped_sentences = split_supported(clean(draft["description"]).text, support)
+    dropped = list(dropped_sentences)
+    title = _clip(clean(draft["title"]).text, TITLE_MAX)
+    llm_title = bool(title) and support.supports(title)
+    if title and not llm_title:
         dropped.append(title)
-        title = ""
-    location = _clip(draft.location_phrase, LOCATION_MAX)
-    if location and not _is_grounded(location, grounded):
+    location = _clip(clean(draft["location_phrase"]).text, LOCATION_MAX)
+    if location and not support.supports(location):
         dropped.append(location)
         location = ""
+    action = " ".join(draft["recommended_action"].split())
+    if action not in facts.actions:
+        if action:
+            dropped.append(action)
+        action = default_action(facts)
     return Writeup(
-        title=title or fallback_title(facts),
-        description=_clip(description, DESCRIPTION_MAX) or fallback_writeup(facts).description,
+        title=title if llm_title else fallback_title(facts),
+        description=_clip(_join(sentences), DESCRIPTION_MAX)
+        or fallback_writeup(facts).description,
         location_phrase=location or location_phrase(facts),
-        recommended_action=_clip(action, ACTION_MAX) or _fallback_action(facts),
+        recommended_action=action,
         method="llm",
         prompt_version=WRITE_PROMPT_VERSION,
         model=model,
         dropped_claims=dropped,
+        llm_title=llm_title,
+        llm_sentences=len(sentences) + len(dropped_sentences),
+        sentences_dropped=len(dropped_sentences),
     )

@@ -6,15 +6,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors, web
 from api.config import ApiConfig
-from api.routes import cameras, dead_letters, documents, events, health, hotline, open311, rechecks, tickets
+from api.inputs import refuse_bad_input
+from api.routes import (
+    ask,
+    cameras,
+    dead_letters,
+    documents,
+    events,
+    health,
+    hotline,
+    metrics,
+    open311,
+    quarantine,
+    rechecks,
+    tickets,
+)
+from api.security_headers import SecurityHeaders
 from api.web import dead_letters as dead_letters_page
 from dispatch.core.celery_app import configure as configure_celery
 from dispatch.core.runtime import get_runtime, set_config
@@ -55,15 +71,22 @@ def create_app(config: ApiConfig) -> FastAPI:
         rt.close()
 
     app = FastAPI(title="CityLoop", version="0.1.0", lifespan=lifespan,
-                  description="A city's event loop: perceive, understand, handle, decide.")
+                  description="A city's event loop: perceive, understand, handle, decide.",
+                  dependencies=[Depends(refuse_bad_input)])
     app.state.config = config
     app.add_middleware(BodyLimit, limit=config.max_image_bytes * 4 // 3 + 256_000,
                        clip_limit=config.dispatch.perception.max_clip_bytes)
+    app.add_middleware(SecurityHeaders, tile_url=config.map_tile_url)
+    if config.trusted_proxies:  # outermost: every layer sees the client, not the proxy
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=config.trusted_proxies)
     errors.install(app)
     for module in (health, events, tickets, open311, documents, hotline, cameras):
         app.include_router(module.router)
     app.include_router(dead_letters.router)
+    app.include_router(quarantine.router)
     app.include_router(rechecks.router)
+    app.include_router(ask.router)
+    app.include_router(metrics.router)
     app.include_router(dead_letters_page.router)
     web.install(app)
     templates = Jinja2Templates(directory=TEMPLATES_DIR)

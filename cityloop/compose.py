@@ -20,7 +20,7 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
             "(`cityloop up` starts embedded servers and sets them for its children)")
     return DispatchConfig(
         database_url=settings.sqlalchemy_url, broker_url=settings.broker_url,
-        city_file=settings.city_file, llm=settings.llm,
+        city_file=settings.city_file, llm=settings.llm, embeddings=settings.embeddings,
         visibility_timeout_s=settings.celery.visibility_timeout_s,
         worker_concurrency=settings.celery.worker_concurrency,
         stale_event_after_s=settings.celery.stale_event_after_s,

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
+from pathlib import Path
 from types import FrameType
 from typing import IO, NoReturn
 from urllib.parse import urlsplit, urlunsplit
@@ -200,7 +201,17 @@ def child_env(settings: Settings, endpoints: Endpoints) -> dict[str, str]:
         PORT=str(settings.port),
         PYTHONUNBUFFERED="1",
     )
+    # the API's /metrics sums what the worker, beat and API processes count (prometheus multiprocess)
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.embedded.data_dir / "metrics"))
     return env
+
+
+def _fresh_metrics_folder(env: dict[str, str]) -> None:
+    """Counts of an earlier run are not this run's: the folder starts empty."""
+    folder = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
 
 
 def local_base_url(settings: Settings) -> str:
@@ -220,6 +231,13 @@ def _require_free_port(settings: Settings) -> None:
                 f"cannot serve the API on {settings.host}:{settings.port} ({exc.strerror}); "
                 "set PORT (or port: in cityloop.yaml) to a free port"
             ) from exc
+
+
+def _bridge_frigate(settings: Settings) -> bool:
+    """The Frigate bridge starts with the system when the city file has a ``frigate:`` block."""
+    from dispatch.city.config import load_city
+
+    return load_city(settings.city_file).frigate is not None
 
 
 def _watch_cameras(settings: Settings) -> bool:
@@ -263,7 +281,9 @@ def _serve(settings: Settings, *, demo: bool, stack: ExitStack, started: float) 
     _require_free_port(settings)
     print("cityloop: services", flush=True)
     endpoints = start_services(settings, stack)
-    supervisor = Supervisor(child_env(settings, endpoints))
+    env = child_env(settings, endpoints)
+    _fresh_metrics_folder(env)
+    supervisor = Supervisor(env)
     stack.callback(supervisor.stop)
     code = supervisor.run("migrate", ["migrate"])
     if code != 0:
@@ -273,6 +293,8 @@ def _serve(settings: Settings, *, demo: bool, stack: ExitStack, started: float) 
         supervisor.spawn(name, [name])
     if _watch_cameras(settings):
         supervisor.spawn("cameras", ["cameras", "run"])
+    if _bridge_frigate(settings):
+        supervisor.spawn("frigate", ["frigate", "run"])
     base_url = local_base_url(settings)
     try:
         wait_http(f"{base_url}/health", HEALTH_TIMEOUT_S, check=supervisor.check)

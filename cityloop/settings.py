@@ -21,12 +21,14 @@ from pydantic_settings import (
 )
 
 from agents import LLMConfig
+from agents.embeddings import EmbeddingConfig
 from perception.settings import PerceptionSettings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CITIES_DIR = PACKAGE_DIR / "cities"
 SAMPLE_CITY = CITIES_DIR / "riverton.yaml"
-BUNDLED_CITIES = {path.stem: path for path in (SAMPLE_CITY, CITIES_DIR / "nyc.yaml", CITIES_DIR / "sf.yaml")}
+BUNDLED_CITIES = {path.stem: path for path in (SAMPLE_CITY, CITIES_DIR / "jiangcheng.yaml",
+                                               CITIES_DIR / "nyc.yaml", CITIES_DIR / "sf.yaml")}
 
 
 class EmbeddedSettings(BaseModel):
@@ -65,6 +67,9 @@ class Settings(BaseSettings):
     # reverse proxies whose X-Forwarded-For/-Proto are believed, e.g. TRUSTED_PROXIES='["10.0.0.5"]'
     trusted_proxies: list[str] = Field(default_factory=list)
     llm: LLMConfig = LLMConfig()
+    # the sentence-transformers model (EMBEDDINGS__MODEL_PATH); a Chinese city wants a
+    # multilingual one: on the bundled English MiniLM, Chinese text skips embeddings
+    embeddings: EmbeddingConfig = EmbeddingConfig()
     embedded: EmbeddedSettings = EmbeddedSettings()
     celery: CelerySettings = CelerySettings()
     perception: PerceptionSettings = PerceptionSettings()

@@ -12,8 +12,11 @@ from dispatch.documents import models as documents
 from dispatch.hotline import models as hotline
 from dispatch.incidents import models as incidents
 from dispatch.intake import models as intake
+from dispatch.learning import models as learning
+from dispatch.quarantine import models as quarantine
 from dispatch.sla import models as sla
 from dispatch.tickets import models as tickets
 
-DOMAIN_MODELS = (accounts, cameras, delivery, documents, hotline, incidents, intake, sla, tickets)
+DOMAIN_MODELS = (accounts, cameras, delivery, documents, hotline, incidents, intake, learning,
+                 quarantine, sla, tickets)
 metadata = Base.metadata

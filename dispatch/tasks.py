@@ -24,10 +24,10 @@ from dispatch.core.runtime import get_runtime
 from dispatch.delivery import flows as delivery_flows
 from dispatch.delivery import outbox
 from dispatch.delivery.models import Delivery
-from dispatch.incidents import flows as incident_flows
+from dispatch.incidents import batching
+from dispatch.quarantine.guard import Guarded
 from dispatch.sla import escalation, scheduled
 from dispatch.tickets import flows as ticket_flows
-from dispatch.tickets.models import Ticket
 
 log = logging.getLogger(__name__)
 # a broker outage while a task publishes its next step is retried like a database outage
@@ -36,33 +36,45 @@ RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 12
          "retry_jitter": True, "max_retries": 20, "acks_late": True}
 
 
-@app.task(name="cityloop.understand_event", **RETRY)
-def understand_event(event_id: str) -> str | None:
+@app.task(name="cityloop.understand_event", base=Guarded, **RETRY)
+def understand_event(event_id: str) -> int:
+    """The event and the waiting events this worker claims with it (``incidents.batching``),
+    each routed as soon as it is understood; how many were understood here."""
     rt = get_runtime()
-    incident_id = incident_flows.understand_event(
-        factory=rt.factory, city=rt.city, chat=rt.chat, event_id=uuid.UUID(event_id),
-        embedder=rt.embedder, duplicates=rt.duplicates, vision=rt.config.llm.vision)
-    if incident_id is not None:
+    done = batching.understand_events(
+        engine=rt.engine, factory=rt.factory, city=rt.city, chat=rt.chat, event_id=uuid.UUID(event_id),
+        size=rt.config.understand_batch, on_incident=_route_next, embedder=rt.embedder,
+        duplicates=rt.duplicates, vision=rt.config.llm.vision,
+        learned=rt.learned.category_predictor() if rt.learned else None)
+    return len(done)
+
+
+def _route_next(incident_id: uuid.UUID) -> None:
+    """Without an LLM, routing is the rules (or triage): done here, not one more queue hop.
+    With one, the route stage runs where the LLM workers are (``pipeline.route``)."""
+    rt = get_runtime()
+    if rt.chat is not None:
         enqueue_route(incident_id)
-    return str(incident_id) if incident_id else None
+        return
+    routed = ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None, incident_id=incident_id,
+                                         router=rt.learned.router() if rt.learned else None)
+    if routed is not None:
+        enqueue_delivery(routed.ticket_id, routed.routing_seq, routed.agency)
 
 
-@app.task(name="cityloop.route_incident", **RETRY)
+@app.task(name="cityloop.route_incident", base=Guarded, **RETRY)
 def route_incident(incident_id: str) -> int | None:
     rt = get_runtime()
     routed = ticket_flows.route_incident(
-        factory=rt.factory, city=rt.city, chat=rt.chat, incident_id=uuid.UUID(incident_id))
+        factory=rt.factory, city=rt.city, chat=rt.chat, incident_id=uuid.UUID(incident_id),
+        router=rt.learned.router() if rt.learned else None)
     if routed is None:
         return None
-    ticket_id, seq = routed
-    with transaction(rt.factory) as db:
-        ticket = db.get(Ticket, ticket_id)
-        agency = ticket.agency if ticket else None
-    enqueue_delivery(ticket_id, seq, agency)
-    return ticket_id
+    enqueue_delivery(routed.ticket_id, routed.routing_seq, routed.agency)
+    return routed.ticket_id
 
 
-@app.task(name="cityloop.deliver_ticket", **RETRY)
+@app.task(name="cityloop.deliver_ticket", base=Guarded, **RETRY)
 def deliver_ticket(ticket_id: int, routing_seq: int) -> bool:
     """The inbox delivery, then one task per outside channel still pending."""
     rt = get_runtime()
@@ -164,6 +176,21 @@ def run_rechecks() -> dict[str, int]:
     for status in outcomes.values():
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+@app.task(name="cityloop.retrain")
+def retrain() -> dict[str, str]:
+    """Nightly: retrain the learned models on the history and every correction; each new model
+    replaces the current one only if it scores at least as well on the held-out slice."""
+    from dispatch.learning.flows import retrain as retrain_models
+
+    rt = get_runtime()
+    results = retrain_models(factory=rt.factory, city=rt.city, source="nightly")
+    summary = {kind: (f"v{r.version} {'promoted' if r.promoted else 'kept as candidate'} "
+                      f"({100 * r.accuracy:.1f}%)" if not isinstance(r, str) else f"not trained: {r}")
+               for kind, r in results.items()}
+    log.info("retrain: %s", summary)
+    return summary
 
 
 @app.task(name="cityloop.noop")

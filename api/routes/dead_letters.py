@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from api.auth import PostUserDep, UserDep
 from api.deps import SessionDep
+from api.routes.quarantine import QuarantinedRead, quarantined
 from dispatch.accounts.models import User
 from dispatch.delivery import dead_letters
 from dispatch.delivery.flows import retry_dead_letter
@@ -44,6 +45,9 @@ class DeadLetterRead(BaseModel):
 class DeadLetterPage(BaseModel):
     items: list[DeadLetterRead]
     next_cursor: int | None
+    quarantined: list[QuarantinedRead] = Field(
+        default_factory=list, description="Work a task failed on again and again, kept out of "
+        "the queues (first page only); retry or discard it under /api/quarantine")
 
 
 class RetryResult(BaseModel):
@@ -82,7 +86,8 @@ def list_dead_letters(
     check_operator(who.user)
     rows, next_cursor = dead_letters.list_dead_letters(
         db_session=db, include_retried=include_retried, cursor=cursor, limit=limit)
-    return DeadLetterPage(items=[read(letter, ref) for letter, ref in rows], next_cursor=next_cursor)
+    return DeadLetterPage(items=[read(letter, ref) for letter, ref in rows], next_cursor=next_cursor,
+                          quarantined=quarantined(db_session=db) if cursor is None else [])
 
 
 @router.get("/{dead_letter_id}", response_model=DeadLetterRead)

@@ -74,10 +74,20 @@ def _perception(rt: Runtime) -> dict[str, Any]:
     return detail
 
 
+def _search(rt: Runtime) -> dict[str, Any]:
+    """Which index answers semantic search ("ask", "show similar"): pgvector or numpy."""
+    from dispatch.ask.vectors import detect
+
+    backend = detect(rt.engine)
+    return {"vector_backend": backend.name, "detail": backend.detail,
+            "embeddings": rt.embedder is not None}
+
+
 @router.get("/health")
 def health(rt: RuntimeDep, response: Response) -> dict[str, Any]:
     checks = {"database": lambda: _database(rt), "broker": _broker,
-              "worker": _worker, "llm": lambda: _llm(rt), "perception": lambda: _perception(rt)}
+              "worker": _worker, "llm": lambda: _llm(rt), "perception": lambda: _perception(rt),
+              "search": lambda: _search(rt)}
     with ThreadPoolExecutor(max_workers=len(checks)) as pool:
         futures = {name: pool.submit(_timed, check) for name, check in checks.items()}
         results = {name: future.result() for name, future in futures.items()}

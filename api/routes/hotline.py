@@ -19,6 +19,7 @@ from agents.hotline import (
     Reply,
 )
 from api.deps import ConfigDep, RuntimeDep
+from dispatch.core.inputs import SafeText
 from dispatch.hotline.flows import converse
 from dispatch.hotline.kb import VectorIndex
 
@@ -31,7 +32,7 @@ _CHUNK = re.compile(r"\S+\s*")
 class HotlineMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     conversation_id: uuid.UUID | None = None
-    text: str = Field(min_length=1, max_length=2000)
+    text: SafeText = Field(min_length=1, max_length=2000)
 
 
 class HotlineAnswer(Reply):

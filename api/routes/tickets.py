@@ -30,10 +30,11 @@ from dispatch.tickets.schemas import (
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 
 
-def _read(ticket: Ticket) -> TicketRead:
+def _read(ticket: Ticket, *, callback: bool = False) -> TicketRead:
     data = TicketRead.model_validate(
         {**TicketSummary.model_validate(ticket).model_dump(), "routing": ticket.routing,
-         "rejected_by": ticket.rejected_by, "allowed_actions": allowed_actions(ticket.status),
+         "rejected_by": ticket.rejected_by,
+         "allowed_actions": allowed_actions(ticket.status, callback=callback),
          "incident": ticket.incident, "history": ticket.history}, from_attributes=True)
     return data
 
@@ -61,8 +62,9 @@ def list_tickets(
 
 
 @router.get("/{ticket_id}", response_model=TicketRead)
-def get_ticket(ticket_id: int, db: SessionDep, who: UserDep) -> TicketRead:
-    return _read(visible_ticket(db_session=db, user=who.user, ticket_id=ticket_id))
+def get_ticket(ticket_id: int, db: SessionDep, rt: RuntimeDep, who: UserDep) -> TicketRead:
+    return _read(visible_ticket(db_session=db, user=who.user, ticket_id=ticket_id),
+                 callback=rt.city.workflow.callback)
 
 
 @router.post("/{ticket_id}/{action}", response_model=ActionResult)
@@ -70,5 +72,6 @@ def act(ticket_id: int, action: Action, body: ActionRequest, db: SessionDep, rt:
         who: PostUserDep) -> ActionResult:
     """``actor`` in the body is kept for compatibility; the signed-in user is recorded."""
     take_action(db_session=db, city=rt.city, user=who.user, ticket_id=ticket_id, action=action,
-               note=body.note, reason=body.reason, agency=body.agency)
-    return ActionResult(action=action, ticket=_read(ticket_service.get_ticket(db_session=db, ticket_id=ticket_id)))
+               note=body.note, reason=body.reason, agency=body.agency, rating=body.rating)
+    return ActionResult(action=action, ticket=_read(ticket_service.get_ticket(db_session=db, ticket_id=ticket_id),
+                                                    callback=rt.city.workflow.callback))

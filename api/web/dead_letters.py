@@ -1,9 +1,11 @@
 """The dead-letter page for dispatchers and admins: failed channel deliveries, and a
-retry button for each (a form POST with the session's CSRF token)."""
+retry button for each (a form POST with the session's CSRF token); beside them the
+quarantined work (events, incidents, tickets a task failed on again and again) with a retry
+and a discard button."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -11,7 +13,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.auth import PostUserDep, UserDep
 from api.deps import SessionDep
 from api.routes.dead_letters import check_operator, retry_letter
+from api.routes.quarantine import discard_item, quarantined, retry_item
 from api.web.render import page
+from dispatch.core.errors import NotFound
 from dispatch.delivery import dead_letters
 
 router = APIRouter(include_in_schema=False)
@@ -19,22 +23,28 @@ PAGE_SIZE = 50
 
 
 def _page(request: Request, db: SessionDep, who: UserDep, *, include_retried: bool,
-          cursor: int | None, error: str = "", done: int | None = None,
+          cursor: int | None, error: str = "", done: int | None = None, notice: str = "",
           status: int = 200) -> HTMLResponse:
     check_operator(who.user)
     rows, next_cursor = dead_letters.list_dead_letters(
         db_session=db, include_retried=include_retried, cursor=cursor, limit=PAGE_SIZE)
     return page(request, "inbox/dead_letters.html", {
         "who": who, "rows": rows, "next_cursor": next_cursor, "include_retried": include_retried,
-        "error": error, "done": done}, status=status)
+        "error": error, "done": done, "notice": notice,
+        "quarantined": quarantined(db_session=db) if cursor is None else []}, status=status)
 
 
 @router.get("/dead-letters", response_class=HTMLResponse)
 def dead_letters_page(request: Request, db: SessionDep, who: UserDep,
                       include_retried: bool = False,
                       cursor: Annotated[int | None, Query(ge=1)] = None,
-                      retried: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
-    return _page(request, db, who, include_retried=include_retried, cursor=cursor, done=retried)
+                      retried: Annotated[int | None, Query(ge=1)] = None,
+                      released: Annotated[int | None, Query(ge=1)] = None,
+                      discarded: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
+    notice = (f"Quarantined item {released} released and queued again." if released else
+              f"Quarantined item {discarded} discarded." if discarded else "")
+    return _page(request, db, who, include_retried=include_retried, cursor=cursor, done=retried,
+                 notice=notice)
 
 
 @router.post("/dead-letters/{dead_letter_id}/retry")
@@ -46,3 +56,22 @@ def retry_dead_letter(request: Request, dead_letter_id: int, db: SessionDep,
         return _page(request, db, who, include_retried=False, cursor=None, error=str(exc.detail),
                      status=exc.status_code)
     return RedirectResponse(f"/dead-letters?retried={dead_letter_id}", status_code=303)
+
+
+@router.post("/dead-letters/quarantine/{quarantine_id}/{choice}")
+def quarantine_choice(request: Request, quarantine_id: int, choice: Literal["retry", "discard"],
+                      db: SessionDep, who: PostUserDep) -> Response:
+    """Retry (out of quarantine, queued again) or discard (left failed for good)."""
+    try:
+        if choice == "retry":
+            retry_item(db_session=db, user=who.user, quarantine_id=quarantine_id)
+        else:
+            discard_item(db_session=db, user=who.user, quarantine_id=quarantine_id)
+    except HTTPException as exc:
+        return _page(request, db, who, include_retried=False, cursor=None, error=str(exc.detail),
+                     status=exc.status_code)
+    except NotFound as exc:
+        return _page(request, db, who, include_retried=False, cursor=None, error=str(exc),
+                     status=404)
+    done = "released" if choice == "retry" else "discarded"
+    return RedirectResponse(f"/dead-letters?{done}={quarantine_id}", status_code=303)

@@ -59,13 +59,12 @@ def _context(rt: RuntimeDep, who: UserDep, where: InboxFilter) -> dict[str, obje
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(request: Request, db: SessionDep, rt: RuntimeDep, who: UserDep,
                where: FilterDep) -> HTMLResponse:
-    since, drawn_at = inbox.watermark(db_session=db)  # before the search: nothing slips between
+    seen = inbox.watermark(db_session=db)  # before the search: nothing slips between
     rows, next_cursor = inbox.search(db_session=db, scope=access.agency_scope(who.user),
                                      where=where, cursor=None, limit=PAGE_SIZE)
     notice = _bulk_notice(request)
     context = {**_context(rt, who, where), "rows": rows, "next_cursor": next_cursor,
-               "since": since, "drawn_at": drawn_at.isoformat(), "notice": notice,
-               "colleagues": _colleagues(db, who.user)}
+               "seen": seen, "notice": notice, "colleagues": _colleagues(db, who.user)}
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
         return page(request, "inbox/_results.html", context)
     return page(request, "inbox/inbox.html", context)
@@ -102,16 +101,16 @@ def inbox_rows(request: Request, db: SessionDep, rt: RuntimeDep, who: UserDep, w
 
 @router.get("/inbox/new", response_class=HTMLResponse)
 def inbox_new(request: Request, db: SessionDep, rt: RuntimeDep, who: UserDep, where: FilterDep,
-              since: Annotated[int, Query(ge=0, le=2**62)] = 0,
-              drawn_at: Annotated[datetime | None, Query()] = None) -> HTMLResponse:
-    """Tickets that arrived after the page was rendered; polled every 10 seconds."""
-    if drawn_at is not None and drawn_at.tzinfo is None:
-        raise InvalidField("drawn_at", "must be a date-time with its UTC offset")
+              seen: Annotated[str | None, Query(max_length=inbox.MAX_SNAPSHOT_CHARS)] = None,
+              ) -> HTMLResponse:
+    """Tickets that reached the agency after the page was drawn (``seen``: the page's
+    database snapshot, so the order is the order of commits); polled every 10 seconds."""
+    if seen is not None and (problem := inbox.snapshot_problem(seen)) is not None:
+        raise InvalidField("seen", problem)
     rows = inbox.newer_than(db_session=db, scope=access.agency_scope(who.user), where=where,
-                            since=since, arrived_after=drawn_at)
+                            seen=seen)
     return page(request, "inbox/_new.html",
-                {**_context(rt, who, where), "new_rows": rows, "since": since,
-                 "drawn_at": drawn_at.isoformat() if drawn_at else ""})
+                {**_context(rt, who, where), "new_rows": rows, "seen": seen or ""})
 
 
 @router.post("/inbox/acknowledge")

@@ -1,5 +1,8 @@
 """Sign in and sign out. The sign-in form is protected by a double-submit CSRF cookie;
-failed sign-ins are throttled per username and address (429 with ``Retry-After``)."""
+failed sign-ins are throttled per account and per address (429 with ``Retry-After``).
+
+The address is the connecting one: ``X-Forwarded-For`` counts only from the proxies listed
+in ``trusted_proxies`` (none by default), which rewrite the client before any route runs."""
 
 from __future__ import annotations
 

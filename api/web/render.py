@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from agents.text import show_invisible
+
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 HTMX = "/static/htmx-2.0.11.min.js"
 
@@ -22,7 +24,14 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _visible(text: object) -> str:
+    """Citizen text with each zero-width or bidirectional control character shown as a token
+    (``⟦U+202E⟧``): a right-to-left override cannot reorder what staff read."""
+    return show_invisible("" if text is None else str(text))
+
+
 _env.filters["when"] = _when
+_env.filters["visible"] = _visible
 templates = Jinja2Templates(env=_env)
 
 

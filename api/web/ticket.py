@@ -38,6 +38,7 @@ def ticket_action(
     note: Annotated[str, Form(max_length=4000)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
     agency: Annotated[str, Form(max_length=64)] = "",
+    rating: Annotated[str, Form(max_length=32)] = "",
     photo: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """A resolution may carry a photo: it is checked before the ticket moves and stored
@@ -50,7 +51,8 @@ def ticket_action(
             collab.check_upload(upload=upload, max_bytes=config.max_image_bytes,
                                 allowed=PHOTO_TYPES, field="photo")
         take_action(db_session=db, city=rt.city, user=who.user, ticket_id=ticket_id, action=action,
-                   note=note.strip(), reason=reason.strip(), agency=agency.strip())
+                   note=note.strip(), reason=reason.strip(), agency=agency.strip(),
+                   rating=rating.strip())
         if upload is not None:
             with db.begin():
                 ticket = visible_ticket(db_session=db, user=who.user, ticket_id=ticket_id,

@@ -3,13 +3,11 @@ internal notes, attachments, colleagues to assign to, and the actions open to th
 
 from __future__ import annotations
 
-import io
 import uuid
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,6 +17,7 @@ from api.web.maps import LEAFLET_CSS, LEAFLET_JS, map_data
 from api.web.render import page
 from dispatch.core.runtime import Runtime
 from dispatch.intake.models import Event
+from dispatch.intake.service import ImageTooLarge, image_size
 from dispatch.tickets import access, collab, inbox, public_updates
 from dispatch.tickets.access import visible_ticket
 from dispatch.tickets.collab import PHOTO_TYPES
@@ -53,9 +52,12 @@ def snapshot_view(db: Session, event: Event | None) -> dict[str, Any] | None:
     if image is None:
         return None
     try:
-        width, height = Image.open(io.BytesIO(image[0])).size
-    except (UnidentifiedImageError, OSError):
+        size = image_size(image[0])
+    except ImageTooLarge:  # stored before the pixel limit existed: not drawn, not a crash
         return None
+    if size is None:
+        return None
+    width, height = size
     attributes = event.attributes or {}
     raw = attributes.get("box")
     frame = attributes.get("frame")
@@ -85,7 +87,8 @@ def ticket_page_response(request: Request, db: Session, rt: Runtime, config: Api
     event = db.get(Event, ticket.incident.origin_event_id)
     return page(request, "inbox/ticket.html", {
         "who": who, "ticket": ticket, "incident": ticket.incident, "event": event,
-        "actions": access.actions_for(who.user, allowed_actions(ticket.status)),
+        "actions": access.actions_for(who.user, allowed_actions(
+            ticket.status, callback=rt.city.workflow.callback)),
         "agencies": rt.city.agencies, "sla": inbox.sla_state(ticket), "error": error,
         "comments": collab.comments(db_session=db, ticket_id=ticket.id),
         "attachments": collab.attachments(db_session=db, ticket_id=ticket.id),

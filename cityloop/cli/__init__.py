@@ -12,11 +12,15 @@ from collections.abc import Sequence
 
 from cityloop.cli import system
 from cityloop.cli.accounts import apikeys, users
+from cityloop.cli.ask import ask as ask_questions
 from cityloop.cli.cameras import cameras, ingest
 from cityloop.cli.city import check_config, city
 from cityloop.cli.context import SectionedGroup
 from cityloop.cli.eval import evaluations
+from cityloop.cli.frigate import frigate
+from cityloop.cli.history import history
 from cityloop.cli.kb import kb
+from cityloop.cli.learn import learn
 from cityloop.cli.models import models
 
 cityloop = SectionedGroup(
@@ -29,7 +33,9 @@ cityloop = SectionedGroup(
 )
 cityloop.add_to("Run the system", system.up, system.api, system.worker, system.beat, system.migrate,
                 system.demo)
-cityloop.add_to("Operate", city, check_config, users, apikeys, kb, cameras, ingest, models)
+cityloop.add_to("Operate", city, check_config, users, apikeys, kb, cameras, ingest, models, frigate)
+cityloop.add_to("Learn", history, learn)
+evaluations.add_command(ask_questions)
 cityloop.add_to("Evaluate", evaluations)
 
 

@@ -95,21 +95,51 @@ def _check_counts(**counts: tuple[int | None, int]) -> None:
               help="Rows no rule decides, scored with the LLM (~1 s a call).")
 @click.option("--no-llm", is_flag=True, help="Score the rules only.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the LLM sample.")
+@click.option("--map", "columns", metavar="text=COL,agency=COL,category=COL,...",
+              help="Any layout: which columns hold the text, the agency, the request type, the date, "
+                   "the district (by name) or lat/lon (default: the NYC or SF 311 layout).")
+@click.option("--date-format", metavar="STRPTIME", help="The dates' format, when not a common one.")
+@click.option("--split", type=click.Choice(["hash", "time"]),
+              help="Hold out the newest fifth (time) or a fixed fifth (hash); adds the learned router.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the figures.")
 @with_settings
-def routing(settings: Settings, city: str, data: Path, llm_sample: int, no_llm: bool, seed: int) -> int:
+def routing(settings: Settings, city: str, data: Path, llm_sample: int, no_llm: bool, seed: int,
+            columns: str | None, date_format: str | None, split: str | None, as_json: bool) -> int:
     """Agreement with real 311 routing, per category, against a ceiling."""
+    import json
+
     from cityloop.evaluation import routing as ev
-    from cityloop.evaluation.aliases import BY_CITY, AgencyAliases
     from dispatch.city.config import CityConfigError, load_city
+    from dispatch.learning.history_files import ColumnMap
 
     _check_counts(llm_sample=(llm_sample, 0))
     city_file = _city_file(city)
     try:
         config = load_city(city_file)
-        loaded = ev.load_cases(data, config, BY_CITY.get(city_file.stem, AgencyAliases()))
-    except (CityConfigError, ev.EvaluationError) as exc:
+        loaded = (ev.load_mapped_cases(data, config, ColumnMap.parse(columns), date_format) if columns
+                  else ev.load_cases(data, config))
+    except (CityConfigError, ev.EvaluationError, ValueError) as exc:
         click.echo(str(exc), err=True)
         return USAGE
+    if split is not None:
+        from cityloop.evaluation.split import routing_report
+
+        try:
+            held = routing_report(config, loaded.cases, split=split,  # type: ignore[arg-type]
+                                  left_out=loaded.bad_rows + sum(loaded.unmapped.values()))
+        except ev.EvaluationError as exc:
+            raise CommandFailed(str(exc)) from None
+        click.echo(json.dumps({**held.as_json(), "agreement": round(held.accuracy["rules"], 4)})
+                   if as_json else f"{config.city.name}: {data}\n{held.format()}")
+        return 0
+    if as_json:
+        report = ev.evaluate(config, loaded)
+        total = report.total
+        click.echo(json.dumps({"rows": total.n, "agreement": round(total.rules / total.n, 4) if total.n else 0,
+                               "ceiling": round(total.ceiling / total.n, 4) if total.n else 0,
+                               "no_rule": total.no_rule, "left_out": sum(report.unmapped.values()),
+                               "bad_rows": report.bad_rows}))
+        return 0
     use_llm = not no_llm and llm_sample > 0
     sample = None
     if use_llm:  # drawn from the rows no rule decides; elsewhere the LLM is never asked
@@ -136,15 +166,27 @@ def routing(settings: Settings, city: str, data: Path, llm_sample: int, no_llm: 
 @click.option("--no-embeddings", is_flag=True, help="Leave embeddings out.")
 @click.option("--limit", type=int, metavar="N", help="Score only the first N rows.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the LLM sample.")
+@click.option("--map", "columns", metavar="text=COL,category=COL",
+              help="The columns of a labelled CSV that hold the text and the category.")
+@click.option("--off-topic", "off_topic", type=_DATA, metavar="CSV",
+              help="Texts that are not city problems (a 'question' column) for the false-positive rate; "
+                   "default: the bundled English and Chinese set.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the figures.")
+@click.option("--split", type=click.Choice(["hash", "time"]),
+              help="With --map text=COL,category=COL[,created_at=COL]: hold out the newest fifth (time) "
+                   "or a fixed fifth (hash) and add the learned model to the methods.")
+@click.option("--date-format", metavar="STRPTIME", help="The dates' format, when not a common one.")
 @with_settings
 def classify(settings: Settings, city: str, data: Path | None, llm_sample: int | None, no_llm: bool,
-             no_embeddings: bool, limit: int | None, seed: int) -> int:
+             no_embeddings: bool, limit: int | None, seed: int, columns: str | None,
+             off_topic: Path | None, as_json: bool, split: str | None, date_format: str | None) -> int:
     """Category accuracy: keywords, embeddings, the LLM, all combined.
 
     A labelled CSV (text,category) is scored row by row; a NYC or SF 311 extract takes its
     truth from the request types, scoring the LLM on a random sample (--llm-sample).
     """
-    from cityloop.evaluation.classifier import DATA_FILE, is_labelled
+    from cityloop.evaluation.classifier import DATA_FILE, EvaluationError, is_labelled, parse_map
+    from cityloop.evaluation.hotline import OFF_TOPIC_FILE, load_questions
     from dispatch.city.config import CityConfigError, load_city
 
     _check_counts(llm_sample=(llm_sample, 0), limit=(limit, 1))
@@ -159,33 +201,79 @@ def classify(settings: Settings, city: str, data: Path | None, llm_sample: int |
         return USAGE
     use_llm = not no_llm and llm_sample != 0
     embedder = _embedder(no_embeddings)
-    if is_labelled(data):
-        return _classify_labelled(settings, config, data, embedder=embedder, use_llm=use_llm, limit=limit)
+    if split is not None:
+        return _classify_split(config, data, columns=columns, split=split, date_format=date_format,
+                               embedder=embedder, as_json=as_json)
+    try:
+        mapping = parse_map(columns)
+        unrelated = load_questions(off_topic or OFF_TOPIC_FILE)
+    except (EvaluationError, ValueError) as exc:
+        raise CommandFailed(str(exc)) from None
+    if columns or is_labelled(data):
+        return _classify_labelled(settings, config, data, embedder=embedder, use_llm=use_llm, limit=limit,
+                                  columns=mapping, off_topic=unrelated, as_json=as_json)
     return _classify_311(settings, config, data, embedder=embedder, sample_size=40 if llm_sample is None
-                         else llm_sample, use_llm=use_llm, limit=limit, seed=seed)
+                         else llm_sample, use_llm=use_llm, limit=limit, seed=seed, off_topic=unrelated,
+                         as_json=as_json)
+
+
+def _classify_split(config: CityConfig, data: Path, *, columns: str | None, split: str,
+                    date_format: str | None, embedder: Embedder | None, as_json: bool) -> int:
+    import json
+
+    from cityloop.evaluation import split as ev
+    from cityloop.evaluation.routing import EvaluationError
+    from dispatch.learning.history_files import ColumnMap
+
+    if columns is None:
+        raise CommandFailed("--split needs --map text=COL,category=COL[,created_at=COL]")
+    try:
+        rows, left_out = ev.load_labelled(data, config, ColumnMap.parse(columns), date_format)
+        report = ev.classify_report(config, rows, split=split, left_out=left_out,  # type: ignore[arg-type]
+                                    embedder=embedder)
+    except (EvaluationError, ValueError) as exc:
+        raise CommandFailed(str(exc)) from None
+    click.echo(json.dumps(report.as_json()) if as_json else f"{config.city.name}: {data}\n{report.format()}")
+    return 0
 
 
 def _classify_labelled(settings: Settings, config: CityConfig, data: Path, *, embedder: Embedder | None,
-                       use_llm: bool, limit: int | None) -> int:
+                       use_llm: bool, limit: int | None, columns: dict[str, str], off_topic: list[str],
+                       as_json: bool) -> int:
+    import json
+
     from cityloop.evaluation import classifier as ev
     from dispatch.incidents.flows import category_specs
 
     try:
-        rows = ev.load_labelled(data, config)[:limit]
+        rows = ev.load_labelled(data, config, columns)[:limit]
     except ev.EvaluationError as exc:
         click.echo(str(exc), err=True)
         return USAGE
+    categories = category_specs(config)
     with _chat_if(use_llm, settings) as chat:
-        report = ev.evaluate(rows, categories=category_specs(config), fallback=config.fallback_category,
+        report = ev.evaluate(rows, categories=categories, fallback=config.fallback_category,
                              embedder=embedder, chat=chat,
                              progress=_every(20, f"  {{}}/{len(rows)} rows ..."))
-    click.echo(f"{config.city.name}: {data} ({len(rows)} labelled texts)")
+        ev.score_off_topic(report, off_topic, categories=categories, fallback=config.fallback_category,
+                           embedder=embedder, chat=chat)
+    if embedder is not None:
+        report.embedding_calibration = ev.calibrate_embedding(
+            rows, off_topic, categories=categories, fallback=config.fallback_category, embedder=embedder)
+    if as_json:
+        click.echo(json.dumps(ev.as_json(report)))
+        return 0
+    click.echo(f"{config.city.name}: {data} ({len(rows)} labelled texts, {len(off_topic)} off-topic)")
     click.echo(ev.format_report(report))
     return 0
 
 
 def _classify_311(settings: Settings, config: CityConfig, data: Path, *, embedder: Embedder | None,
-                  sample_size: int, use_llm: bool, limit: int | None, seed: int) -> int:
+                  sample_size: int, use_llm: bool, limit: int | None, seed: int, off_topic: list[str],
+                  as_json: bool) -> int:
+    import json
+
+    from cityloop.evaluation import classifier as labelled
     from cityloop.evaluation import classify311 as ev
     from dispatch.incidents.flows import category_specs
 
@@ -200,11 +288,22 @@ def _classify_311(settings: Settings, config: CityConfig, data: Path, *, embedde
         report = ev.evaluate(loaded, categories=categories, fallback=config.fallback_category,
                              embedder=embedder, chat=chat, sample=sample,
                              progress=_every(10, f"  {{}}/{len(sample or ())} sampled rows ..."))
+    unrelated = labelled.ClassifierReport(methods=("keywords", "embeddings", "combined")
+                                          if embedder is not None else ("keywords", "combined"))
+    labelled.score_off_topic(unrelated, off_topic, categories=categories, fallback=config.fallback_category,
+                             embedder=embedder, chat=None)
+    rates = labelled.off_topic_false_positive(unrelated)
+    if as_json:
+        click.echo(json.dumps({"report": ev.format_report(report), "off_topic_false_positive": rates.get("combined"),
+                               "off_topic_false_positive_by_method": rates}))
+        return 0
     layout = loaded.layout
     click.echo(f"{config.city.name}: {data} ({len(loaded.requests)} rows scored; truth from "
                f"{'+'.join(layout.type_columns)}, text from {'+'.join(layout.text_columns)}; "
                f"LLM sample {report.sample_size if use_llm else 0}, seed {seed})")
     click.echo(ev.format_report(report))
+    click.echo(f"off-topic texts given a category ({len(off_topic)}, without the LLM): "
+               + ", ".join(f"{m} {rate:.3f}" for m, rate in rates.items()))
     return 0
 
 
@@ -371,3 +470,47 @@ def detect(images: Path, labels: Path, classes: Path | None, backend: str, tiny:
     click.echo(ev.format_report(report))
     if tiny:
         click.echo(RANDOM_WEIGHTS_NOTE)
+
+
+@evaluations.command("classify-heldout")
+@click.option("--city", required=True, help=f"{', '.join(BUNDLED_CITIES)}, or a city YAML file.")
+@click.option("--data", type=_DATA, required=True,
+              help="A labelled CSV, e.g. ../shared/data/zh/gov_messages_by_domain.csv.")
+@click.option("--map", "columns", metavar="text=COL,category=COL",
+              help="The columns that hold the text and the category (a code, name or other-language name).")
+@click.option("--no-embeddings", is_flag=True, help="Leave embeddings out.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the figures.")
+@with_settings
+def classify_heldout(settings: Settings, city: str, data: Path, columns: str | None, no_embeddings: bool,
+                     as_json: bool) -> int:
+    """Accuracy per method on the odd-numbered rows; the even-numbered rows train the learned model."""
+    import json
+
+    from cityloop.evaluation import heldout as ev
+    from cityloop.evaluation.classifier import EvaluationError, parse_map
+    from dispatch.city.config import CityConfigError, load_city
+    from dispatch.incidents.flows import category_specs
+
+    try:
+        config = load_city(_city_file(city))
+        mapping = parse_map(columns)
+        embedder = None
+        if not no_embeddings:
+            from agents.embeddings import SentenceTransformerEmbedder, embeddings_available
+
+            if embeddings_available():
+                embedder = SentenceTransformerEmbedder.from_config(settings.embeddings)
+        report = ev.evaluate(data, config, text_col=mapping["text"], label_col=mapping["category"],
+                             categories=category_specs(config), embedder=embedder)
+    except (CityConfigError, EvaluationError) as exc:
+        raise CommandFailed(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False))
+        return 0
+    click.echo(f"{config.city.name}: {data} (train {report.train} even rows, scored {report.test} odd rows)")
+    for method, share in sorted(report.accuracy().items(), key=lambda pair: -pair[1]):
+        click.echo(f"  {method:<24}{share:.3f}")
+    click.echo(f"combined decided by: {dict(report.combined_decided_by)}; embedder: {report.embedder} "
+               f"(reads these texts: {report.embeddings_read_the_texts})")
+    click.echo(f"left out (label names no category): {sum(report.left_out.values())}")
+    return 0

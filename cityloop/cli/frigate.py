@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 @click.group(cls=OrderedGroup)
 def frigate() -> None:
-    """Frigate NVR events over MQTT (the city file's ``frigate:`` block)."""
+    """Frigate NVR events over MQTT (the city file's frigate: block)."""
 
 
 @frigate.command()

@@ -75,9 +75,10 @@ def import_command(settings: Settings, file: Path, columns: str | None, date_for
     from dispatch.learning.history_files import HistoryFileError
 
     column_map = parse_map(columns)
+    total: int = _line_count(file) or 0
+    stderr = click.get_text_stream("stderr")
     with session_factory(settings) as factory, click.progressbar(
-        length=_line_count(file) or 0, label=f"importing {file.name}", file=click.get_text_stream("stderr"),
-        show_pos=True,
+        length=total, label=f"importing {file.name}", file=stderr, show_pos=True,
     ) as bar:
         try:
             result = import_history(factory=factory, path=file, column_map=column_map,

@@ -76,14 +76,13 @@ class WebSession(Base):
     user: Mapped[User] = relationship(lazy="joined")
 
 
-class LoginFailure(Base):
-    """One failed sign-in, counted per username and address to slow down guessing."""
+class LoginThrottle(Base):
+    """Failed sign-ins counted per key (``account:<username>`` or ``address:<ip>``): one row
+    per key, however many tries, so the table stays small under password spraying."""
 
-    __tablename__ = "login_failures"
+    __tablename__ = "login_throttle"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    username: Mapped[str] = mapped_column(String(64))
-    address: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-    __table_args__ = (Index("ix_login_failures_who_at", "username", "address", "at"),)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

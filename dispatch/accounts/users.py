@@ -7,16 +7,18 @@ The caller owns the transaction.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from typing import Literal, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch.accounts.models import LoginFailure, User
+from dispatch.accounts import throttle
+from dispatch.accounts.models import User
+from dispatch.accounts.throttle import FAILURE_WINDOW, LOCKOUT, MAX_FAILURES, TooManyAttempts
 from dispatch.city.config import CityConfig
 from dispatch.core.errors import InvalidField, NotFound
 
@@ -25,8 +27,7 @@ ROLES: tuple[str, ...] = get_args(Role)
 AGENCY_ROLES = ("staff", "supervisor")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{1,63}$")
 MIN_PASSWORD, MAX_PASSWORD = 10, 1024
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=5)
+__all__ = ["FAILURE_WINDOW", "LOCKOUT", "MAX_FAILURES", "TooManyAttempts", "authenticate"]
 
 _hasher = PasswordHasher()
 
@@ -35,12 +36,6 @@ _hasher = PasswordHasher()
 def _dummy_hash() -> str:
     """Verified against when the username is unknown, so that both cases take as long."""
     return _hasher.hash("not a password anyone has")
-
-
-class TooManyAttempts(Exception):
-    def __init__(self, retry_after_s: int) -> None:
-        self.retry_after_s = retry_after_s
-        super().__init__(f"too many failed sign-ins; try again in {retry_after_s} seconds")
 
 
 def _check(*, username: str, password: str, role: str, agency: str | None,
@@ -85,47 +80,37 @@ def get_by_username(*, db_session: Session, username: str) -> User | None:
     return db_session.scalar(select(User).where(User.username == username.strip().lower()))
 
 
-def _recent_failures(*, db_session: Session, username: str, address: str,
-                     now: datetime) -> list[datetime]:
-    return list(db_session.scalars(
-        select(LoginFailure.at).where(
-            LoginFailure.username == username, LoginFailure.address == address,
-            LoginFailure.at > now - FAILURE_WINDOW).order_by(LoginFailure.at)))
-
-
 def authenticate(*, db_session: Session, username: str, password: str, address: str,
                  now: datetime | None = None) -> User | None:
     """The active user with this password, else None (the failure is counted).
 
-    Raises TooManyAttempts after MAX_FAILURES failures for this username and address
-    within FAILURE_WINDOW, before the password is even checked.
+    Raises TooManyAttempts, before the password is even checked, while the account is
+    locked (``MAX_FAILURES`` failures from any address) or the address is over its limit
+    (see ``dispatch.accounts.throttle``).
     """
     moment = now or datetime.now(UTC)
     username = username.strip().lower()[:64]
-    address = address[:64]
-    # One sign-in at a time per username and address, until the caller's transaction ends:
-    # otherwise N parallel requests all count the same failures and get N guesses, not 5.
-    db_session.execute(select(func.pg_advisory_xact_lock(
-        func.hashtextextended(f"login:{username}|{address}", 0))))
-    failures = _recent_failures(db_session=db_session, username=username, address=address,
-                                now=moment)
-    if len(failures) >= MAX_FAILURES:
-        retry = failures[-MAX_FAILURES] + FAILURE_WINDOW - moment
-        raise TooManyAttempts(max(1, int(retry.total_seconds()) + 1))
+    throttle.lock_keys(db_session=db_session, username=username, address=address)
+    throttle.check(db_session=db_session, username=username, address=address, now=moment)
     user = get_by_username(db_session=db_session, username=username)
     if not _verify(user.password_hash if user else _dummy_hash(), password) or user is None \
             or not user.active:
-        db_session.execute(delete(LoginFailure).where(  # the expired ones: the table stays small
-            LoginFailure.username == username, LoginFailure.address == address,
-            LoginFailure.at <= moment - FAILURE_WINDOW))
-        db_session.add(LoginFailure(username=username, address=address, at=moment))
-        db_session.flush()
+        throttle.record_failure(db_session=db_session, username=username, address=address,
+                                now=moment)
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
-    db_session.execute(delete(LoginFailure).where(
-        LoginFailure.username == username, LoginFailure.address == address))
+    throttle.unlock(db_session=db_session, username=username, now=moment)
     return user
+
+
+def unlock(*, db_session: Session, username: str, now: datetime | None = None) -> bool:
+    """An admin lifts the account's lock-out; True when it was locked. NotFound for an
+    unknown user."""
+    if get_by_username(db_session=db_session, username=username) is None:
+        raise NotFound("user", username)
+    return throttle.unlock(db_session=db_session, username=username,
+                           now=now or datetime.now(UTC))
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -30,12 +30,12 @@ from dispatch.core.runtime import get_runtime
 from dispatch.tasks import RETRY, TRANSIENT
 
 log = logging.getLogger(__name__)
-_models: dict[str, Any] = {}
+loaded_models: dict[str, Any] = {}  # this worker process's detector and verifier (load_models)
 
 
-def _load_models() -> tuple[Any, Any]:
+def load_models() -> tuple[Any, Any]:
     """The detector and verifier of this worker process, loaded on first use."""
-    if "detector" not in _models:
+    if "detector" not in loaded_models:
         from perception.loading import PerceptionOff, build_detector, build_verifier
 
         settings = get_runtime().config.perception
@@ -47,12 +47,12 @@ def _load_models() -> tuple[Any, Any]:
             verifier = None
         # both or neither: a verifier that failed to load (out of memory, a bad config) is
         # tried again on the next job instead of leaving the cache half-filled
-        _models.update(detector=detector, verifier=verifier)
-    return _models["detector"], _models["verifier"]
+        loaded_models.update(detector=detector, verifier=verifier)
+    return loaded_models["detector"], loaded_models["verifier"]
 
 
 @contextlib.contextmanager
-def _job_lock(job_id: uuid.UUID) -> Iterator[bool]:
+def job_lock(job_id: uuid.UUID) -> Iterator[bool]:
     """True while this process holds the job's advisory lock, False when another run has it."""
     key = func.hashtextextended(f"clip-job:{job_id}", 0)
     with get_runtime().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -85,7 +85,7 @@ def ingest_clip(job_id: str) -> str:
 
     rt = get_runtime()
     key = uuid.UUID(job_id)
-    with _job_lock(key) as mine:
+    with job_lock(key) as mine:
         if not mine:
             return "running elsewhere"  # a duplicate message: the run that holds the lock finishes it
         with transaction(rt.factory) as db:
@@ -95,7 +95,7 @@ def ingest_clip(job_id: str) -> str:
             job.status = "running"
             camera_id, path = job.camera_id, Path(job.path)
         try:
-            detector, verifier = _load_models()
+            detector, verifier = load_models()
             camera = camera_for_clip(rt.city, camera_id, path)
             report = run_camera(city=rt.city, camera=camera, detector=detector, verifier=verifier,
                                 factory=rt.factory, enqueue=enqueue_understand,
@@ -125,7 +125,7 @@ class LazyRecheckRunner:
         from perception.loading import PerceptionOff
 
         try:
-            detector, verifier = _load_models()
+            detector, verifier = load_models()
         except PerceptionOff as exc:
             raise RecheckUnavailable(str(exc)) from None
         runner = PerceptionRecheckRunner(get_runtime().city, detector, verifier)
@@ -157,7 +157,7 @@ def sweep_clips() -> int:
             .order_by(ClipJob.created_at).limit(100)))
     lost = []
     for job_id in candidates:
-        with _job_lock(job_id) as free:  # held by a live run: not lost
+        with job_lock(job_id) as free:  # held by a live run: not lost
             if free:
                 lost.append(job_id)
     for job_id in lost:

@@ -10,13 +10,14 @@ import re
 from datetime import time
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
+from agents.text import keywords_in
 from dispatch.city.handling import (
     Escalation,
     Open311Target,
@@ -25,6 +26,8 @@ from dispatch.city.handling import (
     SmtpSettings,
     check_escalation,
 )
+from dispatch.city.integrations import FrigateSettings, MqttSettings, check_integrations
+from dispatch.city.layers import Layer, Names, check_layers
 from perception.config import CameraSpec
 
 Priority = Literal["low", "medium", "high", "critical"]
@@ -42,6 +45,9 @@ class CityInfo(_Strict):
     name: str = Field(min_length=1, max_length=120)
     timezone: str = "UTC"
     center: tuple[float, float] = (0.0, 0.0)
+    # the language of the city's pages, documents and demo ("en", "zh"); a user's own
+    # setting and the browser's Accept-Language come before it
+    language: str = Field(default="en", pattern=r"^[a-z]{2}(?:[_-][A-Za-z]{2,4})?$")
 
     @field_validator("timezone")
     @classmethod
@@ -63,10 +69,19 @@ class WebhookTarget(_Strict):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
+def _default_from_code(data: Any, field: str) -> Any:
+    """``field`` left out of a mapping with a ``code`` takes the code (queue, Open311 service code)."""
+    if isinstance(data, dict) and data.get(field) is None and isinstance(data.get("code"), str):
+        return {**data, field: data["code"]}
+    return data
+
+
 class Agency(_Strict):
     code: str = Field(pattern=CODE_RE)
     name: str = Field(min_length=1, max_length=200)
-    queue: str = Field(pattern=QUEUE_RE)
+    queue: str = Field(pattern=QUEUE_RE)  # default: the code
+    # the names the city's records use for this agency (exact, any case; "DPW*" a prefix)
+    aliases: list[str] = Field(default_factory=list, max_length=500)
     description: str = ""
     supervisor_email: str | None = None
     webhook: WebhookTarget | None = None
@@ -74,22 +89,51 @@ class Agency(_Strict):
     smtp: SmtpSettings | None = None  # overrides the city's ``smtp`` for this agency
     open311: Open311Target | None = None
     delivery: RetryPolicy = RetryPolicy()
+    names: Names = Field(default_factory=dict)  # per language, for questions ("ask")
+    synonyms: list[str] = Field(default_factory=list, max_length=100)
+
+    _queue_default = model_validator(mode="before")(lambda data: _default_from_code(data, "queue"))
+
+    def answers_to(self, name: str) -> bool:
+        """Whether a record's agency name means this agency: code, name or an alias."""
+        wanted = name.strip().casefold()
+        for alias in (self.code, self.name, *self.aliases):
+            folded = alias.strip().casefold()
+            if folded == wanted or (folded.endswith("*") and wanted.startswith(folded[:-1])):
+                return True
+        return False
 
 
 class Category(_Strict):
     code: str = Field(pattern=CODE_RE)
     name: str = Field(min_length=1, max_length=120)
     description: str = ""
+    # the agency that takes the category's tickets when no routing rule matches
     default_agency: str | None = None
-    priority: Priority
-    sla_hours: float = Field(gt=0, le=24 * 365)
+    priority: Priority = "medium"
+    sla_hours: float = Field(default=72.0, gt=0, le=24 * 365)
     detector_prompts: list[str] = Field(default_factory=list)
     # a candidate box needs this detector score; CLIP then checks it against the prompts
     # and these negatives ("a tree standing upright", "an empty street")
     detector_threshold: float = Field(default=0.3, gt=0, le=1)
     verify_negatives: list[str] = Field(default_factory=list, max_length=20)
     keywords: list[str] = Field(default_factory=list)
-    open311_service_code: str = Field(min_length=1, max_length=40)
+    open311_service_code: str = Field(min_length=1, max_length=40)  # default: the code
+    # the request types of the city's records that are exactly this category
+    service_types: list[str] = Field(default_factory=list, max_length=2000)
+    # The standard actions a crew takes; a write-up recommends one of them (the first by
+    # default), never free text. None listed: a generic "inspect the site" action.
+    actions: list[Annotated[str, Field(min_length=3, max_length=160)]] = Field(
+        default_factory=list, max_length=12)
+    # what a question ("ask") may call the category, besides its name and keywords
+    names: Names = Field(default_factory=dict)
+    synonyms: list[str] = Field(default_factory=list, max_length=100)
+    # the broader category this one belongs to (a 12345 centre's first-level class, e.g.
+    # 占道经营 under 城建): an answer of this category counts for that one in evaluations
+    group: str | None = None
+
+    _service_code_default = model_validator(mode="before")(
+        lambda data: _default_from_code(data, "open311_service_code"))
 
 
 class HourWindow(_Strict):
@@ -125,26 +169,60 @@ class Routing(_Strict):
     classify_with_llm: bool = False
 
 
+class Workflow(_Strict):
+    """Steps of a ticket's life beyond the usual ones."""
+
+    # 回访: after "resolved" the citizen is called back and rates the handling
+    # (satisfied / basically satisfied / dissatisfied); dissatisfied reopens the ticket.
+    callback: bool = False
+
+
 class District(_Strict):
     code: str
     name: str
-    geometry: dict[str, Any]
+    geometry: dict[str, Any] | None  # None: known by name only
+    names: Names = Field(default_factory=dict)  # from the feature's properties
+    synonyms: list[str] = Field(default_factory=list)
+
+
+class AskSettings(_Strict):
+    """Questions in plain words (``/ask``)."""
+
+    # Parse questions with the LLM (schema-constrained), the rules parser as the fallback.
+    # Off by default: turn on for a capable served model once `cityloop eval ask --llm`
+    # says it beats the rules.
+    parse_with_llm: bool = False
 
 
 class CityConfig(_Strict):
     city: CityInfo
     agencies: list[Agency] = Field(min_length=1)
     categories: list[Category] = Field(min_length=1)
-    districts: dict[str, Any]  # a GeoJSON FeatureCollection
+    # a GeoJSON FeatureCollection (a feature's geometry may be null: a district known by name),
+    # or a list of {code, name, polygon: [[lon, lat], ...] (optional), names, synonyms}
+    districts: dict[str, Any] = Field(default_factory=lambda: {"type": "FeatureCollection", "features": []})
     routing: Routing = Routing()
     fallback_category: str = "other"
     smtp: SmtpSettings | None = None
     escalation: Escalation | None = None
     rechecks: Rechecks | None = None
     cameras: list[CameraSpec] = Field(default_factory=list, max_length=1000)
+    layers: list[Layer] = Field(default_factory=list, max_length=100)
+    ask: AskSettings = AskSettings()
+    workflow: Workflow = Workflow()
+    mqtt: MqttSettings | None = None  # ticket routings published for other systems
+    frigate: FrigateSettings | None = None  # Frigate NVR events as camera events
+
+    @field_validator("districts", mode="before")
+    @classmethod
+    def _district_list(cls, value: Any) -> Any:
+        return _districts_as_features(value) if isinstance(value, list) else value
 
     def camera(self, camera_id: str) -> CameraSpec | None:
         return next((c for c in self.cameras if c.id == camera_id), None)
+
+    def layer(self, name: str) -> Layer | None:
+        return next((layer for layer in self.layers if layer.name == name), None)
 
     def smtp_for(self, agency: Agency) -> SmtpSettings | None:
         return agency.smtp or self.smtp
@@ -156,27 +234,58 @@ class CityConfig(_Strict):
         return next((c for c in self.categories if c.code == code), None)
 
     @cached_property
-    def district_shapes(self) -> list[tuple[District, BaseGeometry]]:
+    def district_list(self) -> list[District]:
+        """Every district, with a polygon or known by name only."""
         out = []
         for feature in self.districts.get("features", []):
             props = feature.get("properties") or {}
-            district = District(
+            out.append(District(
                 code=str(props["code"]), name=str(props.get("name", props["code"])),
-                geometry=feature["geometry"],
-            )
-            out.append((district, shape(feature["geometry"])))
+                geometry=feature.get("geometry"),
+                names={str(k): str(v) for k, v in (props.get("names") or {}).items()},
+                synonyms=[str(s) for s in props.get("synonyms") or []],
+            ))
         return out
+
+    @cached_property
+    def district_shapes(self) -> list[tuple[District, BaseGeometry]]:
+        """The districts that have a polygon, with it."""
+        return [(d, shape(d.geometry)) for d in self.district_list if d.geometry is not None]
+
+    def district_by_name(self, name: str) -> District | None:
+        """The district a record names: its code, name, a name in another language or a synonym."""
+        wanted = name.strip().casefold()
+        return next((d for d in self.district_list
+                     if wanted in {n.strip().casefold() for n in (d.code, d.name, *d.names.values(),
+                                                                   *d.synonyms)}), None)
+
+    def agency_for_name(self, name: str) -> str | None:
+        """The code of the agency a record's agency name means (code, name or alias)."""
+        return next((a.code for a in self.agencies if a.answers_to(name)), None)
+
+    def category_for_type(self, request_type: str) -> str | None:
+        """The category whose ``service_types`` hold a record's request type (any case)."""
+        wanted = request_type.strip().casefold()
+        return self._service_types.get(wanted)
+
+    @cached_property
+    def _service_types(self) -> dict[str, str]:
+        return {t.strip().casefold(): c.code for c in self.categories for t in c.service_types}
 
     def district_at(self, lat: float, lon: float) -> District | None:
         point = Point(lon, lat)  # GeoJSON order: x=lon, y=lat
         return next((d for d, geom in self.district_shapes if geom.covers(point)), None)
 
     def district_named_in(self, text: str) -> District | None:
-        lowered = text.lower()
-        for district, _geom in self.district_shapes:
-            if re.search(rf"\b{re.escape(district.name.lower())}\b", lowered):
-                return district
-        return None
+        """The district whose name, name in another language or synonym occurs in ``text``
+        ("老城区" inside "老城区解放路有棵树倒了"); the longest name found wins."""
+        best: tuple[int, District] | None = None
+        for district in self.district_list:
+            names = [district.name, *district.names.values(), *district.synonyms]
+            for name in keywords_in(text, names):
+                if best is None or len(name) > best[0]:
+                    best = (len(name), district)
+        return best[1] if best is not None else None
 
     def queues(self) -> list[str]:
         return [a.queue for a in self.agencies]
@@ -207,6 +316,20 @@ def _duplicates(items: list[str]) -> set[str]:
     return {x for x in items if x in seen or seen.add(x)}  # type: ignore[func-returns-value]
 
 
+def _districts_as_features(items: list[Any]) -> dict[str, Any]:
+    """The list form of ``districts`` as a FeatureCollection (a polygon's ring is [[lon, lat], ...])."""
+    features: list[dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            features.append({"type": "Feature", "properties": {}, "geometry": None})
+            continue
+        polygon = item.get("polygon")
+        properties = {k: v for k, v in item.items() if k != "polygon"}
+        geometry = {"type": "Polygon", "coordinates": [polygon]} if polygon is not None else None
+        features.append({"type": "Feature", "properties": properties, "geometry": geometry})
+    return {"type": "FeatureCollection", "features": features}
+
+
 def _check_districts(collection: dict[str, Any]) -> tuple[list[str], set[str]]:
     problems: list[str] = []
     codes: set[str] = set()
@@ -221,6 +344,13 @@ def _check_districts(collection: dict[str, Any]) -> tuple[list[str], set[str]]:
         if code in codes:
             problems.append(f"{where}.properties.code: duplicate district code {code!r}")
         codes.add(code)
+        props = feature.get("properties") or {}
+        if not isinstance(props.get("names") or {}, dict):
+            problems.append(f"{where}.properties.names: must be a mapping of language to name")
+        if not isinstance(props.get("synonyms") or [], list):
+            problems.append(f"{where}.properties.synonyms: must be a list of names")
+        if feature.get("geometry") is None:  # a district known by its name only
+            continue
         try:
             geom = shape(feature.get("geometry") or {})
         except Exception as exc:
@@ -251,6 +381,9 @@ def _cross_check(cfg: CityConfig) -> list[str]:
         if cat.default_agency is not None and cat.default_agency not in agencies:
             problems.append(f"categories[{i}].default_agency: unknown agency {cat.default_agency!r}"
                             f" (known: {', '.join(sorted(agencies))})")
+    for i, cat in enumerate(cfg.categories):
+        if cat.group is not None and cat.group not in categories:
+            problems.append(f"categories[{i}].group: unknown category {cat.group!r}")
     if cfg.fallback_category not in categories:
         problems.append(f"fallback_category: unknown category {cfg.fallback_category!r}")
     for i, rule in enumerate(cfg.routing.rules):
@@ -265,7 +398,8 @@ def _cross_check(cfg: CityConfig) -> list[str]:
                 problems.append(f"{where}.districts[{j}]: unknown district {code!r}")
     for dup in sorted(_duplicates([r.id for r in cfg.routing.rules])):
         problems.append(f"routing.rules: duplicate rule id {dup!r}")
-    return problems + _check_delivery(cfg, categories) + _check_cameras(cfg, categories)
+    return (problems + _check_delivery(cfg, categories) + _check_cameras(cfg, categories)
+            + check_layers(cfg.layers) + check_integrations(cfg))
 
 
 def _check_cameras(cfg: CityConfig, categories: set[str]) -> list[str]:

@@ -1,14 +1,26 @@
-"""Routing rules: category x district x time x keywords -> agency. The first match decides."""
+"""Routing rules: category x district x time x keywords -> agency. The first match decides.
+
+Precedence, for every ticket (``dispatch.tickets.flows``):
+
+1. ``routing.rules``, in order (rules accepted from correction proposals come first, then the
+   city file's own); the first that matches decides (method ``rule``);
+2. the category's ``default_agency`` when no rule matches (method ``default``);
+3. the learned router, when a current model is trained and sure enough (method ``learned``);
+4. the LLM among the remaining agencies, above ``llm_confidence_threshold`` (method ``llm``);
+5. otherwise triage: a dispatcher decides.
+
+An agency that already rejected the ticket is skipped at every step.
+"""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
+from agents.text import keywords_in
 from dispatch.city.config import WEEKDAYS, CityConfig, RoutingRule
 
 
@@ -24,7 +36,7 @@ class RuleMatch(BaseModel):
     agency: str
 
 
-RoutingMethod = Literal["rule", "llm", "triage", "manual"]
+RoutingMethod = Literal["rule", "default", "learned", "llm", "triage", "manual"]
 
 
 class RoutingDecision(BaseModel):
@@ -53,8 +65,8 @@ class RoutingDecision(BaseModel):
 
 
 def _keyword_hit(keywords: list[str], text: str) -> bool:
-    lowered = text.lower()
-    return any(re.search(rf"\b{re.escape(k.lower())}\b", lowered) for k in keywords)
+    """Any keyword in ``text``, by the one keyword rule (CJK keywords inside unspaced text)."""
+    return bool(keywords_in(text, keywords))
 
 
 def rule_matches(rule: RoutingRule, item: RoutingInput, tz: ZoneInfo) -> bool:
@@ -81,4 +93,19 @@ def match_rule(
             continue
         if rule_matches(rule, item, tz):
             return RuleMatch(rule_id=rule.id, agency=rule.agency)
+    return None
+
+
+def route_by_config(
+    city: CityConfig, item: RoutingInput, *, exclude: frozenset[str] = frozenset()
+) -> RoutingDecision | None:
+    """Steps 1 and 2 of the precedence: a matching rule, else the category's default agency."""
+    match = match_rule(city, item, exclude=exclude)
+    if match is not None:
+        return RoutingDecision(method="rule", rule_id=match.rule_id, agency=match.agency,
+                               reason=f"rule {match.rule_id!r} matched")
+    category = city.category(item.category)
+    if category is not None and category.default_agency and category.default_agency not in exclude:
+        return RoutingDecision(method="default", agency=category.default_agency,
+                               reason=f"no rule matched; default agency of {category.code!r}")
     return None

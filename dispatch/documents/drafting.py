@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agents.drafter import Prose, draft
+from agents.redaction import redact
 from dispatch.city.config import CityConfig
 from dispatch.core.errors import NotFound
 from dispatch.documents.briefing import gather_daily_briefing
@@ -38,6 +39,10 @@ GATHERERS: dict[str, Gatherer] = {
     "public_notice": gather_public_notice,
     "work_order": gather_work_order,
 }
+
+
+PUBLIC_KINDS = ("public_notice",)
+"""Documents written for the public (the others stay with officials and crews)."""
 
 
 def template_name(kind: str) -> str:
@@ -70,12 +75,27 @@ def get_document(*, db_session: Session, document_id: int, for_update: bool = Fa
     return document
 
 
+def redact_public(gathered: Gathered, prose: Prose) -> tuple[Gathered, Prose]:
+    """A document for the public carries no personal data from the reports: the incident's
+    LLM-written title and place, and the prose drafted from them, are redacted. What the
+    official typed (the notice's fields and its contact) is kept as written."""
+    facts = dict(gathered.facts)
+    if isinstance(facts.get("incident"), dict):
+        facts["incident"] = {key: redact(value) if isinstance(value, str) else value
+                             for key, value in facts["incident"].items()}
+    sections = {name: redact(text) for name, text in prose.sections.items()}
+    return (Gathered(facts=facts, reports=[], sections=gathered.sections),
+            prose.model_copy(update={"sections": sections}))
+
+
 def _draft(*, db_session: Session, city: CityConfig, chat: BaseChatModel | None,
            request: DocumentCreate) -> tuple[Gathered, Prose, str]:
     with db_session.begin():
         gathered = gather(db_session=db_session, city=city, request=request)
     prose = draft(chat, kind=request.kind, facts=gathered.facts, reports=gathered.reports,
                   sections=gathered.sections)
+    if request.kind in PUBLIC_KINDS:
+        gathered, prose = redact_public(gathered, prose)
     return gathered, prose, render_markdown(kind=request.kind, gathered=gathered, prose=prose)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agents.drafter import ProseSection
+from agents.text import clean
 from dispatch.city.config import CityConfig
 from dispatch.core.errors import InvalidField, NotFound
 from dispatch.documents.schemas import DocumentCreate, NoticeFields
@@ -90,10 +91,10 @@ def ticket_facts(*, city: CityConfig, ticket: Ticket, now: datetime) -> dict[str
 
 
 def citizen_reports(*, db_session: Session, incident_id: uuid.UUID) -> list[str]:
-    """The first few events' descriptions, oldest first: citizens' words, untrusted."""
+    """The first few events' descriptions, cleaned, oldest first: citizens' words, untrusted."""
     rows = db_session.scalars(select(Event.description).where(Event.incident_id == incident_id)
                               .order_by(Event.received_at, Event.id).limit(MAX_REPORTS))
-    return list(rows)
+    return [clean(row).text for row in rows]
 
 
 def _incident_and_ticket(*, db_session: Session, request: DocumentCreate

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import ValidationError
@@ -31,7 +32,7 @@ from agents.hotline_intake import ReportForm
 from dispatch.city.config import CityConfig
 from dispatch.core.db import transaction
 from dispatch.hotline import service
-from dispatch.hotline.kb import HOTLINE_MODE, VectorIndex, search
+from dispatch.hotline.kb import HOTLINE_MODE, VectorIndex, hotline_mode, lexical_coverage, search
 from dispatch.intake.flows import queue_understanding
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,11 @@ def hotline_tools(
 
     def retrieve(question: str) -> list[Passage]:
         with transaction(factory) as db:
+            mode = hotline_mode(question, shared_embedder())
             hits = search(db_session=db, query=question, embedder=shared_embedder(), index=index,
-                          k=3, mode=HOTLINE_MODE)
+                          k=3, mode=mode)
+        if mode != HOTLINE_MODE:  # Chinese the model cannot read: score by the words shared
+            hits = [replace(h, cosine=lexical_coverage(question, h.text)) for h in hits]
         return service.passages(hits)
 
     def submit(form: ReportForm) -> Submission:

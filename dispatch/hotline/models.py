@@ -52,10 +52,17 @@ class KbChunk(Base):
     text: Mapped[str] = mapped_column(Text)
     tsv: Mapped[Any] = mapped_column(
         TSVECTOR, Computed("to_tsvector('english', text)", persisted=True))
+    # the text's search terms separated by spaces (jieba words and two-character windows for
+    # Chinese: ``agents.text.search_terms``),
+    # searched with PostgreSQL's ``simple`` configuration, which knows no language
+    search_text: Mapped[str] = mapped_column(Text, server_default="")
+    tsv_simple: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('simple', search_text)", persisted=True))
     embedding: Mapped[list[float]] = mapped_column(JSONB)
 
     __table_args__ = (
         Index("ix_kb_chunks_tsv", "tsv", postgresql_using="gin"),
+        Index("ix_kb_chunks_tsv_simple", "tsv_simple", postgresql_using="gin"),
         Index("ix_kb_chunks_document_ordinal", "document_id", "ordinal", unique=True),
     )
 

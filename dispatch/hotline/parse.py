@@ -152,8 +152,15 @@ def parse_qa_csv(path: Path) -> list[ParsedDocument]:
     """One document per row: ``Q: question A: answer``, cited by the row's source URL.
 
     Columns (case-insensitive): ``question``, ``answer`` and optionally ``sourceUrl``/``url``
-    and ``sourceName``/``title``.
+    and ``sourceName``/``title``. A file that is not UTF-8 CSV is refused (InvalidField).
     """
+    try:
+        return _qa_rows(path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidField("path", f"{path}: not a UTF-8 CSV file ({exc})") from None
+
+
+def _qa_rows(path: Path) -> list[ParsedDocument]:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         columns = {name.lower(): name for name in reader.fieldnames or []}

@@ -23,14 +23,17 @@ from agents import (
     fallback_writeup,
     write_incident,
 )
+from agents.classifier import LearnedPredict
 from agents.duplicates import DuplicatePolicy, DuplicateVerdict, Sighting, judge
 from agents.embeddings import Embedder, Vector
+from agents.text import clean
 from agents.verifier import Snapshot, Verification, verify_snapshot
 from dispatch.city.config import CityConfig
 from dispatch.core.db import transaction
 from dispatch.incidents.merging import find_candidates, lock_incident_creation, merge_event
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
+from dispatch.intake.service import flag_reasons
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +51,14 @@ def category_specs(city: CityConfig) -> list[CategorySpec]:
 
 def _facts(event: Event, city: CityConfig, category: str) -> EventFacts:
     cat = city.category(category)
+    vocabulary = [cat.description, *cat.keywords, *cat.detector_prompts] if cat else []
+    district = next((d.name for d, _ in city.district_shapes if d.code == event.district), None)
     return EventFacts(
-        description=event.description, source=event.source, category=category,
+        description=event.text, source=event.source, category=category,
         category_name=cat.name if cat else category, occurred_at=event.occurred_at,
-        address=event.address, district=event.district, lat=event.lat, lon=event.lon,
+        address=clean(event.address).text if event.address else None,
+        district=district or event.district, lat=event.lat, lon=event.lon,
+        vocabulary=vocabulary, actions=list(cat.actions) if cat else [],
     )
 
 
@@ -70,7 +77,7 @@ def _embed(embedder: Embedder | None, text: str) -> Vector | None:
 
 def _sighting(event: Event, category: str, vector: Vector | None) -> Sighting:
     return Sighting(
-        text=event.description, category=category, lat=event.lat, lon=event.lon,
+        text=event.text, category=category, lat=event.lat, lon=event.lon,
         at=event.occurred_at or event.received_at,
         embedding=[round(float(x), 6) for x in vector] if vector is not None else None)
 
@@ -96,12 +103,14 @@ def _category_name(city: CityConfig, code: str) -> str:
 def understand_event(
     *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
     event_id: uuid.UUID, embedder: Embedder | None = None,
-    duplicates: DuplicatePolicy | None = None, vision: bool = False,
+    duplicates: DuplicatePolicy | None = None, vision: bool = False, vector: Vector | None = None,
+    learned: LearnedPredict | None = None,
 ) -> uuid.UUID | None:
     """Event -> its incident: an open duplicate it joins, or a new classified, written-up one.
 
     ``duplicates`` is the duplicate judge's policy; ``None`` never merges (every event
-    gets its own incident, as callers that create tickets one by one expect).
+    gets its own incident, as callers that create tickets one by one expect). ``vector`` is
+    the embedding of ``event.text`` when the caller made it already (``incidents.batching``).
     """
     with transaction(factory) as db:
         event = db.get(Event, event_id)
@@ -113,13 +122,15 @@ def understand_event(
         snapshot = (Snapshot.model_validate({"data": event.image, "content_type": event.image_content_type})
                     if event.image is not None and event.image_content_type else None)
         db.expunge(event)
-    vector = _embed(embedder, event.description)
+    if vector is None:
+        vector = _embed(embedder, event.text)
     result = classify(
-        text=event.description, categories=category_specs(city),
+        text=event.text, categories=category_specs(city),
         chat=chat if city.routing.classify_with_llm else None, hint=event.category_hint,
         fallback_code=city.fallback_category,
-        embedder=embedder, text_vector=vector,
+        embedder=embedder, text_vector=vector, learned=learned,
     )
+    result = result.model_copy(update={"flags": sorted(set(event.flags) | set(result.flags))})
     sighting = _sighting(event, result.category, vector)
     seen: set[str] = set()
     if duplicates is not None:
@@ -133,7 +144,7 @@ def understand_event(
                 return merged
         seen = {c.incident_id for c in candidates}
     verification = verify_snapshot(
-        chat, vision=vision, snapshot=snapshot, report=event.description,
+        chat, vision=vision, snapshot=snapshot, report=event.text,
         category_name=_category_name(city, result.category))
     return _create_incident(factory=factory, city=city, chat=chat, event=event, result=result,
                             sighting=sighting, policy=duplicates, seen=seen,
@@ -172,8 +183,7 @@ def _create_incident(
         triage_reasons.append(f"writer: {exc}")
     if chat is None:
         triage_reasons.append("LLM not configured")
-    if result.flags:
-        triage_reasons.append("flags: " + ", ".join(result.flags))
+    triage_reasons += flag_reasons(result.flags)
     with transaction(factory) as db:
         locked = db.scalar(select(Event).where(Event.id == event.id).with_for_update())
         assert locked is not None
@@ -183,9 +193,10 @@ def _create_incident(
             late = _late_duplicate(db, locked, sighting, policy, seen, result.flags)
             if late is not None:
                 return late
+        category = city.category(result.category)
         incident = Incident(
             id=uuid.uuid4(), origin_event_id=event.id, category=result.category,
-            severity=result.severity, title=writeup.title, description=writeup.description,
+            severity=category.priority if category else "low", title=writeup.title, description=writeup.description,
             location_phrase=writeup.location_phrase, recommended_action=writeup.recommended_action,
             lat=event.lat, lon=event.lon, district=event.district,
             classification={**result.model_dump(mode="json"),

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from agents.duplicates import Candidate, DuplicatePolicy, DuplicateVerdict, Sighting
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
+from dispatch.intake.service import flag_reasons
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.service import record
 
@@ -57,7 +58,7 @@ def find_candidates(
         .limit(MAX_CANDIDATES)
     )
     return [
-        Candidate(incident_id=str(incident.id), text=f"{incident.title}. {origin.description}",
+        Candidate(incident_id=str(incident.id), text=f"{incident.title}. {origin.text}",
                   category=incident.category, lat=incident.lat, lon=incident.lon,
                   at=origin.occurred_at or origin.received_at, embedding=incident.embedding)
         for incident, origin in db_session.execute(stmt).tuples()
@@ -80,6 +81,7 @@ def merge_event(
     event.status = "processed"
     event.flags = sorted(set(event.flags) | set(flags))
     event.processed_at = datetime.now(UTC)
+    _note_flags(db_session, incident_id, event.flags)
     if ticket is not None:
         summary = verdict.model_dump(mode="json", exclude={"assessments"})
         record(db_session=db_session, ticket=ticket, actor=MERGE_ACTOR, action="merged_event",
@@ -87,3 +89,17 @@ def merge_event(
                note=f"{event.source} event merged into this incident: {verdict.reason}",
                data={"event_id": str(event.id), "source": event.source, **summary})
     return True
+
+
+def _note_flags(db_session: Session, incident_id: uuid.UUID, flags: list[str]) -> None:
+    """A merged event's flags join its incident's (classification and triage reasons)."""
+    if not flags:
+        return
+    incident = db_session.get(Incident, incident_id, with_for_update=True)
+    if incident is None:
+        return
+    known = list(incident.classification.get("flags", []))
+    incident.classification = {**incident.classification, "flags": sorted(set(known) | set(flags))}
+    reasons = [r for r in flag_reasons(flags) if r not in incident.triage_reasons]
+    if reasons:
+        incident.triage_reasons = [*incident.triage_reasons, *reasons]

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from agents.text import clean
 from dispatch.core.base import Base
 
 
@@ -41,7 +43,7 @@ class Event(Base):
     contact: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     image: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     image_content_type: Mapped[str | None] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(16), default="received")  # received|processed
+    status: Mapped[str] = mapped_column(String(16), default="received")  # received|processed|failed
     flags: Mapped[list[str]] = mapped_column(JSONB, default=list)
     incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incidents.id"))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -49,4 +51,16 @@ class Event(Base):
     media_url: Mapped[str | None] = mapped_column(String(1000))
     attributes: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
-    __table_args__ = (Index("ix_events_status_received", "status", "received_at"),)
+    __table_args__ = (
+        Index("ix_events_status_received", "status", "received_at"),
+        # a year-1 date cannot be read back by psycopg: the row would be unreadable (0012)
+        CheckConstraint("occurred_at IS NULL OR (occurred_at >= '1900-01-01' AND "
+                        "occurred_at < '9000-01-01')", name="ck_events_occurred_at_sane"),
+    )
+
+    @property
+    def text(self) -> str:
+        """The description as every check and model sees it: NFKC-normalised, without
+        zero-width and bidirectional control characters. ``description`` keeps the text as
+        it was received, for staff to see (``agents.text.show_invisible``)."""
+        return clean(self.description).text

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from agents.redaction import redact
 from dispatch.city.config import Category, CityConfig
 from dispatch.core.errors import InvalidField, NotFound
 from dispatch.incidents.models import Incident
@@ -325,7 +326,8 @@ def get_request(*, db_session: Session, city: CityConfig, service_request_id: st
 def request(city: CityConfig, ticket: Ticket, event: Event, *,
             status_notes: str | None = None) -> dict[str, Any]:
     """One ticket as an Open311 service request; ``status_notes`` is its newest public
-    update (``public_updates``), never an internal note or a delivery error."""
+    update (``public_updates``), never an internal note or a delivery error. Anyone may read
+    it: phone numbers, e-mail addresses and ID numbers are redacted (staff see them)."""
     category = city.category(ticket.category)
     agency = city.agency(ticket.agency) if ticket.agency else None
     incident = ticket.incident
@@ -337,13 +339,13 @@ def request(city: CityConfig, ticket: Ticket, event: Event, *,
         "status_notes": status_notes,
         "service_name": category.name if category else ticket.category,
         "service_code": category.open311_service_code if category else ticket.category,
-        "description": event.description,
+        "description": redact(event.description),
         "agency_responsible": agency.name if agency else None,
         "service_notice": None,
         "requested_datetime": event.received_at.isoformat(),
         "updated_datetime": ticket.updated_at.isoformat(),
         "expected_datetime": ticket.sla_due_at.isoformat(),
-        "address": event.address or incident.location_phrase or None,
+        "address": redact(event.address or incident.location_phrase or "") or None,
         "address_id": None,
         "zipcode": None,
         "lat": lat,

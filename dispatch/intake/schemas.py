@@ -7,12 +7,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
 
+from dispatch.core.inputs import EventMoment, SafeText
+
 MAX_DESCRIPTION = 4000
 
 
 class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, max_length=120)
+    name: SafeText | None = Field(default=None, max_length=120)
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9 +().-]{3,40}$")
     email: EmailStr | None = None
 
@@ -23,17 +25,17 @@ class EventCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     source: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$", examples=["hotline"])
-    description: str = Field(min_length=3, max_length=MAX_DESCRIPTION)
-    category_hint: str | None = Field(default=None, max_length=64)
+    description: SafeText = Field(min_length=3, max_length=MAX_DESCRIPTION)
+    category_hint: SafeText | None = Field(default=None, max_length=64)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180, validate_default=True)
-    address: str | None = Field(default=None, max_length=300)
-    occurred_at: datetime | None = None
+    address: SafeText | None = Field(default=None, max_length=300)
+    occurred_at: EventMoment | None = None
     image_base64: str | None = Field(
         default=None, description="JPEG, PNG or WebP, base64-encoded; size limit in settings"
     )
     contact: Contact | None = None
-    external_id: str | None = Field(
+    external_id: SafeText | None = Field(
         default=None, max_length=200, description="The sender's own id; a repeat is not a new event"
     )
 

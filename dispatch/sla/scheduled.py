@@ -8,15 +8,18 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
+from dispatch.core.queues import DELIVER_TASK, ROUTE_TASK
 from dispatch.delivery.models import Delivery
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
+from dispatch.quarantine.service import quarantined
 from dispatch.tickets.lifecycle import ACTIVE
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.service import record
 
 
 def stalled_events(*, db_session: Session, older_than_s: int, limit: int = 500) -> list[uuid.UUID]:
+    """Events still ``received``: a quarantined one is ``failed`` and not sent again."""
     cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
     stmt = (select(Event.id).where(Event.status == "received", Event.received_at < cutoff)
             .order_by(Event.received_at).limit(limit))
@@ -28,7 +31,8 @@ def unrouted_incidents(*, db_session: Session, older_than_s: int, limit: int = 5
     has_ticket = exists().where(Ticket.incident_id == Incident.id)
     rejected = exists().where(and_(Ticket.incident_id == Incident.id, Ticket.status == "rejected",
                                    Ticket.updated_at < cutoff))
-    stmt = (select(Incident.id).where(Incident.created_at < cutoff, (~has_ticket) | rejected)
+    stmt = (select(Incident.id).where(Incident.created_at < cutoff, (~has_ticket) | rejected,
+                                      ~quarantined(ROUTE_TASK, Incident.id))
             .limit(limit))
     return list(db_session.scalars(stmt))
 
@@ -42,7 +46,8 @@ def undelivered_tickets(
                                Delivery.channel == "inbox",      # escalation e-mail's
                                Delivery.routing_seq == Ticket.routing_seq)
     stmt = (select(Ticket.id, Ticket.routing_seq, Ticket.agency)
-            .where(Ticket.agency.is_not(None), Ticket.updated_at < cutoff, ~delivered)
+            .where(Ticket.agency.is_not(None), Ticket.updated_at < cutoff, ~delivered,
+                   ~quarantined(DELIVER_TASK, Ticket.id))
             .limit(limit))
     return [(row[0], row[1], row[2]) for row in db_session.execute(stmt) if row[2] is not None]
 

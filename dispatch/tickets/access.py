@@ -16,11 +16,12 @@ from dispatch.tickets.service import get_ticket
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "staff": frozenset({"acknowledge", "start", "resolve", "reject"}),
-    "supervisor": frozenset({"acknowledge", "start", "resolve", "reject", "reopen", "close"}),
+    "supervisor": frozenset({"acknowledge", "start", "resolve", "reject", "reopen", "close",
+                             "callback"}),
     "dispatcher": frozenset({"acknowledge", "start", "resolve", "reject", "reassign", "reopen",
-                             "close"}),
+                             "close", "callback"}),
     "admin": frozenset({"acknowledge", "start", "resolve", "reject", "reassign", "reopen",
-                        "close"}),
+                        "close", "callback"}),
 }
 
 

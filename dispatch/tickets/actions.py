@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from dispatch.city.config import CityConfig
 from dispatch.city.routing import RoutingDecision
 from dispatch.core.errors import InvalidField
-from dispatch.tickets.lifecycle import Action, next_status
+from dispatch.tickets.lifecycle import RATING_NAMES, RATINGS, Action, callback_action, next_status
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.schemas import ActionRequest
 from dispatch.tickets.service import get_ticket, record
@@ -29,6 +29,13 @@ class FollowUp(BaseModel):
 def _check_request(*, city: CityConfig, action: Action, request: ActionRequest) -> None:
     if action == "reject" and not request.reason:
         raise InvalidField("reason", "a reason is required to reject a ticket")
+    if action == "callback":
+        if not city.workflow.callback:
+            raise InvalidField("action", "this city's workflow has no callback step "
+                                         "(workflow: {callback: true} in the city file)")
+        if request.rating is None:
+            raise InvalidField("rating", "a rating is required for a callback: "
+                                         + ", ".join(RATINGS))
     if action == "reassign":
         if not request.agency:
             raise InvalidField("agency", "an agency code is required to reassign a ticket")
@@ -45,10 +52,16 @@ def apply_action(
     _check_request(city=city, action=action, request=request)
     ticket = get_ticket(db_session=db_session, ticket_id=ticket_id, for_update=True)
     before = ticket.status
-    ticket.status = next_status(action, before)
+    moves = callback_action(request.rating) if action == "callback" and request.rating else action
+    ticket.status = next_status(moves, before, callback=city.workflow.callback)
     follow = FollowUp(kind="none", ticket_id=ticket.id, routing_seq=ticket.routing_seq)
     data: dict[str, object] = {}
-    if action == "reject":
+    note = request.reason if action == "reject" else request.note
+    if action == "callback" and request.rating is not None:
+        label = RATING_NAMES.get(city.city.language, RATING_NAMES["en"])[request.rating]
+        data = {"rating": request.rating, "outcome": "reopened" if moves == "reopen" else "closed"}
+        note = f"{label}: {note}" if note else label
+    elif action == "reject":
         rejecting = ticket.agency
         if rejecting and rejecting not in ticket.rejected_by:
             ticket.rejected_by = [*ticket.rejected_by, rejecting]
@@ -68,7 +81,6 @@ def apply_action(
             reason=request.note or "reassigned by a dispatcher").as_json()
         follow = FollowUp(kind="deliver", ticket_id=ticket.id, routing_seq=ticket.routing_seq,
                           queue=agency.queue)
-    note = request.reason if action == "reject" else request.note
     record(db_session=db_session, ticket=ticket, actor=request.actor, action=action,
            from_status=before, note=note, data=data)
     return ticket, follow

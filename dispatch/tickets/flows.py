@@ -23,12 +23,15 @@ from agents import (
 )
 from dispatch.accounts.models import User
 from dispatch.city.config import CityConfig
-from dispatch.city.routing import RoutingDecision, RoutingInput, match_rule
+from dispatch.city.routing import RoutingDecision, RoutingInput, route_by_config
 from dispatch.core.db import transaction
 from dispatch.core.errors import InvalidField
 from dispatch.core.queues import enqueue_delivery, enqueue_route
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
+from dispatch.learning.corrections import record_correction
+from dispatch.learning.current import LearnedRouter
+from dispatch.learning.proposals import with_accepted_rules
 from dispatch.tickets import access
 from dispatch.tickets.actions import apply_action
 from dispatch.tickets.lifecycle import Action
@@ -46,18 +49,22 @@ class RoutedTicket(NamedTuple):
 
     ticket_id: int
     routing_seq: int
+    agency: str | None = None  # None: in triage, waiting for a dispatcher
 
 
 def _decide(
     *, city: CityConfig, chat: BaseChatModel | None, incident: Incident, text: str,
-    at: datetime, exclude: frozenset[str],
+    at: datetime, exclude: frozenset[str], router: LearnedRouter | None = None,
 ) -> RoutingDecision:
-    """Rules first; the LLM chooses among the remaining agencies; unsure -> triage."""
+    """Rules, the category's default agency, the learned router, then the LLM among the
+    remaining agencies; unsure -> triage (the precedence is in ``dispatch.city.routing``)."""
     item = RoutingInput(category=incident.category, district=incident.district, text=text, at=at)
-    match = match_rule(city, item, exclude=exclude)
-    if match is not None:
-        return RoutingDecision(method="rule", rule_id=match.rule_id, agency=match.agency,
-                               reason=f"rule {match.rule_id!r} matched")
+    decided = route_by_config(city, item, exclude=exclude)
+    if decided is not None:
+        return decided
+    learned = router.choose(item, exclude=exclude) if router is not None else None
+    if learned is not None:
+        return learned
     candidates = [a for a in city.agencies if a.code not in exclude]
     if chat is None or not candidates:
         why = "no agency left" if not candidates else "no rule matched and the LLM is not configured"
@@ -80,20 +87,21 @@ def _decide(
 
 def route_incident(
     *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
-    incident_id: uuid.UUID,
+    incident_id: uuid.UUID, router: LearnedRouter | None = None,
 ) -> RoutedTicket | None:
     """Incident -> Ticket on an agency queue (or triage); None when the incident is gone."""
     with transaction(factory) as db:
+        city = with_accepted_rules(db_session=db, city=city)
         incident = db.get(Incident, incident_id)
         if incident is None:
             log.warning("route_incident: incident %s does not exist", incident_id)
             return None
         ticket = ticket_for_incident(db_session=db, incident_id=incident_id)
         if ticket is not None and ticket.status != "rejected":
-            return RoutedTicket(ticket_id=ticket.id, routing_seq=ticket.routing_seq)
+            return RoutedTicket(ticket_id=ticket.id, routing_seq=ticket.routing_seq, agency=ticket.agency)
         event = db.get(Event, incident.origin_event_id)
         assert event is not None
-        text = f"{incident.title}. {event.description}"
+        text = f"{incident.title}. {event.text}"
         at = event.occurred_at or event.received_at
         exclude = frozenset(ticket.rejected_by) if ticket else frozenset()
         rejections = len(exclude)
@@ -102,7 +110,8 @@ def route_incident(
         decision = RoutingDecision(method="triage", agency=None,
                                    reason=f"rejected {rejections} times; a dispatcher decides")
     else:
-        decision = _decide(city=city, chat=chat, incident=incident, text=text, at=at, exclude=exclude)
+        decision = _decide(city=city, chat=chat, incident=incident, text=text, at=at, exclude=exclude,
+                           router=router)
     if exclude:
         decision.excluded_agencies = sorted(exclude)
     return _write_ticket(factory=factory, city=city, incident=incident, decision=decision)
@@ -151,16 +160,17 @@ def _write_ticket(
                 record(db_session=db, ticket=ticket, actor=ROUTER_ACTOR, action="rerouted",
                        from_status=before, note=decision.reason,
                        data={**decision.as_json(), **unassigned})
-            return RoutedTicket(ticket_id=ticket.id, routing_seq=ticket.routing_seq)
+            return RoutedTicket(ticket_id=ticket.id, routing_seq=ticket.routing_seq, agency=ticket.agency)
     except IntegrityError:  # a concurrent delivery of the same task created it first
         with transaction(factory) as db:
             existing = ticket_for_incident(db_session=db, incident_id=incident.id)
             assert existing is not None
-            return RoutedTicket(ticket_id=existing.id, routing_seq=existing.routing_seq)
+            return RoutedTicket(ticket_id=existing.id, routing_seq=existing.routing_seq, agency=existing.agency)
 
 
 def take_action(*, db_session: Session, city: CityConfig, user: User, ticket_id: int, action: Action,
-                note: str | None = None, reason: str | None = None, agency: str | None = None) -> None:
+                note: str | None = None, reason: str | None = None, agency: str | None = None,
+                rating: str | None = None) -> None:
     """One lifecycle action by a signed-in user, for the JSON API and the pages alike.
 
     The ticket is locked, the user's right to see it and to take the action is checked under
@@ -169,16 +179,20 @@ def take_action(*, db_session: Session, city: CityConfig, user: User, ticket_id:
     the change stands and the sweeper sends the lost message (``dispatch.tasks.sweep``).
     """
     try:
-        request = ActionRequest(actor=user.username, note=note or None, reason=reason or None,
-                                agency=agency or None)
+        request = ActionRequest.model_validate({  # a rating other than the three is InvalidField
+            "actor": user.username, "note": note or None, "reason": reason or None,
+            "agency": agency or None, "rating": rating or None})
     except ValidationError as exc:
         err = exc.errors()[0]
         raise InvalidField(".".join(str(p) for p in err["loc"]), err["msg"]) from None
     with db_session.begin():
-        access.visible_ticket(db_session=db_session, user=user, ticket_id=ticket_id, for_update=True)
+        previous_agency = access.visible_ticket(db_session=db_session, user=user, ticket_id=ticket_id,
+                                                for_update=True).agency
         access.check_action(user, action)
         ticket, follow = apply_action(db_session=db_session, city=city, ticket_id=ticket_id,
                                       action=action, request=request)
+        record_correction(db_session=db_session, city=city, ticket=ticket, action=action,
+                          actor=user.username, wrong_agency=previous_agency, right_agency=request.agency)
         incident_id, ticket_agency = ticket.incident_id, ticket.agency
     try:
         if follow.kind == "reroute":

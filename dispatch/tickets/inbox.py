@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnClause, ColumnElement, Select, and_, func, literal_column, not_, or_, select
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    cast,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.types import UserDefinedType
 
 from dispatch.incidents.models import Incident
 from dispatch.tickets.lifecycle import ACTIVE
@@ -57,6 +72,16 @@ def _sla(state: SlaState, now: datetime) -> ColumnElement[bool]:
     return and_(active, not_(late), Ticket.sla_due_at >= now + DUE_SOON)
 
 
+class _PgSnapshot(UserDefinedType[str]):
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "pg_snapshot"
+
+
+PG_SNAPSHOT = _PgSnapshot()
+# the transaction that brought the ticket to its agency; kept by the database (migration 0012)
+ARRIVAL_XID: ColumnClause[Any] = literal_column("tickets.arrival_xid")
 # title, incident description and reference; kept by a trigger and GIN-indexed (migration 0008)
 SEARCH_DOC: ColumnClause[Any] = literal_column("tickets.search_doc")
 
@@ -95,15 +120,15 @@ def search(*, db_session: Session, scope: str | None, where: InboxFilter, cursor
     return rows[:limit], next_cursor
 
 
-def newer_than(*, db_session: Session, scope: str | None, where: InboxFilter, since: int,
-               arrived_after: datetime | None = None, limit: int = 50) -> list[Ticket]:
-    """Tickets that arrived after the page was rendered, newest first: ids above ``since``
-    (created since), or, whatever their id, reaching their agency after ``arrived_after``
-    (rerouted after a rejection, reassigned by a dispatcher)."""
-    arrived = Ticket.id > since
-    if arrived_after is not None:
-        arrived = or_(arrived, Ticket.arrived_at > arrived_after)
-    stmt = matching(scope=scope, where=where, now=datetime.now(UTC)).where(arrived)
+def newer_than(*, db_session: Session, scope: str | None, where: InboxFilter, seen: str | None,
+               limit: int = 50) -> list[Ticket]:
+    """Tickets that reached their agency in a transaction the page's snapshot ``seen`` could
+    not see (created, rerouted or reassigned since), newest first; every match without one."""
+    stmt = matching(scope=scope, where=where, now=datetime.now(UTC))
+    if seen is not None:
+        snapshot = cast(literal(seen, Text), PG_SNAPSHOT)
+        stmt = stmt.where(ARRIVAL_XID >= func.pg_snapshot_xmin(snapshot),
+                          not_(func.pg_visible_in_snapshot(ARRIVAL_XID, snapshot)))
     return list(db_session.scalars(stmt.order_by(Ticket.id.desc()).limit(limit)))
 
 
@@ -116,8 +141,25 @@ def sla_state(ticket: Ticket, now: datetime | None = None) -> str:
     return "due_soon" if ticket.sla_due_at < moment + DUE_SOON else "on_time"
 
 
-def watermark(*, db_session: Session) -> tuple[int, datetime]:
-    """What the inbox polls from: the newest ticket id and the database's clock, both read
-    before the page's own query, so nothing committed in between is missed."""
-    row = db_session.execute(select(func.max(Ticket.id), func.now())).one()
-    return int(row[0] or 0), row[1]
+def watermark(*, db_session: Session) -> str:
+    """What the inbox polls from: the database's snapshot (``xmin:xmax:in-progress``), read
+    before the page's own query. A ticket whose transaction had not committed by then is
+    outside it, whatever its id or clock time, and shows at the next poll once committed."""
+    return str(db_session.scalar(select(cast(func.pg_current_snapshot(), Text))))
+
+
+SNAPSHOT = re.compile(r"^(\d{1,19}):(\d{1,19}):((?:\d{1,19}(?:,\d{1,19})*)?)$")
+MAX_SNAPSHOT_CHARS = 4000
+
+
+def snapshot_problem(seen: str) -> str | None:
+    """Why ``seen`` is not a snapshot ``watermark`` could have given, or None."""
+    match = SNAPSHOT.match(seen) if len(seen) <= MAX_SNAPSHOT_CHARS else None
+    if match is None:
+        return "not a watermark this page gave (xmin:xmax:xip,...)"
+    xmin, xmax = int(match.group(1)), int(match.group(2))
+    running = [int(x) for x in match.group(3).split(",") if x]
+    if not 0 < xmin <= xmax < 2**63 or running != sorted(running) \
+            or any(not xmin <= x < xmax for x in running):
+        return "not a watermark this page gave (xmin <= running < xmax, in order)"
+    return None

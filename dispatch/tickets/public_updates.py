@@ -6,6 +6,10 @@ closed or reopened the ticket. Nothing else in the history is public: internal n
 reject reasons (one agency to another), delivery errors, escalations, and anything a
 ``system:`` actor wrote (a camera re-check's note names the camera and its zone) stay
 inside the inbox.
+
+Staff write updates for the public, yet a phone number or e-mail address (the reporter's,
+a colleague's) slips in: the update leaves with personal data redacted
+(``agents.redaction.redact``); the inbox keeps the text as written.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agents.redaction import redact
 from dispatch.tickets.models import TicketComment, TicketHistory
 
 PUBLIC_ACTIONS = ("acknowledge", "start", "resolve", "close", "reopen")
@@ -48,4 +53,4 @@ def latest(*, db_session: Session, ticket_ids: Iterable[int]) -> dict[int, str]:
                                              ~TicketHistory.actor.startswith(SYSTEM_ACTOR_PREFIX))
     for ticket_id, at, order, note in db_session.execute(notes):
         offer(ticket_id, at, order, note)
-    return {ticket_id: text for ticket_id, (_at, _order, text) in found.items()}
+    return {ticket_id: redact(text) for ticket_id, (_at, _order, text) in found.items()}

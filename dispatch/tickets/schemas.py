@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch.tickets.lifecycle import Action
+from dispatch.tickets.lifecycle import Action, Rating
 
 
 class IncidentRead(BaseModel):
@@ -79,6 +79,7 @@ class ActionRequest(BaseModel):
     note: str | None = Field(default=None, max_length=4000)
     reason: str | None = Field(default=None, max_length=2000, description="required to reject")
     agency: str | None = Field(default=None, max_length=64, description="required to reassign")
+    rating: Rating | None = Field(default=None, description="required for a callback (回访)")
 
 
 class ActionResult(BaseModel):

@@ -78,7 +78,7 @@ class OwlDetector(TransformersDetector):
             chunk = writable(frames[part])
             logits, boxes = self.forward(chunk, texts)
             for frame, frame_logits, frame_boxes in zip(chunk, logits, boxes, strict=True):
-                results.append(self._frame_detections(frame, frame_logits, frame_boxes, thresholds, prompts))
+                results.append(self.frame_detections(frame, frame_logits, frame_boxes, thresholds, prompts))
         return results
 
     @torch.inference_mode()
@@ -118,7 +118,7 @@ class OwlDetector(TransformersDetector):
         return cv2.resize(frame, (target_w, target_h),
                           interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
-    def _frame_detections(
+    def frame_detections(
         self,
         frame: np.ndarray,
         logits: np.ndarray,
@@ -126,6 +126,8 @@ class OwlDetector(TransformersDetector):
         thresholds: np.ndarray,
         prompts: Sequence[Prompt],
     ) -> sv.Detections:
+        """One frame's detections from its ``forward`` outputs (``logits [boxes, prompts]``,
+        normalised cxcywh ``boxes``), in the frame's own pixels."""
         height, width = frame.shape[:2]
         rows, class_id, confidence = pp.owl_select(logits, thresholds)
         side_w, side_h = (max(height, width),) * 2 if self.pads_to_square else (width, height)

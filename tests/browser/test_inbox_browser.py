@@ -23,9 +23,9 @@ from cityloop.localservices import free_port
 from dispatch.core.runtime import get_runtime
 from dispatch.incidents import flows as incident_flows
 from dispatch.tickets import flows as ticket_flows
-from tests.conftest import ARTIFACTS, DOWN_LLM, make_dispatch_config
-from tests.integration.test_web_access import png
-from tests.integration.webauth import PASSWORD, ensure_user
+from tests.helpers.config import ARTIFACTS, DOWN_LLM, make_dispatch_config
+from tests.helpers.pages import png
+from tests.helpers.webauth import PASSWORD, ensure_user
 
 CHROMIUM = Path("/usr/bin/chromium")
 sync_api = pytest.importorskip(
@@ -92,6 +92,9 @@ def test_staff_works_a_ticket_in_the_browser(server: str) -> None:
         try:
             page = browser.new_page()
             page.set_default_timeout(15_000)
+            blocked: list[str] = []  # what the Content-Security-Policy stopped (must be nothing)
+            page.on("console", lambda msg: blocked.append(msg.text)
+                    if "Content Security Policy" in msg.text else None)
             page.goto(f"{server}/inbox")
             assert "/login" in page.url
             page.screenshot(path=str(SHOTS / "1-login.png"), full_page=True)
@@ -165,5 +168,10 @@ def test_staff_works_a_ticket_in_the_browser(server: str) -> None:
             sync_api.expect(banner).to_contain_text("1 new ticket", timeout=25_000)
             sync_api.expect(banner.locator(f'tr[data-ticket="{fresh}"]')).to_have_count(1)
             page.screenshot(path=str(SHOTS / "9-new-ticket.png"), full_page=True)
+
+            page.goto(f"{server}/hotline")  # its script is a file of ours too
+            sync_api.expect(page.locator("#chat")).to_have_count(1)
+            assert page.evaluate("document.getElementById('log').children.length") == 0
+            assert blocked == [], blocked
         finally:
             browser.close()

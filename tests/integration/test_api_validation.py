@@ -20,8 +20,8 @@ from api.app import create_app
 from api.config import ApiConfig
 from dispatch.core.runtime import get_runtime
 from dispatch.intake.models import Event
-from tests.conftest import DOWN_LLM, make_dispatch_config
-from tests.integration.webauth import login
+from tests.helpers.config import DOWN_LLM, make_dispatch_config
+from tests.helpers.webauth import login
 
 MAX_IMAGE_BYTES = 50_000
 

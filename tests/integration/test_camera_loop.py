@@ -40,10 +40,9 @@ from dispatch.intake.models import Event
 from dispatch.tickets import flows as ticket_flows
 from dispatch.tickets.models import Ticket
 from perception.settings import PerceptionSettings
-from tests.conftest import DOWN_LLM, make_dispatch_config
-from tests.integration.webauth import login
-from tests.unit.perception.synthetic import appearing_object, moving_square, scene, write_video
-from tests.unit.perception.test_pipeline import FakeColourDetector, H, W
+from tests.helpers.config import DOWN_LLM, make_dispatch_config
+from tests.helpers.synthetic import FakeColourDetector, H, W, appearing_object, moving_square, scene, write_video
+from tests.helpers.webauth import login
 
 CAMERA = "cam-test"
 
@@ -90,12 +89,6 @@ def _perception(model_path: Path) -> PerceptionSettings:
 @pytest.fixture()
 def client(migrated_db: str, broker_url: str, clean_state: None, city_file: Path, tiny_owl: Path,
            tmp_path: Path) -> Iterator[TestClient]:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(migrated_db)
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE clip_jobs, camera_status"))
-    engine.dispose()
     dispatch = make_dispatch_config(migrated_db, broker_url, DOWN_LLM).model_copy(update={
         "city_file": city_file,
         "perception": _perception(tiny_owl).model_copy(update={"spool_dir": tmp_path / "spool",
@@ -182,7 +175,7 @@ def test_a_clip_job_runs_in_one_worker_at_a_time_and_lost_runs_are_swept(
     sent: list[uuid.UUID] = []
     monkeypatch.setattr(tasks, "enqueue_clip", sent.append)
     monkeypatch.setattr("dispatch.tasks.queue_depth", lambda queue: 0)
-    with tasks._job_lock(key) as mine:  # another worker is running this job
+    with tasks.job_lock(key) as mine:  # another worker is running this job
         assert mine
         assert tasks.ingest_clip(job["id"]) == "running elsewhere"  # a duplicate message leaves
         with transaction(get_runtime().factory) as db:  # as a run leaves it, long ago
@@ -209,12 +202,12 @@ def test_a_verifier_that_fails_to_load_is_tried_again_not_half_cached(
         calls.append(1)
         raise RuntimeError("CUDA out of memory")
 
-    monkeypatch.setattr(tasks, "_models", {})
+    monkeypatch.setattr(tasks, "loaded_models", {})
     monkeypatch.setattr(perception.loading, "build_verifier", broken)
     for _ in range(2):  # before: the second call failed with KeyError 'verifier' forever
         with pytest.raises(RuntimeError, match="out of memory"):
-            tasks._load_models()
-    assert len(calls) == 2 and tasks._models == {}
+            tasks.load_models()
+    assert len(calls) == 2 and tasks.loaded_models == {}
 
 
 def test_a_failing_pipeline_shows_as_failed_with_its_error(client: TestClient) -> None:
@@ -222,21 +215,22 @@ def test_a_failing_pipeline_shows_as_failed_with_its_error(client: TestClient) -
     away): the camera's state must say so, not flip between stopped and running."""
     import time as clock
 
-    from cityloop.perception_cli import _report_status
+    from dispatch.cameras.live import PipelineFailure, report_status
     from perception.sources import SourceHealth
 
     health = SourceHealth("rtsp://cam/1", "running", None, 120, 0, 0, None)
     factory = get_runtime().factory
-    failure = (clock.monotonic(), "FrameMismatch: zones[0] lies outside the 640x480 frame", 3)
+    failure = PipelineFailure(clock.monotonic(), "FrameMismatch: zones[0] lies outside the 640x480 frame", 3)
     from perception.types import redact
 
     assert redact("OSError: rtsp://admin:pw@10.0.0.1/s failed") == "OSError: rtsp://***@10.0.0.1/s failed"
-    _report_status(factory, CAMERA, "host:1", health, failure)
+    report_status(factory, camera_id=CAMERA, worker="host:1", health=health, failure=failure)
     with factory() as db:
         row = db.get(CameraStatus, CAMERA)
         assert row is not None and row.state == "failed"
         assert row.detail["pipeline_error"].startswith("FrameMismatch") and row.detail["pipeline_restarts"] == 3
-    _report_status(factory, CAMERA, "host:1", health, (clock.monotonic() - 600, failure[1], 3))
+    report_status(factory, camera_id=CAMERA, worker="host:1", health=health,
+                  failure=PipelineFailure(clock.monotonic() - 600, failure.message, 3))
     with factory() as db:
         row = db.get(CameraStatus, CAMERA)
         assert row is not None and row.state == "running"  # recovered; the last error stays visible
@@ -469,8 +463,6 @@ def test_live_camera_worker_reconnects_and_reports_its_state(
            "PERCEPTION__MODEL_PATH": str(tiny_owl), "PERCEPTION__CLIP_MODEL": "none",
            "DATABASE_URL": migrated_db, "BROKER_URL": broker_url}
     engine = create_engine(migrated_db)
-    with engine.begin() as conn:  # no state left by another test: only this worker's reports count
-        conn.execute(CameraStatus.__table__.delete())
     log = (tmp_path / "cameras.log").open("w")
     worker = subprocess.Popen([str(Path(sys.executable).parent / "cityloop"), "cameras", "run",
                                "--status-every", "0.5"], env=env, stdout=log, stderr=subprocess.STDOUT)

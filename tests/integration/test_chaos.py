@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, delete, func, select, text
 
 from cityloop.chaos import ChaosConfig, check_invariants, run_chaos
+from cityloop.chaos.brokers import BrokerKind
 from cityloop.chaos.workload import event_bodies, grid_cells
 from dispatch.city.config import load_city
 from dispatch.core.db import make_session_factory, transaction
@@ -27,7 +28,7 @@ from dispatch.intake.models import Event
 from dispatch.intake.schemas import EventCreate
 from dispatch.tickets import flows as ticket_flows
 from dispatch.tickets.models import Ticket
-from tests.conftest import SAMPLE_CITY
+from tests.helpers.config import SAMPLE_CITY
 
 
 @pytest.fixture()
@@ -103,9 +104,10 @@ def test_workload_spreads_events_beyond_the_duplicate_radius() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-def test_killed_worker_and_restarted_broker_lose_and_double_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_killed_worker_and_restarted_broker_lose_and_double_nothing(tmp_path: Path, broker: BrokerKind) -> None:
     cfg = ChaosConfig(events=300, backlog=40, visibility_timeout_s=15, stale_event_after_s=30,
-                      sweep_interval_s=4, stall_s=420, log_dir=tmp_path)
+                      sweep_interval_s=4, stall_s=420, broker=broker, log_dir=tmp_path)
     report = run_chaos(cfg, say=print)
     print(report.format())
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
@@ -20,13 +18,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
-from api.config import ApiConfig
-from dispatch.core.config import DispatchConfig
 from dispatch.core.queues import enqueue_channel, enqueue_delivery
 from dispatch.core.runtime import get_runtime
 from dispatch.delivery import (
@@ -37,20 +31,20 @@ from dispatch.delivery import (
 )
 from dispatch.delivery import flows as delivery_flows
 from dispatch.delivery.models import DeadLetter, Delivery
-from tests.conftest import DOWN_LLM, OWNER_KEY, make_dispatch_config
-from tests.integration.delivery_receivers import (
+from tests.helpers.delivery import configured, rows, running
+from tests.helpers.receivers import (
     ENV,
     OPEN311_KEY,
     WEBHOOK_SECRET,
     HttpReceiver,
     MailBox,
-    city_file,
     serve_http,
     serve_smtp,
     wait_until,
 )
-from tests.integration.test_lifecycle_api import make_ticket
-from tests.integration.webauth import login
+from tests.helpers.services import empty_broker
+from tests.helpers.tickets import make_ticket
+from tests.helpers.webauth import login
 
 TREE = "A big branch fell across the sidewalk on Mill Street"
 
@@ -71,30 +65,6 @@ def smtp() -> Iterator[tuple[MailBox, int]]:
 def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-
-
-@contextmanager
-def running(config: DispatchConfig) -> Iterator[TestClient]:
-    with TestClient(create_app(ApiConfig(dispatch=config))) as client:
-        login(client, "ann", role="dispatcher")
-        yield client
-
-
-def configured(tmp_path: Path, migrated_db: str, broker_url: str, **city: Any) -> DispatchConfig:
-    base = make_dispatch_config(migrated_db, broker_url, DOWN_LLM)
-    return base.model_copy(update={"city_file": city_file(tmp_path, **city)})
-
-
-def drop_queued_messages(broker_url: str) -> None:
-    """Lose every queued message (the API's own enqueue of the event included)."""
-    client = redis.Redis.from_url(broker_url)
-    client.flushdb()
-    client.set(OWNER_KEY, str(os.getpid()))
-
-
-def rows(ticket_id: int) -> dict[str, Delivery]:
-    with get_runtime().factory() as db:
-        return {d.channel: d for d in db.scalars(select(Delivery).where(Delivery.ticket_id == ticket_id))}
 
 
 def statuses(ticket_id: int) -> dict[str, str]:
@@ -338,7 +308,7 @@ def test_sweep_resends_deliveries_a_crash_left_pending_or_claimed(
             row.claimed_at = datetime.now(UTC) - outbox.CLAIM_TTL - timedelta(seconds=1)
         with rt.factory() as db:
             assert outbox.stalled(db_session=db, older_than_s=3600) == [(row.id, "landscaping")]
-        drop_queued_messages(broker_url)  # only the sweep can find the work now
+        empty_broker(broker_url)  # only the sweep can find the work now
         start_worker(config)
         start_worker(config, command="beat")
         wait_until(lambda: statuses(ticket_id) == {"inbox": "sent", "webhook": "sent",

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from dispatch.core.runtime import get_runtime
 from dispatch.delivery import flows as delivery_flows
 from dispatch.delivery import outbox
-from tests.integration.delivery_receivers import ENV, HttpReceiver, serve_http
-from tests.integration.test_delivery import configured, rows, running
-from tests.integration.test_lifecycle_api import make_ticket
-from tests.integration.webauth import csrf_of, login
+from tests.helpers.delivery import configured, rows, running
+from tests.helpers.receivers import ENV, HttpReceiver, serve_http
+from tests.helpers.tickets import make_ticket
+from tests.helpers.webauth import csrf_of, login
 
 
 @pytest.fixture()

@@ -25,9 +25,9 @@ from dispatch.core.runtime import get_runtime
 from dispatch.documents.formats import md_escape
 from dispatch.incidents.models import Incident
 from dispatch.tickets.models import Ticket
-from tests.conftest import DOWN_LLM, make_dispatch_config
-from tests.integration.test_lifecycle_api import make_ticket
-from tests.integration.webauth import login
+from tests.helpers.config import DOWN_LLM, make_dispatch_config
+from tests.helpers.tickets import make_ticket
+from tests.helpers.webauth import login
 
 CITY_ZONE = ZoneInfo("America/Chicago")
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'

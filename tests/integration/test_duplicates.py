@@ -24,7 +24,7 @@ from dispatch.intake.schemas import EventCreate
 from dispatch.intake.service import create_event
 from dispatch.tickets.flows import route_incident
 from dispatch.tickets.models import Ticket, TicketHistory
-from tests.conftest import SAMPLE_CITY
+from tests.helpers.config import SAMPLE_CITY
 
 pytestmark = pytest.mark.skipif(not embeddings_available(), reason="needs the 'ml' extra")
 TREE = (41.62500, -93.65500)

@@ -9,8 +9,8 @@ from agents.classifier import classify
 from agents.embeddings import SentenceTransformerEmbedder, embeddings_available
 from dispatch.city.config import load_city
 from dispatch.incidents.flows import category_specs
-from tests.conftest import SAMPLE_CITY
-from tests.unit.agents.fakes import FakeChatModel
+from tests.helpers.config import SAMPLE_CITY
+from tests.helpers.fakes import FakeChatModel
 
 pytestmark = pytest.mark.skipif(not embeddings_available(), reason="needs the 'ml' extra")
 
@@ -47,7 +47,7 @@ def test_paraphrases_without_keywords_are_classified_by_embedding_not_llm() -> N
 
 def test_unrelated_text_is_left_to_the_llm() -> None:
     city = load_city(SAMPLE_CITY)
-    reply = '{"category": "other", "severity": "low", "confidence": 50}'
+    reply = '{"category": "other", "confidence": 50}'
     chat = FakeChatModel(replies=[reply])
 
     result = classify(text="Loud music from the apartment upstairs every night",

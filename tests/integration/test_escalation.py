@@ -26,10 +26,10 @@ from dispatch.sla.escalation import escalate_overdue
 from dispatch.sla.models import EscalationRecord
 from dispatch.tasks import check_sla
 from dispatch.tickets.models import Ticket
-from tests.conftest import DOWN_LLM, make_dispatch_config
-from tests.integration.delivery_receivers import MailBox, city_file, serve_smtp, wait_until
-from tests.integration.test_lifecycle_api import make_ticket
-from tests.integration.webauth import login
+from tests.helpers.config import DOWN_LLM, make_dispatch_config
+from tests.helpers.receivers import MailBox, city_file, serve_smtp, wait_until
+from tests.helpers.tickets import make_ticket
+from tests.helpers.webauth import login
 
 TREE = "Tree fell on the sidewalk"  # fallen_tree: priority high, to landscaping
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 
 from agents import LLMConfig
 from agents.embeddings import shared_embedder
 from api.app import create_app
 from api.config import ApiConfig
-from cityloop.kb_cli import SAMPLE_KB, expand
+from cityloop.cli.kb import SAMPLE_KB, expand
 from dispatch.core.db import transaction
 from dispatch.core.runtime import Runtime, get_runtime
 from dispatch.hotline.kb import add_documents
@@ -28,18 +28,17 @@ from dispatch.tickets import collab
 from dispatch.tickets import flows as ticket_flows
 from dispatch.tickets import service as ticket_service
 from dispatch.tickets.models import Ticket
-from tests.conftest import make_dispatch_config
+from tests.helpers.config import make_dispatch_config
 
 pytestmark = [pytest.mark.llm]
 PHONE = "515-555-0199"
 SECRET_PROMPT_PHRASES = ("operations centre", "untrusted data", "Rules that always apply", "<report>")
 
 
-@pytest.fixture(scope="module")
-def sample_kb(migrated_db: str) -> None:
+@pytest.fixture()
+def sample_kb(migrated_db: str, clean_state: None) -> None:
+    """The sample KB in the emptied database (a few small files: quick to ingest again)."""
     engine = create_engine(migrated_db)
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE kb_chunks, kb_documents RESTART IDENTITY CASCADE"))
     from sqlalchemy.orm import sessionmaker
 
     with transaction(sessionmaker(bind=engine)) as db:
@@ -217,8 +216,10 @@ def test_the_chat_page_is_served_without_external_scripts(client: TestClient) ->
     page = client.get("/hotline")
     assert page.status_code == 200
     assert "Riverton city hotline" in page.text
-    assert "textContent" in page.text and "innerHTML" not in page.text.replace("never innerHTML", "")
-    assert not re.search(r"<script[^>]+src=", page.text)
+    # its one script is our own file (no inline script: the CSP allows none), no CDN's
+    assert re.findall(r"<script[^>]*>", page.text) == ['<script src="/static/hotline.js">']
+    script = client.get("/static/hotline.js").text
+    assert "textContent" in script and "innerHTML" not in script.replace("never innerHTML", "")
 
 
 def test_contact_details_never_reach_the_llm_or_the_log(

@@ -10,9 +10,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents.embeddings import shared_embedder
-from cityloop.kb_cli import SAMPLE_KB, expand
+from cityloop.cli.kb import SAMPLE_KB, expand
 from dispatch.hotline.kb import VectorIndex, add_documents, or_query, search
 from dispatch.hotline.parse import parse_path
+from tests.helpers.db import truncate_all
 
 
 def minimal_pdf(line: str) -> bytes:
@@ -40,9 +41,8 @@ def minimal_pdf(line: str) -> bytes:
 
 @pytest.fixture()
 def kb_session(migrated_db: str) -> Iterator[Session]:
+    truncate_all(migrated_db)
     engine = create_engine(migrated_db)
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE kb_chunks, kb_documents RESTART IDENTITY CASCADE"))
     with sessionmaker(bind=engine)() as session, session.begin():
         yield session
     engine.dispose()

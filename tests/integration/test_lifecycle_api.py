@@ -4,7 +4,6 @@ a rejection re-routes the ticket elsewhere, and a delivery is recorded once."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,13 +16,11 @@ from api.config import ApiConfig
 from dispatch.core.runtime import get_runtime
 from dispatch.delivery import flows as delivery_flows
 from dispatch.delivery.models import Delivery
-from dispatch.incidents import flows as incident_flows
-from dispatch.tickets import flows as ticket_flows
 from dispatch.tickets.models import Ticket
-from tests.conftest import DOWN_LLM, make_dispatch_config
-from tests.integration.webauth import login
+from tests.helpers.config import DOWN_LLM, make_dispatch_config
+from tests.helpers.tickets import make_ticket, reroute
+from tests.helpers.webauth import login
 
-NOON = "2024-07-15T12:00:00-05:00"  # a Monday noon in Riverton (CDT)
 ACTOR = "ann"  # the signed-in dispatcher: the API records who is signed in
 
 
@@ -34,46 +31,6 @@ def client(migrated_db: str, broker_url: str, clean_state: None) -> Iterator[Tes
     with TestClient(create_app(config)) as test_client:
         login(test_client, ACTOR, role="dispatcher")
         yield test_client
-
-
-def make_ticket(client: TestClient, description: str, **extra: Any) -> int:
-    """Post an event over the API, then understand and route it as the workers would."""
-    body = {"source": "hotline", "description": description, "category_hint": "fallen_tree",
-            "lat": 41.62, "lon": -93.65, "occurred_at": NOON, **extra}
-    response = client.post("/api/events", json=body)
-    assert response.status_code == 202, response.text
-    event_id = uuid.UUID(response.json()["id"])
-    rt = get_runtime()
-    incident_id = incident_flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
-                                         event_id=event_id)
-    assert incident_id is not None
-    # a redelivered task finds the work done
-    assert incident_flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
-                                  event_id=event_id) == incident_id
-    routed = ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
-                                  incident_id=incident_id)
-    assert routed is not None
-    ticket_id, seq = routed
-    assert seq == 1
-    assert ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
-                                incident_id=incident_id) == routed
-    event = client.get(f"/api/events/{event_id}").json()
-    assert event["status"] == "processed"
-    assert event["ticket_id"] == ticket_id
-    return ticket_id
-
-
-def reroute(ticket_id: int) -> tuple[int, int]:
-    """What the route worker does after a rejection."""
-    rt = get_runtime()
-    with rt.factory() as db:
-        ticket = db.get(Ticket, ticket_id)
-        assert ticket is not None
-        incident_id = ticket.incident_id
-    routed = ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
-                                  incident_id=incident_id)
-    assert routed is not None and routed[0] == ticket_id
-    return routed
 
 
 def routing_seq(ticket_id: int) -> int:

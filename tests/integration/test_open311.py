@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from api.app import create_app
 from api.config import ApiConfig
@@ -30,8 +30,8 @@ from dispatch.tickets import service as ticket_service
 from dispatch.tickets.actions import apply_action
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.schemas import ActionRequest
-from tests.conftest import DOWN_LLM, make_dispatch_config
-from tests.integration.webauth import login
+from tests.helpers.config import DOWN_LLM, make_dispatch_config
+from tests.helpers.webauth import login
 
 OPEN311 = Path("/work/shared/data/open311")
 SCHEMAS = OPEN311 / "schema" / "georeport-v2"
@@ -51,10 +51,6 @@ LANDSCAPING = "Bureau of Landscaping & Afforestation"
 
 @pytest.fixture()
 def client(migrated_db: str, broker_url: str, clean_state: None) -> Iterator[TestClient]:
-    engine = create_engine(migrated_db)
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE api_keys RESTART IDENTITY"))
-    engine.dispose()
     config = ApiConfig(dispatch=make_dispatch_config(migrated_db, broker_url, DOWN_LLM),
                        max_image_bytes=50_000)
     with TestClient(create_app(config)) as test_client:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from dispatch.accounts import apikeys
 from dispatch.city.config import load_city
@@ -32,7 +32,8 @@ from dispatch.core.db import make_engine, make_session_factory
 from dispatch.tickets.actions import apply_action
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.schemas import ActionRequest
-from tests.conftest import DOWN_LLM, ROOT, SAMPLE_CITY, child_env, make_dispatch_config
+from tests.helpers.config import DOWN_LLM, ROOT, SAMPLE_CITY, child_env, make_dispatch_config
+from tests.helpers.db import truncate_all
 
 pytestmark = pytest.mark.slow
 
@@ -88,10 +89,7 @@ def private_broker(tmp_path: Path) -> Iterator[str]:
 def api_server(migrated_db: str, private_broker: str, tmp_path: Path) -> Iterator[Http]:
     from cityloop.localservices import free_port
 
-    engine = create_engine(migrated_db)
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE api_keys RESTART IDENTITY"))
-    engine.dispose()
+    truncate_all(migrated_db)
     port = free_port()
     env = child_env(make_dispatch_config(migrated_db, private_broker, DOWN_LLM))
     env.update({"PORT": str(port), "HOST": "127.0.0.1", "LLM__ENABLED": "false",

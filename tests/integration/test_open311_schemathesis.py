@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from api.app import create_app
 from api.config import ApiConfig
 from dispatch.accounts import apikeys
 from dispatch.core.runtime import get_runtime
-from tests.conftest import DOWN_LLM, make_dispatch_config
+from tests.helpers.config import DOWN_LLM, make_dispatch_config
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is in the test extra")
 from hypothesis import HealthCheck, settings  # noqa: E402  (after the importorskip)
@@ -30,10 +29,6 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture()
 def open311_app(migrated_db: str, broker_url: str, clean_state: None) -> Iterator[Any]:
-    engine = create_engine(migrated_db)
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE api_keys RESTART IDENTITY"))
-    engine.dispose()
     config = ApiConfig(dispatch=make_dispatch_config(migrated_db, broker_url, DOWN_LLM),
                        max_image_bytes=50_000)
     app = create_app(config)

@@ -20,8 +20,8 @@ from dispatch.core.config import DispatchConfig
 from dispatch.delivery.models import Delivery
 from dispatch.incidents.models import Incident
 from dispatch.tickets.models import Ticket
-from tests.conftest import DOWN_LLM, make_dispatch_config
-from tests.integration.webauth import login
+from tests.helpers.config import DOWN_LLM, make_dispatch_config
+from tests.helpers.webauth import login
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 CATEGORIES = {"fallen_tree", "fallen_bicycle", "exposed_garbage", "waterlogging", "pothole",

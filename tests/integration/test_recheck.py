@@ -25,10 +25,10 @@ from dispatch.core.runtime import get_runtime
 from dispatch.intake.models import Event
 from dispatch.tasks import run_rechecks
 from dispatch.tickets.models import Ticket
-from tests.conftest import DOWN_LLM, make_dispatch_config
-from tests.integration.delivery_receivers import city_file, wait_until
-from tests.integration.test_lifecycle_api import make_ticket
-from tests.integration.webauth import login
+from tests.helpers.config import DOWN_LLM, make_dispatch_config
+from tests.helpers.receivers import city_file, wait_until
+from tests.helpers.tickets import make_ticket
+from tests.helpers.webauth import login
 
 CAMERA = {"camera_id": "cam-mill-st", "zone": "sidewalk-east", "box": [10, 20, 110, 220],
           "category": "fallen_tree"}

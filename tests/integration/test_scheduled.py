@@ -14,9 +14,9 @@ from dispatch.core.db import transaction
 from dispatch.core.runtime import get_runtime
 from dispatch.sla import scheduled
 from dispatch.tickets.models import Ticket
-from tests.conftest import DOWN_LLM, make_dispatch_config
-from tests.integration.test_lifecycle_api import make_ticket
-from tests.integration.webauth import login
+from tests.helpers.config import DOWN_LLM, make_dispatch_config
+from tests.helpers.tickets import make_ticket
+from tests.helpers.webauth import login
 
 
 @pytest.fixture()

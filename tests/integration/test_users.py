@@ -1,25 +1,26 @@
 """Accounts: argon2 hashes, the rules for roles and agencies, the sign-in throttle, and
-``cityloop users add``."""
+``cityloop users`` / ``cityloop apikeys``."""
 
 from __future__ import annotations
 
-import argparse
-import io
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cityloop import users_cli
-from cityloop.settings import load_settings
+from cityloop.cli import cityloop
+from cityloop.endpoints import Endpoints, record
 from dispatch.accounts import users
-from dispatch.accounts.models import LoginFailure, User
+from dispatch.accounts.models import ApiKey, LoginThrottle, User
 from dispatch.city.config import load_city
 from dispatch.core.db import make_engine, make_session_factory
 from dispatch.core.errors import InvalidField
-from tests.conftest import SAMPLE_CITY
+from tests.helpers.config import SAMPLE_CITY
 
 PASSWORD = "a long enough password"
 
@@ -29,7 +30,7 @@ def factory(migrated_db: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(migrated_db, pool_size=1)
     with engine.begin() as conn:
         conn.execute(delete(User).where(User.username.like("u-%")))
-        conn.execute(delete(LoginFailure).where(LoginFailure.username.like("u-%")))
+        conn.execute(delete(LoginThrottle))
     yield make_session_factory(engine)
     engine.dispose()
 
@@ -72,8 +73,9 @@ def test_authenticate_counts_failures_and_throttles(factory: sessionmaker[Sessio
         assert attempt("wrong password") is None
     with pytest.raises(users.TooManyAttempts):
         attempt(PASSWORD)
-    assert attempt(PASSWORD, address="10.0.0.2") is not None  # another address is not blocked
-    assert attempt(PASSWORD, at=now + users.FAILURE_WINDOW + timedelta(seconds=1)) is not None
+    with pytest.raises(users.TooManyAttempts):  # the account is locked from every address
+        attempt(PASSWORD, address="10.0.0.2")
+    assert attempt(PASSWORD, at=now + users.LOCKOUT + timedelta(seconds=1)) is not None
     with factory() as db, db.begin():
         db.execute(select(User).where(User.username == "u-cy")).scalar_one().active = False
     assert attempt(PASSWORD, address="10.0.0.3") is None  # a deactivated user cannot sign in
@@ -82,25 +84,89 @@ def test_authenticate_counts_failures_and_throttles(factory: sessionmaker[Sessio
                                   address="10.0.0.1") is None
 
 
+@pytest.fixture()
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Run ``cityloop ...`` in-process with no cityloop.yaml and a data folder of its own."""
+    for name in ("DATABASE_URL", "BROKER_URL", "CITY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CITYLOOP_CONFIG", str(tmp_path / "absent.yaml"))
+    monkeypatch.setenv("EMBEDDED__DATA_DIR", str(tmp_path / "var"))
+
+    def run(*args: str, input: str | None = None, **env: str) -> Result:
+        return CliRunner().invoke(cityloop, list(args), input=input, env=env, prog_name="cityloop")
+
+    return run
+
+
 def test_cli_adds_a_user(migrated_db: str, broker_url: str, factory: sessionmaker[Session],
-                         monkeypatch: pytest.MonkeyPatch,
-                         capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser()
-    users_cli.add_parsers(parser.add_subparsers(dest="command"))
-    settings = load_settings(database_url=migrated_db, broker_url=broker_url)
-    argv = ["users", "add", "u-dee", "--role", "supervisor", "--agency", "drainage",
-            "--password-stdin"]
-    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
-    args = parser.parse_args(argv)
-    assert args.handler(args, settings) == 0
-    assert "added user u-dee (supervisor, drainage)" in capsys.readouterr().out
+                         cli: Callable[..., Result]) -> None:
+    urls = {"DATABASE_URL": migrated_db, "BROKER_URL": broker_url}
+    done = cli("users", "add", "u-dee", "--role", "supervisor", "--agency", "drainage", "--password-stdin",
+               input=PASSWORD + "\n", **urls)
+    assert done.exit_code == 0, done.output
+    assert "added user u-dee (supervisor, drainage)" in done.stdout
     with factory() as db:
         assert users.authenticate(db_session=db, username="u-dee", password=PASSWORD,
                                   address="cli") is not None
-    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
-    args = parser.parse_args(["users", "add", "u-eve", "--role", "staff", "--password-stdin"])
-    assert args.handler(args, settings) == 2
-    assert "agency" in capsys.readouterr().err
+    done = cli("users", "add", "u-eve", "--role", "staff", "--password-stdin", input=PASSWORD + "\n", **urls)
+    assert done.exit_code == 2
+    assert done.stderr.startswith("cityloop users add: agency:")
+
+
+def test_cli_lists_and_deactivates_users(migrated_db: str, broker_url: str, factory: sessionmaker[Session],
+                                         cli: Callable[..., Result]) -> None:
+    urls = {"DATABASE_URL": migrated_db, "BROKER_URL": broker_url}
+    with factory() as db, db.begin():
+        users.add_user(db_session=db, username="u-fay", password=PASSWORD, role="dispatcher")
+    listed = cli("users", "list", **urls)
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("u-fay "))
+    assert row.split() == ["u-fay", "dispatcher", "-", "active"]
+    assert cli("users", "deactivate", "U-Fay", **urls).stdout == "deactivated user u-fay\n"
+    with factory() as db:
+        assert users.authenticate(db_session=db, username="u-fay", password=PASSWORD, address="cli") is None
+    assert "u-fay " not in cli("users", "list", **urls).stdout
+    assert "u-fay " in cli("users", "list", "--all", **urls).stdout
+    missing = cli("users", "deactivate", "u-nobody", **urls)
+    assert missing.exit_code == 1 and "u-nobody" in missing.stderr
+
+
+def test_cli_issues_lists_and_revokes_api_keys(migrated_db: str, broker_url: str,
+                                               cli: Callable[..., Result]) -> None:
+    urls = {"DATABASE_URL": migrated_db, "BROKER_URL": broker_url}
+    engine = make_engine(migrated_db, pool_size=1)
+    with engine.begin() as conn:
+        conn.execute(delete(ApiKey).where(ApiKey.name.like("u-%")))
+    engine.dispose()
+    added = cli("apikeys", "add", "u-app", "--rate-limit", "5", **urls)
+    assert added.exit_code == 0, added.output
+    key = added.stdout.strip()
+    assert key.startswith("cl_") and "shown only once" in added.stderr
+    listed = cli("apikeys", "list", **urls)
+    row = next(line for line in listed.stdout.splitlines() if " u-app " in line)
+    assert "5/min" in row and "active" in row and key not in listed.stdout
+    again = cli("apikeys", "add", "u-app", **urls)
+    assert again.exit_code == 2 and "revoke it first" in again.stderr
+    revoked = cli("apikeys", "revoke", "u-app", **urls)
+    assert revoked.exit_code == 0 and revoked.stdout.startswith("revoked api key ")
+    assert " u-app " not in cli("apikeys", "list", **urls).stdout
+    assert "revoked" in cli("apikeys", "list", "--all", **urls).stdout
+    assert cli("apikeys", "revoke", "u-app", **urls).exit_code == 1
+
+
+def test_cli_uses_a_running_up_when_no_url_is_set(migrated_db: str, broker_url: str, tmp_path: Path,
+                                                   factory: sessionmaker[Session],
+                                                   cli: Callable[..., Result]) -> None:
+    """With nothing set, the commands find the servers of the `cityloop up` running here."""
+    done = cli("users", "add", "u-gus", "--role", "admin", "--password-stdin", input=PASSWORD + "\n")
+    assert done.exit_code == 2 and "DATABASE_URL and BROKER_URL must be set" in done.stderr
+    record(tmp_path / "var" / "endpoints.json",
+           Endpoints(database_url=migrated_db, broker_url=broker_url, llm_base_url="", llm_model="m",
+                     pid=os.getpid()))
+    done = cli("users", "add", "u-gus", "--role", "admin", "--password-stdin", input=PASSWORD + "\n")
+    assert done.exit_code == 0, done.output
+    with factory() as db:
+        assert users.get_by_username(db_session=db, username="u-gus") is not None
 
 
 def test_parallel_guesses_are_throttled_like_sequential_ones(migrated_db: str,
@@ -133,14 +199,13 @@ def test_parallel_guesses_are_throttled_like_sequential_ones(migrated_db: str,
     engine.dispose()
     assert outcomes.count("wrong") == users.MAX_FAILURES
     assert outcomes.count("throttled") == 12 - users.MAX_FAILURES
-    with factory() as db:  # failures past their window are purged when a new one is counted
-        db.add(LoginFailure(username="u-dee", address="10.0.0.8",
-                            at=datetime.now(UTC) - users.FAILURE_WINDOW - timedelta(minutes=1)))
+    with factory() as db:  # rows past their window are pruned when a new failure is counted
+        db.add(LoginThrottle(key="address:10.0.0.8", failures=3, locked_until=None,
+                             window_start=datetime.now(UTC) - users.FAILURE_WINDOW
+                             - timedelta(minutes=1)))
         db.commit()
     with factory() as db, db.begin():
-        assert users.authenticate(db_session=db, username="u-dee", password="nope",
-                                  address="10.0.0.8") is None
+        assert users.authenticate(db_session=db, username="u-nobody", password="nope",
+                                  address="10.0.0.7") is None
     with factory() as db:
-        kept = db.scalars(select(LoginFailure.at).where(LoginFailure.username == "u-dee",
-                                                        LoginFailure.address == "10.0.0.8")).all()
-        assert len(kept) == 1
+        assert db.get(LoginThrottle, "address:10.0.0.8") is None

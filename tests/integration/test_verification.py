@@ -18,8 +18,8 @@ from dispatch.core.db import transaction
 from dispatch.core.runtime import get_runtime
 from dispatch.incidents import flows as incident_flows
 from dispatch.incidents.models import Incident
-from tests.conftest import DOWN_LLM, make_dispatch_config
-from tests.unit.agents.fakes import FakeChatModel
+from tests.helpers.config import DOWN_LLM, make_dispatch_config
+from tests.helpers.fakes import FakeChatModel
 
 WRITEUP = json.dumps({"title": "Fallen tree on Elm Street", "description": "A tree fell.",
                       "location_phrase": "Elm Street", "recommended_action": "Send a crew."})

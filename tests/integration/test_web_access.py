@@ -5,92 +5,20 @@ is rendered escaped, and sign-in is throttled and protected against CSRF."""
 
 from __future__ import annotations
 
-import base64
-import io
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from api.app import create_app
 from api.config import ApiConfig
 from dispatch.core.runtime import get_runtime
 from dispatch.tickets.models import Ticket
-from tests.conftest import DOWN_LLM, make_dispatch_config
-from tests.integration.test_lifecycle_api import make_ticket, reroute
-from tests.integration.webauth import PASSWORD, csrf_of, ensure_user, login
+from tests.helpers.pages import XSS, assert_only_vendored_scripts, png
+from tests.helpers.tickets import make_ticket
+from tests.helpers.webauth import PASSWORD, ROLES, csrf_of, ensure_user
 
-ROLES: dict[str, tuple[str, str | None]] = {
-    "staff": ("staff", "landscaping"),
-    "supervisor": ("supervisor", "landscaping"),
-    "dispatcher": ("dispatcher", None),
-    "admin": ("admin", None),
-}
 WHO = ("anon", *ROLES)
-
-
-@pytest.fixture()
-def app_config(migrated_db: str, broker_url: str, clean_state: None) -> ApiConfig:
-    return ApiConfig(dispatch=make_dispatch_config(migrated_db, broker_url, DOWN_LLM),
-                     max_image_bytes=50_000)
-
-
-@pytest.fixture()
-def clients(app_config: ApiConfig) -> Iterator[dict[str, TestClient]]:
-    app = create_app(app_config)
-    with TestClient(app) as anon:
-        out = {"anon": anon}
-        for name, (role, agency) in ROLES.items():
-            client = TestClient(app)
-            login(client, f"matrix-{name}", role, agency)
-            out[name] = client
-        yield out
-
-
-def png(width: int = 64, height: int = 48) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), (30, 120, 60)).save(out, format="PNG")
-    return out.getvalue()
-
-
-def attach(client: TestClient, ticket_id: int, name: str = "plan.png",
-           data: bytes | None = None, content_type: str = "image/png") -> Any:
-    return client.post(f"/tickets/{ticket_id}/attachments", follow_redirects=False,
-                       data={"csrf_token": client.headers["X-CSRF-Token"]},
-                       files={"file": (name, data if data is not None else png(), content_type)})
-
-
-def only_attachment(client: TestClient, ticket_id: int) -> int:
-    found = re.findall(rf'href="/tickets/{ticket_id}/attachments/(\d+)"',
-                       client.get(f"/tickets/{ticket_id}").text)
-    assert len(found) == 1, found
-    return int(found[0])
-
-
-@pytest.fixture()
-def tickets(clients: dict[str, TestClient]) -> dict[str, int]:
-    anon = clients["anon"]
-    own = make_ticket(anon, "A big branch fell across the sidewalk on Mill Street",
-                      image_base64=base64.b64encode(png()).decode())
-    other = make_ticket(anon, "Garbage bags dumped on the sidewalk of Mill Street",
-                        category_hint="exposed_garbage", lat=41.61, lon=-93.64)
-    # far enough from the first tree not to be merged into its incident as a duplicate
-    triage = make_ticket(anon, "An old oak fell onto a parked car by the river",
-                         lat=41.63, lon=-93.66)
-    dispatcher = clients["dispatcher"]
-    rejected = dispatcher.post(f"/api/tickets/{triage}/reject", json={"actor": "x", "reason": "r"})
-    assert rejected.status_code == 200, rejected.text
-    reroute(triage)
-    assert dispatcher.get(f"/api/tickets/{triage}").json()["status"] == "triage"
-    assert len({own, other, triage}) == 3
-    for ticket_id in (own, other):
-        assert attach(dispatcher, ticket_id).status_code == 303
-    return {"own": own, "other": other, "triage": triage,
-            "own_file": only_attachment(dispatcher, own),
-            "other_file": only_attachment(dispatcher, other)}
 
 
 def _expect(anon: int, staff: int, supervisor: int, dispatcher: int, admin: int) -> dict[str, int]:
@@ -308,9 +236,6 @@ def test_login_redirects_only_to_this_site(app_config: ApiConfig) -> None:
             assert response.headers["location"] == landing
 
 
-XSS = '<script>alert("pwned")</script><img src=x onerror=alert(1)> tree fell on Mill Street'
-
-
 def test_citizen_text_is_rendered_escaped(clients: dict[str, TestClient]) -> None:
     ticket_id = make_ticket(clients["anon"], XSS)
     staff = clients["staff"]
@@ -325,15 +250,6 @@ def test_citizen_text_is_rendered_escaped(clients: dict[str, TestClient]) -> Non
     assert "<b onmouseover" not in pages["ticket"]
     assert "&lt;b onmouseover=x&gt;hi&lt;/b&gt;" in pages["ticket"]
     assert_only_vendored_scripts(pages["ticket"])
-
-
-def assert_only_vendored_scripts(html: str) -> None:
-    """Every script is a file of ours under /static/ or inert JSON data; none is inline code."""
-    tags = re.findall(r"<script\b[^>]*>", html)
-    assert tags
-    for tag in tags:
-        assert re.fullmatch(r'<script src="/static/[\w.-]+\.js"( defer)?>', tag) \
-            or tag.startswith('<script type="application/json" id="'), tag
 
 
 def test_search_reads_title_description_and_reference(clients: dict[str, TestClient],
@@ -361,11 +277,12 @@ def test_a_ticket_reassigned_to_the_agency_appears_in_its_live_refresh(
     poll = re.search(r'<div id="new-tickets" hx-get="([^"]+)"', page)
     assert poll is not None
     url = poll.group(1).replace("&amp;", "&")
-    assert "drawn_at=" in url
+    assert "seen=" in url  # the page's database snapshot
     assert f'/tickets/{tickets["other"]}"' not in staff.get(url).text  # sanitation's, for now
     moved = dispatcher.post(f"/api/tickets/{tickets['other']}/reassign",
                             json={"actor": "x", "agency": "landscaping", "note": "ours after all"})
     assert moved.status_code == 200, moved.text
     assert f'/tickets/{tickets["other"]}"' in staff.get(url).text
-    bad = staff.get("/inbox/new?since=0&drawn_at=2026-01-01T00:00:00")  # no UTC offset
-    assert bad.status_code == 422 and "drawn_at" in bad.text
+    for bad_seen in ("2026-01-01T00:00:00", "9:5:", "5:9:10", "5:9:7,6"):
+        bad = staff.get("/inbox/new", params={"seen": bad_seen})
+        assert bad.status_code == 422 and "seen" in bad.text, bad_seen

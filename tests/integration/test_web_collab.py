@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the fixtures are imported from test_web_access by name)
 """Working a ticket together on its page: comments and internal notes (never in public
 output), attachments (size limit, sniffed allow-list, safe downloads), assigning to an
 active colleague of the ticket's agency (one by one and in bulk), resolving with a photo,
@@ -16,14 +15,8 @@ from dispatch.accounts.models import User
 from dispatch.core.runtime import get_runtime
 from dispatch.intake.models import Event
 from dispatch.tickets.models import Ticket
-from tests.integration.test_web_access import (  # noqa: F401 (fixtures)
-    app_config,
-    attach,
-    clients,
-    png,
-    tickets,
-)
-from tests.integration.webauth import ensure_user
+from tests.helpers.pages import attach, png
+from tests.helpers.webauth import ensure_user
 
 
 def _post(client: TestClient, path: str, **data: Any) -> Any:

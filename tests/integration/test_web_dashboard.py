@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the fixtures are imported from test_web_access by name)
 """The dashboard and the CSV export: staff see their own agency's figures, rows and pins
 only; dispatchers see every agency; SLA compliance and the daily trend follow what was
 done; the CSV is safe to open in a spreadsheet; map popups get text, not HTML."""
@@ -21,15 +20,9 @@ from api.web import STATIC_DIR
 from dispatch.core.runtime import get_runtime
 from dispatch.tickets.dashboard import safe_cell
 from dispatch.tickets.models import Ticket
-from tests.integration.test_lifecycle_api import make_ticket
-from tests.integration.test_web_access import (  # noqa: F401 (fixtures)
-    XSS,
-    app_config,
-    assert_only_vendored_scripts,
-    clients,
-    tickets,
-)
-from tests.integration.webauth import login
+from tests.helpers.pages import XSS, assert_only_vendored_scripts
+from tests.helpers.tickets import make_ticket
+from tests.helpers.webauth import login
 
 
 def _json(html: str, element_id: str) -> Any:

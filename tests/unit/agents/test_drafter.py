@@ -3,7 +3,7 @@ from datetime import datetime
 
 from agents.drafter import ProseSection, draft, fact_lines
 from agents.prompts import DRAFT_PROMPT_VERSION
-from tests.unit.agents.fakes import FakeChatModel, connection_error
+from tests.helpers.fakes import FakeChatModel, connection_error
 
 FACTS = {"ticket": {"reference": "RV-0007", "due": datetime(2024, 7, 15, 20, 0)},
          "totals": {"tickets": 12, "overdue": 3}}

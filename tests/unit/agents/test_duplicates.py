@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agents.duplicates import Candidate, DuplicatePolicy, Sighting, haversine_m, judge
-from tests.unit.agents.fakes import FakeChatModel, connection_error
+from tests.helpers.fakes import FakeChatModel, connection_error
 
 AT = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
 LAT, LON = 41.6250, -93.6550

@@ -3,7 +3,7 @@ import pytest
 
 from agents.classifier import CategorySpec, classify, classify_embedding
 from agents.embeddings import cosine, label_scores
-from tests.unit.agents.fakes import FakeChatModel, FakeEmbedder
+from tests.helpers.fakes import FakeChatModel, FakeEmbedder
 
 VOCABULARY = ["tree", "oak", "branch", "water", "flood", "puddle", "paint", "wall", "bin"]
 CATEGORIES = [
@@ -76,7 +76,7 @@ def test_the_fallback_category_is_never_chosen_by_similarity() -> None:
 
 def test_ambiguous_or_unrelated_text_goes_on_to_the_llm() -> None:
     embedder = FakeEmbedder(VOCABULARY)
-    reply = '{"category": "graffiti", "severity": "low", "confidence": 60}'
+    reply = '{"category": "graffiti", "confidence": 60}'
     chat = FakeChatModel(replies=[reply, reply])
 
     unrelated = classify(text="strange noise at night", categories=CATEGORIES, chat=chat,

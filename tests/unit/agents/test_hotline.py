@@ -7,7 +7,7 @@ import json
 from agents.hotline import HotlineState, HotlineTools, Passage, PublicStatus, Submission, respond
 from agents.hotline_intake import ReportForm
 from agents.redaction import redact
-from tests.unit.agents.fakes import FakeChatModel, connection_error
+from tests.helpers.fakes import FakeChatModel, connection_error
 
 PAGE = Passage(title="Streetlight repair times", source="kb/streetlight-repair.md", score=0.7,
                text="A single light that is out is repaired within 5 working days. Three or more "

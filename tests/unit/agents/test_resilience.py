@@ -11,7 +11,7 @@ from agents.errors import LLMTransportError
 from agents.llm import LLMConfig, build_chat_model, structured_call
 from agents.resilience import CircuitBreaker, LLMGuard, ResultCache, attach_guard, guard_for
 from agents.writer import EventFacts, fallback_writeup, write_incident
-from tests.unit.agents.fakes import FakeChatModel, connection_error
+from tests.helpers.fakes import FakeChatModel, connection_error
 
 SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
 CATEGORIES = [CategorySpec(code="pothole", name="Pothole", keywords=["pothole"])]

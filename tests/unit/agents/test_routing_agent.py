@@ -3,7 +3,7 @@ import json
 import pytest
 
 from agents import ROUTE_PROMPT_VERSION, AgencySpec, LLMUnavailable, choose_agency
-from tests.unit.agents.fakes import FakeChatModel, connection_error
+from tests.helpers.fakes import FakeChatModel, connection_error
 
 AGENCIES = [
     AgencySpec(code="parks", name="Parks and Landscaping", categories=["fallen_tree"]),

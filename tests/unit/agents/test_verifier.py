@@ -2,7 +2,7 @@ import base64
 import json
 
 from agents.verifier import Snapshot, verify_snapshot
-from tests.unit.agents.fakes import FakeChatModel, connection_error
+from tests.helpers.fakes import FakeChatModel, connection_error
 
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg-bytes"
 SNAPSHOT = Snapshot(data=JPEG, content_type="image/jpeg")

@@ -23,7 +23,7 @@ ALLOWED = {
     "cityloop": set(OURS),
 }
 HEAVY = ("torch", "torchvision", "supervision", "cv2", "av", "transformers", "open_clip",
-         "sentence_transformers", "groundingdino", "sklearn")
+         "sentence_transformers", "groundingdino")
 
 
 def imported_packages(path: Path) -> set[str]:

@@ -41,9 +41,10 @@ def test_the_help_lists_every_command_under_a_heading_with_one_line_each(cli: Cl
     assert top.exit_code == 0
     headings = [line for line in top.output.splitlines()
                 if line.endswith(":") and not line.startswith(("Usage", "Options"))]
-    assert headings == ["Run the system:", "Operate:", "Evaluate:"]
+    assert headings == ["Run the system:", "Operate:", "Learn:", "Evaluate:"]
     assert listed(top.output) == ["up", "api", "worker", "beat", "migrate", "demo", "city", "users",
-                                  "apikeys", "kb", "cameras", "ingest", "models", "eval"]
+                                  "apikeys", "kb", "cameras", "ingest", "models", "frigate", "history",
+                                  "learn", "eval"]
     assert "check-config" not in top.output  # the older name still works, unlisted
     for group, commands in GROUPS.items():
         page = cli(group, "--help")

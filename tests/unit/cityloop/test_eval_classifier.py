@@ -31,7 +31,7 @@ ROWS = [
 
 
 def reply(category: str) -> str:
-    return json.dumps({"category": category, "severity": "low", "confidence": 50})
+    return json.dumps({"category": category, "confidence": 50})
 
 
 def test_each_method_is_scored_alone_and_combined() -> None:

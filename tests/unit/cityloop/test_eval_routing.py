@@ -11,7 +11,6 @@ import yaml
 from click.testing import Result
 
 from cityloop.evaluation import routing as ev
-from cityloop.evaluation.aliases import BY_CITY, AgencyAliases
 from cityloop.settings import PACKAGE_DIR
 from dispatch.city.config import CityConfig, load_city, parse_city
 
@@ -68,7 +67,7 @@ def write_csv(path: Path) -> Path:
 
 
 def test_rules_accuracy_and_ceiling_per_category(tmp_path: Path, city: CityConfig) -> None:
-    loaded = ev.load_cases(write_csv(tmp_path / "x.csv"), city, AgencyAliases())
+    loaded = ev.load_cases(write_csv(tmp_path / "x.csv"), city)
     report = ev.evaluate(city, loaded)
 
     noise, water, other = (report.by_category[c] for c in ("noise", "water", "other"))
@@ -83,7 +82,7 @@ def test_rules_accuracy_and_ceiling_per_category(tmp_path: Path, city: CityConfi
 def test_llm_is_asked_only_for_sampled_rows_no_rule_decides(
     tmp_path: Path, city: CityConfig
 ) -> None:
-    loaded = ev.load_cases(write_csv(tmp_path / "x.csv"), city, AgencyAliases())
+    loaded = ev.load_cases(write_csv(tmp_path / "x.csv"), city)
     undecided = ev.undecided_indices(city, loaded.cases)
     asked: list[str] = []
 
@@ -116,16 +115,17 @@ def test_an_extract_without_the_needed_columns_is_refused(tmp_path: Path, city: 
     path = tmp_path / "bad.csv"
     path.write_text("id,agency\n1,NYPD\n")
     with pytest.raises(ev.EvaluationError, match="complaint_type"):
-        ev.load_cases(path, city, AgencyAliases())
+        ev.load_cases(path, city)
 
 
 @pytest.mark.parametrize("name", ["nyc", "sf"])
 def test_bundled_cities_load_and_aliases_name_their_agencies(name: str) -> None:
     city = load_city(PACKAGE_DIR / "cities" / f"{name}.yaml")
     codes = {a.code for a in city.agencies}
-    aliases = BY_CITY[name]
-    targets = set(aliases.exact.values()) | {code for _, code in aliases.prefixes}
-    assert targets <= codes
+    records = {"nyc": {"DSNY": "dsny", "NYPD": "nypd"},
+               "sf": {"DPW Ops Queue": "sfpw", "Noise Report Queue": "sf311", "PUC Sewer Ops": "sfpuc"}}
+    for record_name, code in records[name].items():  # the city file's codes, names and aliases
+        assert city.agency_for_name(record_name) == code in codes
     assert city.district_at(*city.city.center) is not None
 
 

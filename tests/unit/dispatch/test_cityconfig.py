@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from dispatch.city.config import CityConfig, CityConfigError, load_city, parse_city
-from tests.conftest import ROOT, SAMPLE_CITY
+from tests.helpers.config import ROOT, SAMPLE_CITY
 
 REQUIRED_CATEGORIES = {
     "fallen_tree", "fallen_bicycle", "exposed_garbage", "waterlogging", "pothole", "graffiti",
@@ -103,10 +103,24 @@ def test_bad_queue_pattern_names_its_path(data: dict[str, Any]) -> None:
     assert len(problems) == 1
 
 
-def test_missing_priority_names_its_path(data: dict[str, Any]) -> None:
-    del data["categories"][1]["priority"]
+def test_actions_are_optional_and_each_one_is_checked(data: dict[str, Any]) -> None:
+    del data["categories"][0]["actions"]
+    assert parse_city(data).categories[0].actions == []
+    data["categories"][1]["actions"] = ["Send a crew", "x"]
     problems = _problems(data)
-    assert _has(problems, "categories[1].priority", "required")
+    assert _has(problems, "categories[1].actions[1]", "at least 3")
+    assert len(problems) == 1
+
+
+def test_every_sample_category_lists_its_standard_actions() -> None:
+    city = load_city(SAMPLE_CITY)
+    assert all(category.actions for category in city.categories)
+
+
+def test_an_unknown_priority_names_its_path(data: dict[str, Any]) -> None:
+    data["categories"][1]["priority"] = "urgent"
+    problems = _problems(data)
+    assert _has(problems, "categories[1].priority", "'low', 'medium', 'high' or 'critical'")
     assert len(problems) == 1
 
 
@@ -192,7 +206,7 @@ def test_top_level_not_a_mapping() -> None:
 
 def test_every_schema_problem_is_reported_at_once(data: dict[str, Any]) -> None:
     data["agencies"][3]["queue"] = "Drainage Queue!"
-    del data["categories"][1]["priority"]
+    data["categories"][1]["priority"] = "urgent"
     data["categories"][4]["sla_hours"] = -1
     data["routing"]["rules"][5]["hours"] = {"start": "25:00", "end": "06:00"}
     data["mayor"] = "Jane"
@@ -287,7 +301,7 @@ def test_cli_reports_schema_problems_without_a_traceback(
     data: dict[str, Any], tmp_path: Path
 ) -> None:
     data["agencies"][3]["queue"] = "Drainage Queue!"
-    del data["categories"][1]["priority"]
+    data["categories"][1]["priority"] = "urgent"
     broken = tmp_path / "broken.yaml"
     broken.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     done = _cli(str(broken))

@@ -12,7 +12,7 @@ import yaml
 from dispatch.city.config import CityConfigError, parse_city
 from dispatch.city.handling import Escalation, EscalationLevel, RetryPolicy, raised
 from dispatch.delivery.registry import channels_of, escalation_channel, escalation_level
-from tests.conftest import SAMPLE_CITY
+from tests.helpers.config import SAMPLE_CITY
 
 
 @pytest.fixture(scope="module")

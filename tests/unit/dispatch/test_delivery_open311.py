@@ -14,7 +14,7 @@ from dispatch.delivery import (
     TransientDeliveryError,
 )
 from dispatch.delivery.email import compose
-from tests.integration.delivery_receivers import HttpReceiver, serve_http
+from tests.helpers.receivers import HttpReceiver, serve_http
 
 MESSAGE = TicketMessage(
     idempotency_key="ticket-7-open311-1", ticket_id=7, reference="2026-00007", routing_seq=1,

@@ -9,7 +9,7 @@ import pytest
 
 from dispatch.city.config import CityConfig, RoutingRule, load_city
 from dispatch.city.routing import RoutingInput, match_rule, rule_matches
-from tests.conftest import SAMPLE_CITY
+from tests.helpers.config import SAMPLE_CITY
 
 CHICAGO = ZoneInfo("America/Chicago")
 

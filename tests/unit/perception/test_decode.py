@@ -13,7 +13,7 @@ from PIL import Image
 
 from perception.decode import Frame, SourceError, decode_video, read_image, read_images
 from perception.types import redact
-from tests.unit.perception.synthetic import scene, write_video
+from tests.helpers.synthetic import scene, write_video
 
 
 @pytest.fixture

@@ -117,11 +117,11 @@ def test_crafted_outputs_scale_by_the_longer_side_for_owlv2_and_by_each_side_for
     boxes = np.array([[0.5, 0.25, 0.2, 0.1]])
     frame = np.zeros((200, 400, 3), dtype=np.uint8)
     thresholds = np.array([0.5, 0.5])
-    v2 = owl._frame_detections(frame, logits, boxes, thresholds, PROMPTS)
+    v2 = owl.frame_detections(frame, logits, boxes, thresholds, PROMPTS)
     assert v2.xyxy == pytest.approx(np.array([[160, 80, 240, 120]]))
     owl.pads_to_square = False
     try:
-        v1 = owl._frame_detections(frame, logits, boxes, thresholds, PROMPTS)
+        v1 = owl.frame_detections(frame, logits, boxes, thresholds, PROMPTS)
     finally:
         owl.pads_to_square = True
     assert v1.xyxy == pytest.approx(np.array([[160, 40, 240, 60]]))

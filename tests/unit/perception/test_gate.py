@@ -9,7 +9,7 @@ import pytest
 
 from perception.decode import decode_video
 from perception.gate import GateDecision, GateSettings, MotionGate
-from tests.unit.perception.synthetic import appearing_object, moving_square, scene, write_video
+from tests.helpers.synthetic import appearing_object, moving_square, scene, write_video
 
 W, H = 320, 240
 WHOLE = {"street": [(0, 0), (W, 0), (W, H), (0, H)]}

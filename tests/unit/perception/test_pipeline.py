@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 import supervision as sv
@@ -18,44 +17,12 @@ from perception.config import CameraSpec
 from perception.events import CameraEvent, PipelineStats
 from perception.pipeline import CameraPipeline, FrameMismatch
 from perception.types import Prompt
-from tests.unit.perception.synthetic import appearing_object, moving_square, scene, write_video
+from tests.helpers.synthetic import FakeColourDetector, H, W, appearing_object, moving_square, scene, write_video
 
-W, H = 320, 240
 PROMPTS = [
     Prompt("exposed_garbage", "a pile of garbage", 0.3),
     Prompt("fallen_bicycle", "a bicycle on the ground", 0.3),
 ]
-
-
-class FakeColourDetector:
-    """Finds blobs by colour in the frame it is given: dark blobs are garbage, white ones bicycles."""
-
-    name = "fake-colour"
-
-    def __init__(self) -> None:
-        self.frames_seen = 0
-
-    def detect(self, frames: Sequence[np.ndarray], prompts: Sequence[Prompt]) -> list[sv.Detections]:
-        self.frames_seen += len(frames)
-        return [self._one(frame, prompts) for frame in frames]
-
-    def _one(self, rgb: np.ndarray, prompts: Sequence[Prompt]) -> sv.Detections:
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        boxes, classes = [], []
-        for mask, category in ((gray < 40, "exposed_garbage"), (gray > 230, "fallen_bicycle")):
-            count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
-            for x, y, w, h, area in stats[1:count]:
-                if area >= 100:
-                    boxes.append((x, y, x + w, y + h))
-                    classes.append(next(i for i, p in enumerate(prompts) if p.category == category))
-        if not boxes:
-            return sv.Detections.empty()
-        return sv.Detections(
-            xyxy=np.asarray(boxes, np.float32),
-            confidence=np.full(len(boxes), 0.6, np.float32),
-            class_id=np.asarray(classes),
-            data={"class_name": np.asarray([prompts[c].category for c in classes])},
-        )
 
 
 class FakeVerifier:

@@ -18,7 +18,7 @@ from perception.sources import (
     StreamSource,
     open_source,
 )
-from tests.unit.perception.synthetic import scene, write_video
+from tests.helpers.synthetic import scene, write_video
 
 
 def _free_port() -> int:

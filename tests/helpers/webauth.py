@@ -13,12 +13,17 @@ from dispatch.core.runtime import get_runtime
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+ROLES: dict[str, tuple[str, str | None]] = {  # a signed-in client of each role (web tests)
+    "staff": ("staff", "landscaping"),
+    "supervisor": ("supervisor", "landscaping"),
+    "dispatcher": ("dispatcher", None),
+    "admin": ("admin", None),
+}
 
 
 def ensure_user(username: str, role: str, agency: str | None = None,
                 password: str = PASSWORD) -> None:
-    """Create the user, or reset an existing one to this role, agency and password
-    (``clean_state`` does not empty the users table)."""
+    """Create the user, or reset an existing one to this role, agency and password."""
     with get_runtime().factory() as db, db.begin():
         user = db.scalar(select(User).where(User.username == username))
         if user is not None:

@@ -17,7 +17,7 @@ import yaml
 from aiosmtpd.controller import Controller
 
 from cityloop.localservices import free_port
-from tests.conftest import SAMPLE_CITY
+from tests.helpers.config import SAMPLE_CITY
 
 WEBHOOK_SECRET = "hook-secret-for-tests"
 OPEN311_KEY = "their-311-key"

@@ -1,13 +1,19 @@
-"""Synthetic test videos and scenes, written with PyAV into a test's tmp_path."""
+"""Synthetic test videos and scenes, written with PyAV into a test's tmp_path, and a detector
+that finds their coloured blobs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
+import supervision as sv
+
+from perception.types import Prompt
+
+W, H = 320, 240  # the size of the camera tests' synthetic clips
 
 
 def background(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -80,3 +86,34 @@ def appearing_object(
         )
 
     return draw
+
+
+class FakeColourDetector:
+    """Finds blobs by colour in the frame it is given: dark blobs are garbage, white ones bicycles."""
+
+    name = "fake-colour"
+
+    def __init__(self) -> None:
+        self.frames_seen = 0
+
+    def detect(self, frames: Sequence[np.ndarray], prompts: Sequence[Prompt]) -> list[sv.Detections]:
+        self.frames_seen += len(frames)
+        return [self._one(frame, prompts) for frame in frames]
+
+    def _one(self, rgb: np.ndarray, prompts: Sequence[Prompt]) -> sv.Detections:
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        boxes, classes = [], []
+        for mask, category in ((gray < 40, "exposed_garbage"), (gray > 230, "fallen_bicycle")):
+            count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
+            for x, y, w, h, area in stats[1:count]:
+                if area >= 100:
+                    boxes.append((x, y, x + w, y + h))
+                    classes.append(next(i for i, p in enumerate(prompts) if p.category == category))
+        if not boxes:
+            return sv.Detections.empty()
+        return sv.Detections(
+            xyxy=np.asarray(boxes, np.float32),
+            confidence=np.full(len(boxes), 0.6, np.float32),
+            class_id=np.asarray(classes),
+            data={"class_name": np.asarray([prompts[c].category for c in classes])},
+        )
