@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from agents.ask import STATUSES, AskFilters
 from api.auth import UserDep
+from api.config import ApiConfig
 from api.deps import ConfigDep, RuntimeDep, SessionDep
 from api.web.maps import CHART_JS, LEAFLET_CSS, LEAFLET_JS, map_data
 from api.web.render import page
@@ -59,7 +60,7 @@ def edited_filters(request: Request, city: CityConfig) -> AskFilters:
     return AskFilters.model_validate(data)
 
 
-def _map(answer: AskAnswer, city: CityConfig, config: Any) -> dict[str, Any]:
+def _map(answer: AskAnswer, city: CityConfig, config: ApiConfig) -> dict[str, Any]:
     pins: list[dict[str, object]] = [
         {"id": r.id, "reference": r.reference, "title": r.title, "status": r.status,
          "category": r.category, "lat": r.lat, "lon": r.lon}

@@ -15,13 +15,16 @@ from cityloop.settings import SAMPLE_CITY
 
 Cli = Callable[..., Result]
 GROUPS = {
-    "city": ["check"],
+    "city": ["check", "init", "export"],
     "users": ["add", "list", "deactivate", "unlock"],
     "apikeys": ["add", "revoke", "list"],
     "kb": ["add"],
     "cameras": ["run", "list"],
     "models": ["list", "pull"],
-    "eval": ["routing", "classify", "hotline", "writeup", "detect"],
+    "eval": ["routing", "classify", "hotline", "writeup", "detect", "classify-heldout", "ask"],
+    "history": ["import", "list"],
+    "learn": ["train", "status"],
+    "frigate": ["run"],
 }
 
 
