@@ -27,6 +27,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    func,
     literal_column,
     select,
     text,
@@ -41,6 +42,8 @@ from dispatch.tickets.models import Ticket
 PGVECTOR_DIM = 384
 """The column's dimension (all-MiniLM-L6-v2); vectors of another size use numpy."""
 EF_SEARCH = 100
+EXACT_MAX = 20_000
+"""pgvector: filters that leave at most this many tickets are searched exactly, not by index."""
 NUMPY_CANDIDATES = 5000
 """numpy: at most this many of the most similar tickets are checked against the filters."""
 _HEADER = 20
@@ -78,8 +81,12 @@ def vector_literal(vector: NDArray[np.float32]) -> str:
 
 
 class PgVectorIndex:
-    """``ORDER BY embedding_vec <=> q LIMIT k`` over the HNSW index, with pgvector's iterative
-    scan so that filters do not starve the answer."""
+    """``ORDER BY embedding_vec <=> q LIMIT k``: over the HNSW index (with pgvector's iterative
+    scan, so that filters do not starve the answer), or — when the filters leave at most
+    EXACT_MAX tickets — exactly, over those tickets alone. A selective filter makes the index
+    walk far: "graffiti" tickets like "bridge" among 30,000 synthetic incidents took the
+    iterative scan through 8,117 index entries (413 ms); the filtered rows are fewer and read
+    faster."""
 
     name = "pgvector"
 
@@ -88,16 +95,23 @@ class PgVectorIndex:
         if vector.shape[0] != PGVECTOR_DIM:
             return NumpyIndex.shared(db_session.get_bind()).nearest(
                 db_session=db_session, vector=vector, where=where, limit=limit)
-        db_session.execute(text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
-        db_session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        query = literal_column("incidents.embedding_vec").op("<=>")(
-            cast(bindparam("ask_vector", vector_literal(vector), type_=String), _VectorType()))
-        stmt = (select(Ticket.id, query.label("distance"))
-                .join(Incident, Incident.id == Ticket.incident_id)
-                .where(literal_column("incidents.embedding_vec").is_not(None), *where)
-                .order_by(query).limit(limit))
-        rows = db_session.execute(stmt).all()
-        hits = [Near(ticket_id=int(r[0]), cosine=round(1.0 - float(r[1]), 4)) for r in rows]
+        column = literal_column("incidents.embedding_vec")
+        query = cast(bindparam("ask_vector", vector_literal(vector), type_=String), _VectorType())
+        matching = (select(Ticket.id.label("ticket_id"), column.label("embedding_vec"))
+                    .join(Incident, Incident.id == Ticket.incident_id)
+                    .where(column.is_not(None), *where))
+        if where and db_session.scalar(select(func.count()).select_from(
+                matching.limit(EXACT_MAX + 1).subquery())) <= EXACT_MAX:
+            rows = matching.cte("matching").prefix_with("MATERIALIZED")
+            distance = rows.c.embedding_vec.op("<=>")(query)
+            stmt = select(rows.c.ticket_id, distance).order_by(distance).limit(limit)
+        else:
+            db_session.execute(text(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}"))
+            db_session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+            distance = column.op("<=>")(query)
+            stmt = matching.with_only_columns(Ticket.id, distance).order_by(distance).limit(limit)
+        hits = [Near(ticket_id=int(r[0]), cosine=round(1.0 - float(r[1]), 4))
+                for r in db_session.execute(stmt)]
         return sorted(hits, key=lambda h: -h.cosine)  # a relaxed-order scan may interleave
 
 

@@ -115,13 +115,16 @@ def json_problems(body: Any) -> list[tuple[str, str]]:
     while stack:
         path, value = stack.pop()
         if isinstance(value, dict):
+            children = []
             for key, item in value.items():
                 where = f"{path}.{key}" if path else str(key)
                 if (problem := text_problem(str(key))) is not None:
                     problems.append((where, f"the field name {problem}"))
-                stack.append((where, item))
+                children.append((where, item))
+            stack.extend(reversed(children))  # in the body's order
         elif isinstance(value, list):
-            stack.extend((f"{path}.{i}" if path else str(i), item) for i, item in enumerate(value))
+            stack.extend(reversed([(f"{path}.{i}" if path else str(i), item)
+                                   for i, item in enumerate(value)]))
         elif (problem := _value_problem(value)) is not None:
             problems.append((path, problem))
     return problems
