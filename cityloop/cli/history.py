@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,7 +77,7 @@ def import_command(settings: Settings, file: Path, columns: str | None, date_for
 
     column_map = parse_map(columns)
     total: int = _line_count(file) or 0
-    stderr = click.get_text_stream("stderr")
+    stderr = sys.stderr
     with session_factory(settings) as factory, click.progressbar(
         length=total, label=f"importing {file.name}", file=stderr, show_pos=True,
     ) as bar:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Engine,
+    Select,
     String,
     any_,
     bindparam,
@@ -95,13 +96,12 @@ class PgVectorIndex:
         if vector.shape[0] != PGVECTOR_DIM:
             return NumpyIndex.shared(db_session.get_bind()).nearest(
                 db_session=db_session, vector=vector, where=where, limit=limit)
-        column = literal_column("incidents.embedding_vec")
+        column: ColumnElement[Any] = literal_column("incidents.embedding_vec")
         query = cast(bindparam("ask_vector", vector_literal(vector), type_=String), _VectorType())
         matching = (select(Ticket.id.label("ticket_id"), column.label("embedding_vec"))
                     .join(Incident, Incident.id == Ticket.incident_id)
                     .where(column.is_not(None), *where))
-        if where and db_session.scalar(select(func.count()).select_from(
-                matching.limit(EXACT_MAX + 1).subquery())) <= EXACT_MAX:
+        if where and _at_most(db_session, matching, EXACT_MAX):
             rows = matching.cte("matching").prefix_with("MATERIALIZED")
             distance = rows.c.embedding_vec.op("<=>")(query)
             stmt = select(rows.c.ticket_id, distance).order_by(distance).limit(limit)
@@ -113,6 +113,12 @@ class PgVectorIndex:
         hits = [Near(ticket_id=int(r[0]), cosine=round(1.0 - float(r[1]), 4))
                 for r in db_session.execute(stmt)]
         return sorted(hits, key=lambda h: -h.cosine)  # a relaxed-order scan may interleave
+
+
+def _at_most(db_session: Session, matching: Select[Any], most: int) -> bool:
+    """Whether ``matching`` has at most ``most`` rows (counting no further than one more)."""
+    first = matching.with_only_columns(Ticket.id).limit(most + 1).subquery()
+    return (db_session.scalar(select(func.count()).select_from(first)) or 0) <= most
 
 
 @dataclass
