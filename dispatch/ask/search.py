@@ -28,7 +28,10 @@ from dispatch.tickets.models import Ticket
 
 RRF_K = 60
 CANDIDATES = 200
-"""Per ranking (words, meaning): how many tickets each contributes to the fused list."""
+"""How many tickets the words ranking contributes to the fused list …"""
+SEMANTIC_CANDIDATES = 50
+"""… and the meaning ranking (nearest by embedding: past the first tens, reciprocal rank
+fusion adds little, and an index walk under selective filters grows with it)."""
 SEMANTIC_MIN = 0.35
 """A ticket is "about" the text by meaning from this cosine (all-MiniLM-L6-v2)."""
 
@@ -146,7 +149,7 @@ def run(*, db_session: Session, filters: AskFilters, where: list[ColumnElement[b
     if embedder is not None:
         vector = embedder.embed([filters.text])[0]
         semantic = [(near.ticket_id, near.cosine) for near in index.nearest(
-            db_session=db_session, vector=vector, where=where, limit=CANDIDATES)
+            db_session=db_session, vector=vector, where=where, limit=SEMANTIC_CANDIDATES)
             if near.cosine >= SEMANTIC_MIN]
     scores = _fused(lexical, semantic)
     ranked = sorted(scores, key=lambda ticket_id: (-scores[ticket_id], -ticket_id))
