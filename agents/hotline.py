@@ -21,55 +21,36 @@ from pydantic import BaseModel, Field
 
 from agents.answer_span import Embed, answer_span
 from agents.errors import LLMUnavailable
-from agents.hotline_intake import QUESTIONS, REQUIRED, FormField, ReportForm, fill
+from agents.hotline_intake import REQUIRED, FormField, ReportForm, fill, questions
+from agents.hotline_phrases import (
+    ENGLISH,
+    PHRASES,
+    RATING_LABELS,
+    Language,
+    Phrases,
+    Rating,
+    any_language,
+    conversation_language,
+    rating_in,
+)
 from agents.llm import structured_call
 from agents.prompts import SHARED_SYSTEM_PREFIX
-from agents.redaction import redact
+from agents.redaction import find_phone, redact
 from agents.safety import detect_injection, wrap_untrusted
 from agents.text import clean, content_words, has_cjk
 
 log = logging.getLogger(__name__)
 ANSWER_PROMPT_VERSION = "hotline-answer-v1"
-REFERENCE = re.compile(r"\b(\d{4}-\d{5,})\b")
-EVENT_ID = re.compile(r"\b([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b", re.IGNORECASE)
-_OTHERS_PEOPLE = re.compile(
-    r"\b(?:other|another|someone else'?s?|other people'?s?|every(?:one|body)'?s?|all(?: the)?)\s+"
-    r"(?:citizens?|people|persons?|users?|residents?|callers?|neighbou?rs?|reports|complaints|"
-    r"tickets|conversations|contacts?)\b", re.IGNORECASE)
-_DATA_REQUEST = re.compile(
-    r"\b(?:list|show|give|print|dump|export)\b.{0,40}\b"
-    r"(?:reports|tickets|complaints|conversations|database|phone numbers|e-?mails|addresses)\b",
-    re.IGNORECASE)
-# Changing a ticket is staff work: the hotline never resolves, closes or reassigns anything.
-def _change_request(objects: str, subjects: str) -> re.Pattern[str]:
-    """"<verb> … <object>" or "<subject> … as <done>": a request to change a ticket."""
-    return re.compile(
-        r"\b(?:mark|set|close|resolve|reopen|delete|cancel|assign|reassign|escalate|approve)\b"
-        rf".{{0,40}}\b(?:{objects})\b|\b(?:{subjects})\b.{{0,40}}\b(?:as|to)\s+"
-        r"(?:resolved|closed|done|fixed|deleted|complete[d]?)\b",
-        re.IGNORECASE)
-
-
-_STATE_CHANGE = _change_request("tickets?|reports?|cases?|requests?|complaints?",
-                                "tickets?|reports?|cases?|requests?")
-_TICKET_CHANGE = _change_request("tickets?|cases?", "tickets?|cases?")
-"""The same, naming a ticket: refused even in the middle of a report ("report" is also a verb)."""
-_COMPLAINT = re.compile(
-    r"\b(?:i(?:'d| would)? (?:want|like|need)s? to (?:report|complain|file)|i'?m reporting|"
-    r"i am reporting)\b", re.IGNORECASE)
-_PROBLEM = re.compile(
-    r"\b(?:broken|fallen|fell|down|blocked|blocking|flood(?:ed|ing)?|pothole|graffiti|garbage|trash|"
-    r"litter|dumped|leak(?:ing)?|not working|out of order|dark|overflowing|abandoned|damaged|"
-    r"report(?:ing)? (?:a|an))\b",
-    re.IGNORECASE)
-_QUESTION = re.compile(r"\?\s*$|^\s*(?:how|what|when|where|who|why|which|can|could|do|does|is|are|"
-                       r"will|should|may)\b", re.IGNORECASE)
-_YES = re.compile(r"^\s*(?:y|yes|yeah|yep|ok|okay|sure|correct|confirm(?:ed)?|submit|send it|"
-                  r"that'?s right)\b", re.IGNORECASE)
-_NO = re.compile(r"^\s*(?:no|nope|cancel|stop|never ?mind|forget it)\b", re.IGNORECASE)
-_STATUS = re.compile(r"\b(?:status|happened|progress|update|news|where is|what about|check)\b",
-                     re.IGNORECASE)
+# No digit (or hex letter) may touch a reference: "工单2026-00012怎么样了" has none of the
+# word boundaries English text puts around it.
+REFERENCE = re.compile(r"(?<![0-9])(\d{4}-\d{5,})(?![0-9])")
+EVENT_ID = re.compile(r"(?<![0-9a-f])([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+                      r"(?![0-9a-f])", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)?")
+_FILLER = re.compile(
+    r"(?:我的)?(?:联系)?(?:电话|手机号?码?|号码)?(?:是|为)?\s*\[phone\]|\[(?:phone|email|id card)\]|"
+    r"^\s*(?:我对|对)?(?:工单|案件|ticket)?(?:的(?:处理|办理)(?:结果)?)?\s*(?:很|非常|还是)?"
+    r"|(?:my )?(?:phone|number)(?: is)?\s*$", re.IGNORECASE)
 
 MIN_ANSWER_SCORE = 0.45
 """The best passage's cosine similarity below which the hotline says it does not know.
@@ -79,18 +60,13 @@ of the answerable and the off-topic questions (0.450), it refuses 100% of the od
 off-topic questions and 4.2% of its answerable ones. 0.40 before refused 99.2% and 4.0%
 on the index that still embedded the shared page titles."""
 
-Mode = Literal["idle", "collecting", "confirming"]
+Mode = Literal["idle", "collecting", "confirming", "rating"]
 ReplyKind = Literal["answer", "unknown", "ask", "confirm", "submitted", "cancelled", "status",
-                    "not_found", "refused", "help", "error"]
+                    "not_found", "refused", "help", "error", "rating", "rated"]
 
-REFUSAL = ("I can't do that. I answer questions about city services from the city's official "
-           "pages, take a report of a problem, or tell you the public status of a ticket if you "
-           "give me its number.")
-HELP = ("Ask me about city services (for example bulk trash pickup or streetlight repairs), "
-        "tell me about a problem to report it, or give me a ticket number to check its status.")
-UNKNOWN = ("I don't know: I found nothing about that in the city's official pages, and I won't "
-           "guess. If you want to report a problem, tell me what and where it is and I will take "
-           "your report.")
+REFUSAL = ENGLISH.refusal
+HELP = ENGLISH.help
+UNKNOWN = ENGLISH.unknown
 
 
 class Passage(BaseModel):
@@ -119,6 +95,23 @@ class PublicStatus(BaseModel):
     agency: str | None = None
     update: str | None = None
     """The newest public update staff wrote (a public comment or a resolve note), if any."""
+    awaiting_rating: bool = False
+    """Resolved, in a city whose workflow calls the citizen back (回访) for a rating."""
+
+
+class RatingRequest(BaseModel):
+    """A citizen's callback rating of a ticket, as the hotline took it."""
+
+    reference: str
+    rating: Rating
+    note: str | None = Field(default=None, max_length=1000)
+    phone: str | None = Field(default=None, max_length=40)
+    """The phone number the citizen gives to show the report was theirs."""
+    events: list[str] = Field(default_factory=list)
+    """The reports this conversation submitted: a ticket of one of them is the caller's."""
+
+
+RatingOutcome = Literal["closed", "reopened", "unverified", "not_allowed", "not_found"]
 
 
 class HotlineState(BaseModel):
@@ -126,6 +119,11 @@ class HotlineState(BaseModel):
     form: ReportForm = Field(default_factory=ReportForm)
     asked: FormField | None = None
     submitted: list[Submission] = Field(default_factory=list)
+    language: Language | None = None
+    rating_for: str | None = None
+    """The ticket whose rating the hotline asked for."""
+    pending: RatingRequest | None = None
+    """A rating waiting for the caller's phone number."""
 
 
 class Reply(BaseModel):
@@ -144,6 +142,8 @@ class HotlineConfig(BaseModel):
     does not know."""
     max_passages: int = Field(default=3, ge=1, le=8)
     answer_max_tokens: int = Field(default=160, ge=40, le=1000)
+    language: str = Field(default="en", pattern=r"^[a-z]{2}(?:[_-][A-Za-z]{2,4})?$")
+    """The city's language: the hotline's replies when a message does not show its own."""
 
 
 @dataclass
@@ -154,74 +154,167 @@ class HotlineTools:
     chat: BaseChatModel | None = None
     embed: Embed | None = None
     """Sentence embeddings, to find the sentence of a passage that answers the question."""
+    rate: Callable[[RatingRequest], RatingOutcome] | None = None
+    """Records a callback rating (回访); None where the city has no callback step."""
+
+
+def _refused(text: str, *, reporting: bool) -> bool:
+    """Text the hotline does not act on: an injection, a request for data or to change a ticket.
+
+    A citizen describing a problem says "a graffiti mark … I want to report it" or "it
+    bothers all the neighbours": only text about existing tickets is held to the staff-work
+    and other-people's-data rules; a report in progress only fills a form.
+    """
+    return bool(detect_injection(text)) or any_language("data_request", text) or any_language(
+        "ticket_change", text) or (not reporting and (
+            any_language("others_people", text) or any_language("state_change", text)))
 
 
 def respond(
     text: str, state: HotlineState, tools: HotlineTools, config: HotlineConfig | None = None,
 ) -> tuple[Reply, HotlineState]:
-    """One turn: the reply and the conversation's next state."""
+    """One turn: the reply and the conversation's next state, in the conversation's language."""
     config = config or HotlineConfig()
-    text = clean(text).text.strip()
-    if not text:
-        return Reply(kind="help", text=HELP), state
+    text = clean(text).text.strip()  # also Traditional Chinese → Simplified
+    language = conversation_language(text, state.language, config.language)
+    say = PHRASES[language]
     reference = REFERENCE.search(text) or EVENT_ID.search(text)
-    # A citizen describing a problem says "a graffiti mark … I want to report it" or "it
-    # bothers all the neighbours": only text about existing tickets is held to the staff-work
-    # and other-people's-data rules; a report in progress only fills a form.
-    reporting = not reference and (state.mode == "collecting" or bool(_COMPLAINT.search(text)))
-    if detect_injection(text) or _DATA_REQUEST.search(text) or _TICKET_CHANGE.search(text) or (
-        not reporting and (_OTHERS_PEOPLE.search(text) or _STATE_CHANGE.search(text))
-    ):
-        log.info("hotline: refused %r", redact(text)[:200])
-        return Reply(kind="refused", text=REFUSAL), state
-    if reference and (state.mode == "idle" or _STATUS.search(text)):
-        return status_reply(reference.group(1), tools), state
+    reporting = not reference and (state.mode == "collecting" or any_language("complaint", text))
+    if not text or _refused(text, reporting=reporting):  # the conversation stays as it was
+        if text:
+            log.info("hotline: refused %r", redact(text)[:200])
+        return Reply(kind="refused" if text else "help", text=say.refusal if text else say.help), state
+    state = state.model_copy(update={"language": language})
+    rated = rating_in(text) if tools.rate is not None else None
+    if reference and rated and state.mode in ("idle", "rating"):
+        found = tools.lookup(reference.group(1))
+        if found is not None and found.awaiting_rating:  # else it is a question about it
+            return _rate(_rating(found.reference, rated, text, state), state, tools, say)
+    if state.mode == "rating" and not reference:
+        return _rating_turn(text, state, tools, say)
+    if reference and (state.mode in ("idle", "rating") or any_language("status", text)):
+        return _status_turn(reference.group(1), state, tools, say)
     if state.mode == "confirming":
-        return _confirming(text, state, tools)
+        return _confirming(text, state, tools, say)
     if state.mode == "collecting":
-        if _NO.match(text) and state.asked in REQUIRED:
-            return Reply(kind="cancelled", text="All right, I have not submitted anything."), HotlineState(
-                submitted=state.submitted)
+        if any_language("no", text) and state.asked in REQUIRED:
+            return Reply(kind="cancelled", text=say.cancelled), HotlineState(
+                submitted=state.submitted, language=language)
         form = fill(state.form, text, asked=state.asked, chat=None)
         return _next_step(state.model_copy(update={"form": form}))
-    if _COMPLAINT.search(text) or (_PROBLEM.search(text) and not _QUESTION.search(text)):
+    if any_language("complaint", text) or (
+            any_language("problem", text) and not any_language("question", text)):
         # "I want to report ..." always starts a report; a problem word only outside a question
-        form = fill(ReportForm(), text, asked=None, chat=tools.chat)
+        form = fill(ReportForm(language=language), text, asked=None, chat=tools.chat)
         return _next_step(state.model_copy(update={"mode": "collecting", "form": form}))
-    return answer(text, tools, config), state
+    return answer(text, tools, config, say), state
+
+
+def _rating(reference: str, rated: tuple[Rating, str], text: str, state: HotlineState) -> RatingRequest:
+    rating, comment = rated
+    comment = _FILLER.sub(" ", REFERENCE.sub(" ", redact(comment)))
+    comment = " ".join(comment.split()).strip(" ,，。.!！;；:：")
+    return RatingRequest(reference=reference, rating=rating,
+                         note=comment[:1000] if len(comment) >= 2 else None,
+                         phone=find_phone(text), events=[s.event_id for s in state.submitted])
+
+
+def _rating_turn(text: str, state: HotlineState, tools: HotlineTools,
+                 say: Phrases) -> tuple[Reply, HotlineState]:
+    """An answer to "how satisfied are you?", or the phone number a pending rating waits for."""
+    phone = find_phone(text)
+    if state.pending is not None and phone:
+        return _rate(state.pending.model_copy(update={"phone": phone}), state, tools, say)
+    rated = rating_in(text)
+    if rated and state.rating_for:
+        return _rate(_rating(state.rating_for, rated, text, state), state, tools, say)
+    idle = state.model_copy(update={"mode": "idle", "rating_for": None, "pending": None})
+    if any_language("no", text):
+        return Reply(kind="cancelled", text=say.rating_skipped), idle
+    if any_language("complaint", text) or any_language("question", text):
+        return respond(text, idle, tools, HotlineConfig(language=say.language))
+    return Reply(kind="rating", text=say.rating_again), state
+
+
+def _rate(request: RatingRequest, state: HotlineState, tools: HotlineTools,
+          say: Phrases) -> tuple[Reply, HotlineState]:
+    """Record the rating (``tools.rate``): 不满意 reopens the ticket, the others close it."""
+    assert tools.rate is not None
+    outcome = tools.rate(request)
+    log.info("hotline: rating %s of %s: %s", request.rating, request.reference, outcome)
+    idle = state.model_copy(update={"mode": "idle", "rating_for": None, "pending": None})
+    label = RATING_LABELS[say.language][request.rating]
+    if outcome in ("closed", "reopened"):
+        template = say.rated_closed if outcome == "closed" else say.rated_reopened
+        return Reply(kind="rated", text=template.format(rating=label, reference=request.reference)), idle
+    if outcome == "unverified" and request.phone is None:
+        return (Reply(kind="rating", text=say.rating_unverified.format(reference=request.reference)),
+                state.model_copy(update={"mode": "rating", "rating_for": request.reference,
+                                         "pending": request}))
+    if outcome == "not_found":
+        return Reply(kind="not_found", text=say.not_found.format(reference=request.reference)), idle
+    return Reply(kind="refused", text=say.rating_refused.format(reference=request.reference)), idle
+
+
+def _status_turn(reference: str, state: HotlineState, tools: HotlineTools,
+                 say: Phrases) -> tuple[Reply, HotlineState]:
+    reply = status_reply(reference, tools, say)
+    if reply.status is None or not reply.status.awaiting_rating or tools.rate is None:
+        return reply, state.model_copy(update={"mode": "idle", "rating_for": None, "pending": None})
+    asked = reply.model_copy(update={
+        "kind": "rating", "text": f"{reply.text}\n{say.ask_rating.format(reference=reply.status.reference)}"})
+    return asked, state.model_copy(update={"mode": "rating", "rating_for": reply.status.reference,
+                                           "pending": None})
 
 
 def _next_step(state: HotlineState) -> tuple[Reply, HotlineState]:
-    missing = state.form.missing()
+    form = state.form
+    say = PHRASES[form.language]
+    missing = form.missing()
     if missing:
         ask = missing[0]
-        return (Reply(kind="ask", text=QUESTIONS[ask], missing=list(missing)),
+        question = questions(form.language)[ask]
+        if ask == "contact" and form.bad_phone:
+            question = say.phone_invalid
+        return (Reply(kind="ask", text=question, missing=list(missing)),
                 state.model_copy(update={"mode": "collecting", "asked": ask}))
-    text = f"Please check your report:\n{state.form.summary()}\nShall I submit it? (yes / no)"
+    text = say.confirm.format(summary=form.summary())
     return Reply(kind="confirm", text=text), state.model_copy(update={"mode": "confirming", "asked": None})
 
 
-def _confirming(text: str, state: HotlineState, tools: HotlineTools) -> tuple[Reply, HotlineState]:
-    if _YES.match(text):
+def _confirming(text: str, state: HotlineState, tools: HotlineTools,
+                say: Phrases) -> tuple[Reply, HotlineState]:
+    if any_language("yes", text):
         submission = tools.submit(state.form)
         log.info("hotline: report submitted as event %s", submission.event_id)
-        done = (f"Thank you, your report is registered under the id {submission.event_id}. It "
-                "gets a ticket number as soon as it is sent to the responsible department; ask "
-                f"me \"what happened to my report {submission.event_id}?\" to hear its status.")
+        done = say.submitted.format(event_id=submission.event_id)
         return (Reply(kind="submitted", text=done, submission=submission),
-                HotlineState(submitted=[*state.submitted, submission]))
-    if _NO.match(text):
-        return (Reply(kind="cancelled", text="All right, I have not submitted anything."),
-                HotlineState(submitted=state.submitted))
+                HotlineState(submitted=[*state.submitted, submission], language=state.language))
+    if any_language("no", text):
+        return (Reply(kind="cancelled", text=say.cancelled),
+                HotlineState(submitted=state.submitted, language=state.language))
     form = fill(state.form, text, asked=None, chat=None)  # a correction
     return _next_step(state.model_copy(update={"form": form}))
 
 
-def status_reply(reference: str, tools: HotlineTools) -> Reply:
+STATUS_NAMES: dict[str, dict[str, str]] = {
+    "zh": {"received": "已受理（尚未派单）", "triage": "待分派", "open": "已派单",
+           "acknowledged": "已签收", "in_progress": "办理中", "resolved": "已办结",
+           "closed": "已回访结案", "rejected": "已退回，待重新派单"},
+}
+
+
+def status_reply(reference: str, tools: HotlineTools, say: Phrases = ENGLISH) -> Reply:
     found = tools.lookup(reference)
     if found is None:
-        return Reply(kind="not_found", text=f"I found no ticket or report {reference}. Please "
-                     "check the number: a ticket number looks like 2026-00123.")
+        return Reply(kind="not_found", text=say.not_found.format(reference=reference))
+    if say.language == "zh":
+        status = STATUS_NAMES["zh"].get(found.status.split(" ")[0], found.status)
+        text = f"工单 {found.reference}：状态 {status}；类别 {found.category}"
+        text += f"；承办单位 {found.agency}。" if found.agency else "。"
+        if found.update:
+            text += f"最新进展：{found.update}"
+        return Reply(kind="status", text=text, status=found)
     who = f", handled by {found.agency}" if found.agency else ""
     text = (f"{found.reference}: status {found.status.replace('_', ' ')}; category "
             f"{found.category}{who}.")
@@ -230,11 +323,11 @@ def status_reply(reference: str, tools: HotlineTools) -> Reply:
     return Reply(kind="status", text=text, status=found)
 
 
-def answer(question: str, tools: HotlineTools, config: HotlineConfig) -> Reply:
+def answer(question: str, tools: HotlineTools, config: HotlineConfig, say: Phrases = ENGLISH) -> Reply:
     """An answer from the retrieved passages with its citation, or "I don't know"."""
     passages = tools.retrieve(redact(question))[: config.max_passages]
     if not passages or max(p.score for p in passages) < config.min_score:
-        return Reply(kind="unknown", text=UNKNOWN)
+        return Reply(kind="unknown", text=say.unknown)
     by: Literal["llm", "extract", "rules"] = "extract"
     chosen, text = passages[0], ""
     if tools.chat is not None:
@@ -247,7 +340,7 @@ def answer(question: str, tools: HotlineTools, config: HotlineConfig) -> Reply:
             log.warning("hotline: LLM unavailable, answering by extract: %s", exc)
     if not text:
         text = answer_span(question, chosen.text, title=chosen.title, embed=tools.embed)
-    return Reply(kind="answer", text=f"{text}\n\nSource: {chosen.title} ({chosen.source})",
+    return Reply(kind="answer", text=f"{text}\n\n{say.cite.format(title=chosen.title, source=chosen.source)}",
                  citations=[Citation(title=chosen.title, source=chosen.source)], answered_by=by)
 
 

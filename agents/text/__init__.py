@@ -33,6 +33,7 @@ from agents.text.pii import (
     is_id_card,
     redact_pii,
 )
+from agents.text.script import to_simplified
 from agents.text.sentences import cut_at_word, split_sentences
 from agents.text.words import STOPWORDS, content_words, search_terms, segment_for_search, stem, tokens
 
@@ -65,6 +66,7 @@ __all__ = [
     "split_sentences",
     "stem",
     "strip_invisible",
+    "to_simplified",
     "tokens",
     "word_forms",
 ]

@@ -7,6 +7,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agents.text.script import to_simplified
+
 MarkKind = Literal["zero_width", "bidi"]
 
 ZERO_WIDTH: frozenset[str] = frozenset("\u200b\u200c\u200d\u2060\ufeff")
@@ -55,14 +57,17 @@ def _kind(char: str) -> MarkKind:
 
 
 def clean(text: str) -> Cleaned:
-    """``text`` without zero-width and bidirectional control characters, NFKC-normalised.
+    """``text`` without zero-width and bidirectional control characters, NFKC-normalised,
+    Traditional Chinese in Simplified characters.
 
-    Full-width letters become ASCII ("Ｆａｌｌｅｎ" → "Fallen"), so a check written for
-    ASCII sees the same words however they were typed.
+    Full-width letters become ASCII ("Ｆａｌｌｅｎ" → "Fallen") and "路燈" becomes "路灯", so
+    a check written for ASCII or for Simplified Chinese sees the same words however they
+    were typed.
     """
     marks = [Mark(kind=_kind(m.group()), code_point=code_point(m.group()), offset=m.start())
              for m in _INVISIBLE.finditer(text)]
-    return Cleaned(text=unicodedata.normalize("NFKC", _INVISIBLE.sub("", text)), marks=marks)
+    return Cleaned(text=to_simplified(unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))),
+                   marks=marks)
 
 
 def strip_invisible(text: str) -> str:

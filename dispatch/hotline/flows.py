@@ -24,6 +24,8 @@ from agents.hotline import (
     HotlineTools,
     Passage,
     PublicStatus,
+    RatingOutcome,
+    RatingRequest,
     Reply,
     Submission,
     respond,
@@ -64,8 +66,13 @@ def hotline_tools(
         with transaction(factory) as db:
             return service.public_status(db_session=db, city=city, reference=reference)
 
+    def rate(request: RatingRequest) -> RatingOutcome:
+        with transaction(factory) as db:
+            return service.rate_ticket(db_session=db, city=city, request=request)
+
     return HotlineTools(retrieve=retrieve, submit=submit, lookup=lookup, chat=chat,
-                        embed=shared_embedder().embed)
+                        embed=shared_embedder().embed,
+                        rate=rate if city.workflow.callback else None)
 
 
 def converse(
@@ -84,7 +91,8 @@ def converse(
             state = HotlineState()
         tools = hotline_tools(factory=factory, city=city, chat=chat, index=index,
                               max_image_bytes=max_image_bytes, conversation_id=conversation_id)
-        reply, state = respond(text, state, tools, config or HotlineConfig())
+        config = config or HotlineConfig(language=city.city.language)
+        reply, state = respond(text, state, tools, config)
         service.save_state(db_session=db, conversation_id=conversation_id,
                            state=state.model_dump(mode="json"))
     return conversation_id, reply
