@@ -51,7 +51,8 @@ def ask(settings: Settings, files: tuple[Path, ...], use_llm: bool, llm_sample: 
         click.echo(str(exc), err=True)
         return USAGE
     embedder = None if no_embeddings else _embedder()
-    parsers: dict[str, ev.Parser] = {"rules": ev.rules_parser(cities, embedder)}
+    parsers: dict[str, ev.Parser] = {"rules": ev.rules_parser(cities, embedder),
+                                     "search-box baseline": ev.search_box_parser}
     errors: list[int] = []
     with chat_model(settings) if use_llm else contextlib.nullcontext(None) as chat:
         only = None

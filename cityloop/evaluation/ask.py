@@ -160,6 +160,12 @@ def rules_parser(cities: dict[str, CityConfig], embedder: Embedder | None) -> Pa
     return parse
 
 
+def search_box_parser(question: Question) -> AskFilters:
+    """The trivial baseline: no filters, the whole question as full-text search (what the
+    inbox's search box does with it)."""
+    return AskFilters(text=question.q)
+
+
 def llm_parser(cities: dict[str, CityConfig], chat: Any, report_errors: list[int]) -> Parser:
     """The LLM alone: a failed call answers empty filters (and is counted)."""
 

@@ -73,3 +73,14 @@ def test_a_broken_question_file_names_its_line(cli: RunCli, tmp_path: Path) -> N
     result = cli("eval", "ask", "--no-embeddings", "--data", str(broken))
     assert result.exit_code == 2
     assert "line 2" in result.output
+
+
+
+def test_the_search_box_baseline_keeps_the_whole_question_as_text() -> None:
+    from cityloop.evaluation.ask import search_box_parser
+
+    question = load_questions(DATA_FILES)[0]
+    answer = search_box_parser(question)
+
+    assert answer.text == question.q
+    assert (answer.categories, answer.districts, answer.since, answer.near) == ([], [], None, None)
