@@ -75,12 +75,26 @@ class SecurityHeaders:
             await self._docs(scope, receive, send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 self._headers(scope, message, self.policy)
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette answers an unhandled error outside every middleware, so that 500 would
+            # go out bare: answer it here, with the headers; the error still goes on to be logged.
+            if not started:
+                await send_with_headers({"type": "http.response.start", "status": 500, "headers": [
+                    (b"content-type", b"application/json")]})
+                await send({"type": "http.response.body",
+                            "body": b'{"detail":"internal error; it has been logged"}'})
+            raise
 
     async def _docs(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The docs page is small HTML: hold it to hash its inline scripts."""
