@@ -16,12 +16,13 @@ from dispatch.core.errors import InvalidField
 from dispatch.tickets import access
 from dispatch.tickets import service as ticket_service
 from dispatch.tickets.access import visible_ticket
-from dispatch.tickets.flows import take_action
+from dispatch.tickets.flows import recategorize, take_action
 from dispatch.tickets.lifecycle import Action, Status, allowed_actions
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.schemas import (
     ActionRequest,
     ActionResult,
+    CategoryChange,
     TicketPage,
     TicketRead,
     TicketSummary,
@@ -64,6 +65,18 @@ def list_tickets(
 @router.get("/{ticket_id}", response_model=TicketRead)
 def get_ticket(ticket_id: int, db: SessionDep, rt: RuntimeDep, who: UserDep) -> TicketRead:
     return _read(visible_ticket(db_session=db, user=who.user, ticket_id=ticket_id),
+                 callback=rt.city.workflow.callback)
+
+
+@router.post("/{ticket_id}/category", response_model=TicketRead)
+def change_category(ticket_id: int, body: CategoryChange, db: SessionDep, rt: RuntimeDep,
+                    who: PostUserDep) -> TicketRead:
+    """File the ticket under another category; the agency and status stay, the history records
+    the change, and the ticket's text becomes a labelled example of the new category.
+    Declared before ``/{ticket_id}/{action}``, which would otherwise take the path."""
+    recategorize(db_session=db, city=rt.city, user=who.user, ticket_id=ticket_id,
+                 category=body.category, note=body.note)
+    return _read(ticket_service.get_ticket(db_session=db, ticket_id=ticket_id),
                  callback=rt.city.workflow.callback)
 
 

@@ -1,7 +1,7 @@
 """One ticket: the write-up, snapshot, map pin, routing reason, history timeline, comments
 and internal notes, attachments, assigning to a colleague, and the lifecycle actions the
 signed-in user's role may take (resolve with a note and an optional photo; reassign for
-dispatchers)."""
+dispatchers); and a category change (``templates/inbox/_recategorize.html``)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from dispatch.tickets import access, collab
 from dispatch.tickets import service as ticket_service
 from dispatch.tickets.access import visible_ticket
 from dispatch.tickets.collab import PHOTO_TYPES
-from dispatch.tickets.flows import take_action
+from dispatch.tickets.flows import recategorize, take_action
 from dispatch.tickets.lifecycle import Action, IllegalTransition
 
 router = APIRouter(include_in_schema=False)
@@ -100,6 +100,21 @@ def ticket_assign(request: Request, ticket_id: int, db: SessionDep, rt: RuntimeD
                                     for_update=True)
             collab.assign(db_session=db, ticket=ticket, assignee=assignee,
                           actor=who.user.username)
+    except InvalidField as exc:
+        return ticket_page_response(request, db, rt, config, who, ticket_id,
+                                    error=f"{exc.field}: {exc.message}", status=422)
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
+@router.post("/tickets/{ticket_id}/category")
+def ticket_category(request: Request, ticket_id: int, db: SessionDep, rt: RuntimeDep,
+                    config: ConfigDep, who: PostUserDep,
+                    category: Annotated[str, Form(max_length=64)] = "",
+                    note: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    """File the ticket under another category: a correction the learned models learn from."""
+    try:
+        recategorize(db_session=db, city=rt.city, user=who.user, ticket_id=ticket_id,
+                     category=category.strip(), note=note.strip() or None)
     except InvalidField as exc:
         return ticket_page_response(request, db, rt, config, who, ticket_id,
                                     error=f"{exc.field}: {exc.message}", status=422)

@@ -89,7 +89,9 @@ def ticket_page_response(request: Request, db: Session, rt: Runtime, config: Api
         "who": who, "ticket": ticket, "incident": ticket.incident, "event": event,
         "actions": access.actions_for(who.user, allowed_actions(
             ticket.status, callback=rt.city.workflow.callback)),
-        "agencies": rt.city.agencies, "sla": inbox.sla_state(ticket), "error": error,
+        "agencies": rt.city.agencies, "categories": rt.city.categories,
+        "may_recategorize": access.may(who.user, access.RECATEGORIZE),
+        "sla": inbox.sla_state(ticket), "error": error,
         "comments": collab.comments(db_session=db, ticket_id=ticket.id),
         "attachments": collab.attachments(db_session=db, ticket_id=ticket.id),
         "colleagues": collab.colleagues(db_session=db, agency=ticket.agency),

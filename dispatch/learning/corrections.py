@@ -2,7 +2,7 @@
 
 - a reassign teaches the agency the ticket was moved to;
 - a rejection naming the right agency (``agency`` on the reject request) teaches that agency;
-- ``record_category_correction`` teaches a category (for a category change).
+- a category change (``dispatch.tickets.flows.recategorize``) teaches the new category.
 
 When ``PROPOSAL_MIN_CORRECTIONS`` corrections agree (same category and district, same right
 agency), a rule is proposed with its evidence; an admin accepts or dismisses it
@@ -56,15 +56,16 @@ def record_correction(
 
 
 def record_category_correction(
-    *, db_session: Session, ticket: Ticket, actor: str, right_category: str,
+    *, db_session: Session, ticket: Ticket, actor: str, wrong_category: str, right_category: str,
 ) -> TrainingExample | None:
-    """A category change: the ticket's text labelled with the right category."""
-    if right_category == ticket.category:
+    """A category change in the inbox: the ticket's text labelled with the right category,
+    beside the category it was filed under (None when the two are the same)."""
+    if right_category == wrong_category:
         return None
     example = TrainingExample(
         kind="category", ticket_id=ticket.id, text=ticket_text(db_session=db_session, ticket=ticket),
         category=right_category, district=ticket.district, label=right_category,
-        wrong_label=ticket.category, actor=actor)
+        wrong_label=wrong_category, actor=actor)
     db_session.add(example)
     db_session.flush()
     return example

@@ -1,7 +1,8 @@
 """Who may see which ticket and take which action.
 
 Staff and supervisors see and change only their own agency's tickets; dispatchers and
-admins see every agency and the triage queue, and only they reassign.
+admins see every agency and the triage queue, and only they reassign. Every role may change
+the category of a ticket it sees (``RECATEGORIZE``).
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from dispatch.tickets.lifecycle import Action
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.service import get_ticket
 
+RECATEGORIZE = "recategorize"  # not a lifecycle action: the status does not move
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "staff": frozenset({"acknowledge", "start", "resolve", "reject"}),
+    "staff": frozenset({"acknowledge", "start", "resolve", "reject", RECATEGORIZE}),
     "supervisor": frozenset({"acknowledge", "start", "resolve", "reject", "reopen", "close",
-                             "callback"}),
+                             "callback", RECATEGORIZE}),
     "dispatcher": frozenset({"acknowledge", "start", "resolve", "reject", "reassign", "reopen",
-                             "close", "callback"}),
+                             "close", "callback", RECATEGORIZE}),
     "admin": frozenset({"acknowledge", "start", "resolve", "reject", "reassign", "reopen",
-                        "close", "callback"}),
+                        "close", "callback", RECATEGORIZE}),
 }
 
 

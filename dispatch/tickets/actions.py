@@ -1,4 +1,5 @@
-"""Staff and dispatcher actions on a ticket: the lifecycle, recorded in the history."""
+"""Staff and dispatcher actions on a ticket: the lifecycle, recorded in the history; and a
+category change (``change_category``), which moves no status."""
 
 from __future__ import annotations
 
@@ -84,3 +85,35 @@ def apply_action(
     record(db_session=db_session, ticket=ticket, actor=request.actor, action=action,
            from_status=before, note=note, data=data)
     return ticket, follow
+
+
+def change_category(
+    *, db_session: Session, city: CityConfig, ticket_id: int, category: str | None, actor: str,
+    note: str | None = None,
+) -> tuple[Ticket, str]:
+    """File the ticket under another configured category; returns (ticket, previous category).
+
+    The ticket keeps its agency and status: the person who knows the right category is most
+    often the agency's own staff, and moving the ticket away is a separate decision (a
+    rejection re-routes it, a dispatcher reassigns it). The priority follows the new category;
+    the SLA deadline set when the ticket was created stands. The incident is re-filed too, so
+    that later reports of the same thing merge into it under the right category.
+    Raises InvalidField("category") for a missing, unknown or unchanged code.
+    """
+    code = (category or "").strip()
+    if not code:
+        raise InvalidField("category", "a category code is required to change the category")
+    spec = city.category(code)
+    if spec is None:
+        known = ", ".join(c.code for c in city.categories)
+        raise InvalidField("category", f"unknown category {code[:64]!r}; known: {known}")
+    ticket = get_ticket(db_session=db_session, ticket_id=ticket_id, for_update=True)
+    previous = ticket.category
+    if code == previous:
+        raise InvalidField("category", f"the ticket is already filed under {code!r}")
+    ticket.category, ticket.priority = code, spec.priority
+    ticket.incident.category = code
+    record(db_session=db_session, ticket=ticket, actor=actor, action="recategorize",
+           from_status=ticket.status, note=note or None,
+           data={"from_category": previous, "to_category": code})
+    return ticket, previous

@@ -29,11 +29,11 @@ from dispatch.core.errors import InvalidField
 from dispatch.core.queues import enqueue_delivery, enqueue_route
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
-from dispatch.learning.corrections import record_correction
+from dispatch.learning.corrections import record_category_correction, record_correction
 from dispatch.learning.current import LearnedRouter
 from dispatch.learning.proposals import with_accepted_rules
 from dispatch.tickets import access
-from dispatch.tickets.actions import apply_action
+from dispatch.tickets.actions import apply_action, change_category
 from dispatch.tickets.lifecycle import Action
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.schemas import ActionRequest
@@ -201,4 +201,23 @@ def take_action(*, db_session: Session, city: CityConfig, user: User, ticket_id:
             enqueue_delivery(follow.ticket_id, follow.routing_seq, ticket_agency)
     except (BrokerError, OSError) as exc:
         log.warning("ticket %s: %s stored; follow-up left to the sweeper: %s", ticket_id, action, exc)
+    db_session.expire_all()
+
+
+def recategorize(*, db_session: Session, city: CityConfig, user: User, ticket_id: int,
+                 category: str | None, note: str | None = None) -> None:
+    """A category change by a signed-in user (pages and JSON API alike): the ticket is locked,
+    the user's right to see it and to change it is checked under that lock, the change is
+    recorded in the history, and the ticket's text becomes a labelled example of the new
+    category (``dispatch.learning.corrections``). Nothing is enqueued: the agency stays."""
+    if note is not None and len(note) > 4000:
+        raise InvalidField("note", "at most 4000 characters")
+    with db_session.begin():
+        access.visible_ticket(db_session=db_session, user=user, ticket_id=ticket_id, for_update=True)
+        if not access.may(user, access.RECATEGORIZE):
+            raise access.AccessDenied(f"the role {user.role!r} may not change a ticket's category")
+        ticket, previous = change_category(db_session=db_session, city=city, ticket_id=ticket_id,
+                                           category=category, actor=user.username, note=note)
+        record_category_correction(db_session=db_session, ticket=ticket, actor=user.username,
+                                   wrong_category=previous, right_category=ticket.category)
     db_session.expire_all()

@@ -82,6 +82,14 @@ class ActionRequest(BaseModel):
     rating: Rating | None = Field(default=None, description="required for a callback (回访)")
 
 
+class CategoryChange(BaseModel):
+    """File a ticket under another of the city's categories (a correction the models learn)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    category: str = Field(max_length=64, description="a category code of the city file")
+    note: str | None = Field(default=None, max_length=4000)
+
+
 class ActionResult(BaseModel):
     action: Action
     ticket: TicketRead
