@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -71,22 +72,27 @@ def init(source: Path, columns: str | None, date_format: str | None, name: str |
     from cityloop.cli.context import CommandFailed
     from cityloop.cli.history import parse_map
     from dispatch.learning.drafting import draft_city, tally
-    from dispatch.learning.history_files import HistoryFileError, HistoryRow, read_history
+    from dispatch.learning.history_files import BadRow, HistoryFileError, HistoryRow, read_history
 
     column_map = parse_map(columns)
-    bad = 0
-    try:
-        rows = []
-        for row in read_history(source, column_map, date_format=date_format):
+    good = bad = 0
+
+    def counted(rows: Iterator[HistoryRow | BadRow]) -> Iterator[HistoryRow]:
+        nonlocal good, bad
+        for row in rows:  # streamed: the counts are kept, never the rows
             if isinstance(row, HistoryRow):
-                rows.append(row)
+                good += 1
+                yield row
             else:
                 bad += 1
-        text = draft_city(tally(rows), name=name or source.stem, timezone=timezone)
+
+    try:
+        counts = tally(counted(read_history(source, column_map, date_format=date_format)))
+        text = draft_city(counts, name=name or source.stem, timezone=timezone)
     except (HistoryFileError, ValueError) as exc:
         raise CommandFailed(str(exc)) from None
     output.write_text(text, encoding="utf-8")
-    click.echo(f"{output}: drafted from {len(rows)} records ({bad} bad rows left out)")
+    click.echo(f"{output}: drafted from {good} records ({bad} bad rows left out)")
     exit_with(check(output))
 
 

@@ -9,6 +9,13 @@
 - districts: by the names the records use (no polygons);
 - the fallback category ``other``, whose default agency is the commonest agency overall.
 
+Newer records count more when that predicts better: cities rename and split their queues
+over the years, and a file drafted today should route as the city routes today. The weight
+halves every ``half_life`` days before the newest record; the half-life (or none: every
+record counts the same) is chosen on the records themselves, by drafting from their older
+80% and scoring the type → agency table on their newest 20% (``choose_half_life``). With
+too few dated records nothing is weighted.
+
 The output is YAML text with comments; it passes ``load_city``.
 """
 
@@ -17,8 +24,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from dispatch.learning.history_files import HistoryRow
 
@@ -26,15 +34,21 @@ RULE_MIN_ROWS = 20
 RULE_MIN_SHARE = 0.8
 MAX_DISTRICTS = 500
 FALLBACK = "other"
+HALF_LIVES: tuple[float | None, ...] = (None, 1460.0, 730.0, 365.0, 180.0, 90.0)  # days
+VALIDATION_SHARE = 0.2
+MIN_VALIDATION_ROWS = 100  # dated records in the newest fifth; fewer: nothing is weighted
+
+Cell = tuple[str, str, str, int | None]  # (request type, district or "", agency, day or None)
+Weights = dict[str, float]
+K = TypeVar("K")
 
 
 @dataclass
 class Tally:
-    """The counts a draft is made of."""
+    """The counts a draft is made of: records per (type, district, agency, day)."""
 
     rows: int = 0
-    by_type: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    by_type_district: dict[tuple[str, str], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    cells: Counter[Cell] = field(default_factory=Counter)
     agencies: Counter[str] = field(default_factory=Counter)
     districts: Counter[str] = field(default_factory=Counter)
 
@@ -42,18 +56,92 @@ class Tally:
         if not row.category or not row.agency:
             return
         self.rows += 1
-        self.by_type[row.category][row.agency] += 1
+        day = row.created_at.date().toordinal() if row.created_at is not None else None
+        self.cells[(row.category, row.district or "", row.agency, day)] += 1
         self.agencies[row.agency] += 1
         if row.district:
             self.districts[row.district] += 1
-            self.by_type_district[(row.category, row.district)][row.agency] += 1
+
+    def newest_day(self) -> int | None:
+        return max((c[3] for c in self.cells if c[3] is not None), default=None)
+
+    def oldest_day(self) -> int | None:
+        return min((c[3] for c in self.cells if c[3] is not None), default=None)
+
+    def by_type(self, half_life: float | None = None, *, before: int | None = None) -> dict[str, Weights]:
+        """Agency weights per request type (record counts when ``half_life`` is None), of the
+        records dated before the day ``before`` when it is given."""
+        return self._sum(lambda cell: cell[0], half_life, before)
+
+    def by_type_district(self, half_life: float | None = None) -> dict[tuple[str, str], Weights]:
+        return self._sum(lambda cell: (cell[0], cell[1]), half_life, None, skip_blank=True)
+
+    def _sum(self, key: Callable[[Cell], K], half_life: float | None, before: int | None, *,
+             skip_blank: bool = False) -> dict[K, Weights]:
+        newest = self.newest_day() if before is None else before - 1
+        oldest = self.oldest_day()
+        out: dict[K, Weights] = defaultdict(lambda: defaultdict(float))
+        for cell, n in self.cells.items():
+            day = cell[3]
+            if skip_blank and not cell[1]:
+                continue
+            if before is not None and (day is None or day >= before):
+                continue
+            weight = 1.0
+            if half_life is not None and newest is not None:
+                age = newest - (day if day is not None else (oldest or newest))
+                weight = 0.5 ** (max(age, 0) / half_life)
+            out[key(cell)][cell[2]] += n * weight
+        return out
 
 
-def tally(rows: Iterable[HistoryRow]) -> Tally:
+def tally(rows: Iterable[HistoryRow | object]) -> Tally:
+    """Counts of the usable rows (anything else, a bad row, is passed over)."""
     counts = Tally()
     for row in rows:
-        counts.add(row)
+        if isinstance(row, HistoryRow):
+            counts.add(row)
     return counts
+
+
+def _best(weights: Weights) -> tuple[str, float]:
+    """The heaviest agency (the first seen among equals) and its weight."""
+    best = max(weights.items(), key=lambda kv: kv[1])
+    return best[0], best[1]
+
+
+@dataclass(frozen=True)
+class HalfLifeChoice:
+    half_life: float | None  # days; None: every record counts the same
+    accuracy: dict[float | None, float]  # of each candidate on the newest fifth
+    validation_rows: int
+
+
+def choose_half_life(counts: Tally) -> HalfLifeChoice:
+    """The candidate half-life whose type → agency table, drafted from the older 80% of the
+    dated records, routes their newest 20% best (no weighting wins ties)."""
+    per_day: Counter[int] = Counter()
+    for cell, n in counts.cells.items():
+        if cell[3] is not None:
+            per_day[cell[3]] += n
+    total = sum(per_day.values())
+    seen, cut = 0, None
+    for day in sorted(per_day, reverse=True):
+        seen += per_day[day]
+        cut = day
+        if seen >= VALIDATION_SHARE * total:
+            break
+    validation = [(cell, n) for cell, n in counts.cells.items() if cell[3] is not None
+                  and cut is not None and cell[3] >= cut]
+    size = sum(n for _, n in validation)
+    if cut is None or size < MIN_VALIDATION_ROWS or size >= total:
+        return HalfLifeChoice(None, {}, size)
+    accuracy: dict[float | None, float] = {}
+    for half_life in HALF_LIVES:
+        table = {kind: _best(weights)[0] for kind, weights in counts.by_type(half_life, before=cut).items()}
+        accuracy[half_life] = sum(n for cell, n in validation if table.get(cell[0]) == cell[2]) / size
+    best = max(HALF_LIVES, key=lambda h: (accuracy[h], -HALF_LIVES.index(h)))
+    return HalfLifeChoice(best, accuracy, size)
 
 
 class Codes:
@@ -84,24 +172,44 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _evidence(counts: Counter[str], agency: str) -> str:
-    total = sum(counts.values())
-    return f"{counts[agency]} of {total} records ({100 * counts[agency] / total:.1f}%)"
+def _evidence(weights: Weights, agency: str) -> str:
+    total = sum(weights.values())
+    return f"{weights[agency]:.0f} of {total:.0f} records ({100 * weights[agency] / total:.1f}%)"
+
+
+def _share(weights: Weights, agency: str) -> float:
+    return weights.get(agency, 0.0) / sum(weights.values())
+
+
+def _days(half_life: float) -> str:
+    return f"{half_life:.0f} days"
 
 
 def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str = "en") -> str:
     """The city file as YAML text with the evidence in comments."""
     if not counts.rows:
         raise ValueError("no record has both a request type and an agency: nothing to draft from")
+    choice = choose_half_life(counts)
+    half_life = choice.half_life
     agency_code = Codes("agency")
     district_code = Codes("district")
     category_code = Codes("type", reserved=[FALLBACK])
     lines = [
         f"# Drafted by `cityloop city init --from-history` from {counts.rows} records.",
         "# Routing: a rule below, else the category's default_agency (the evidence is beside each).",
-        "city:", f"  name: {_q(name)}", f"  timezone: {_q(timezone)}", f"  language: {_q(language)}",
-        "agencies:",
     ]
+    if choice.accuracy:
+        tried = ", ".join(f"{'none' if h is None else _days(h)}: {100 * a:.1f}%"
+                          for h, a in choice.accuracy.items())
+        lines += [
+            f"# Newer records count more: a record's weight halves every {_days(half_life)} before the "
+            "newest one." if half_life is not None else
+            "# Every record counts the same: weighting newer ones did not route the newest better.",
+            f"# Chosen by drafting from the older 80% of the records and routing the newest "
+            f"{choice.validation_rows} by type; half-life tried: {tried}.",
+        ]
+    lines += ["city:", f"  name: {_q(name)}", f"  timezone: {_q(timezone)}", f"  language: {_q(language)}",
+              "agencies:"]
     for agency, n in counts.agencies.most_common():
         lines += [f"  - code: {agency_code(agency)}  # {n} records", f"    name: {_q(agency)}"]
     districts = [d for d, _ in counts.districts.most_common(MAX_DISTRICTS)]
@@ -111,33 +219,40 @@ def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str
                   f"    name: {_q(district)}"]
     lines.append("categories:")
     default_of: dict[str, str] = {}
-    for request_type, agencies in sorted(counts.by_type.items(), key=lambda kv: -sum(kv[1].values())):
-        best = agencies.most_common(1)[0][0]
+    raw = counts.by_type()
+    weighted = counts.by_type(half_life) if half_life is not None else raw
+    for request_type, agencies in sorted(raw.items(), key=lambda kv: -sum(kv[1].values())):
+        best = _best(weighted[request_type])[0]
         default_of[request_type] = best
-        others = ", ".join(f"{a}: {n}" for a, n in agencies.most_common()[1:4])
+        others = ", ".join([f"{a}: {n:.0f}" for a, n in sorted(agencies.items(), key=lambda kv: -kv[1])
+                            if a != best][:3])
+        evidence = _evidence(agencies, best)
+        if half_life is not None:
+            evidence += f", {100 * _share(weighted[request_type], best):.1f}% by weight"
         lines += [
             f"  - code: {category_code(request_type)}",
             f"    name: {_q(request_type[:120])}",
             f"    service_types: [{_q(request_type)}]",
-            f"    default_agency: {agency_code(best)}  # {_evidence(agencies, best)}"
-            + (f"; also {others}" if others else ""),
+            f"    default_agency: {agency_code(best)}  # {evidence}" + (f"; also {others}" if others else ""),
         ]
     commonest = counts.agencies.most_common(1)[0][0]
     lines += [f"  - code: {FALLBACK}", "    name: \"Other\"",
               f"    default_agency: {agency_code(commonest)}  # the commonest agency overall",
               f"fallback_category: {FALLBACK}", "routing:"]
-    rules = _district_rules(counts, default_of, agency_code, category_code, district_code)
+    rules = _district_rules(counts, half_life, default_of, agency_code, category_code, district_code)
     lines += ["  rules:" if rules else "  rules: []", *rules]
     return "\n".join(lines) + "\n"
 
 
-def _district_rules(counts: Tally, default_of: dict[str, str], agency_code: Codes,
-                    category_code: Codes, district_code: Codes) -> list[str]:
+def _district_rules(counts: Tally, half_life: float | None, default_of: dict[str, str],
+                    agency_code: Codes, category_code: Codes, district_code: Codes) -> list[str]:
     lines: list[str] = []
-    for (request_type, district), agencies in sorted(counts.by_type_district.items()):
-        best, n = agencies.most_common(1)[0]
-        total = sum(agencies.values())
-        if best == default_of[request_type] or n < RULE_MIN_ROWS or n / total < RULE_MIN_SHARE:
+    raw = counts.by_type_district()
+    weighted = counts.by_type_district(half_life) if half_life is not None else raw
+    for (request_type, district), agencies in sorted(raw.items()):
+        best = _best(weighted[(request_type, district)])[0]
+        if (best == default_of[request_type] or agencies[best] < RULE_MIN_ROWS
+                or _share(weighted[(request_type, district)], best) < RULE_MIN_SHARE):
             continue
         if district not in district_code.by_name:
             continue

@@ -1,11 +1,12 @@
 """A city drafted from its records: it loads, maps every request type exactly, routes by the
-records' majority agency (with district exceptions), and names agencies and districts as the
-records do; `cityloop city init` writes it and checks it."""
+records' majority agency (with district exceptions; newer records weigh more where that
+routes the newest records better), and names agencies and districts as the records do;
+`cityloop city init` writes it and checks it."""
 
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from cityloop.cli import cityloop
 from dispatch.city.config import load_city, parse_city
 from dispatch.city.routing import RoutingInput, route_by_config
-from dispatch.learning.drafting import RULE_MIN_ROWS, draft_city, tally
+from dispatch.learning.drafting import HALF_LIVES, RULE_MIN_ROWS, choose_half_life, draft_city, tally
 from dispatch.learning.history_files import HistoryRow
 
 AT = datetime(2024, 3, 1, 12, tzinfo=UTC)
@@ -74,3 +75,34 @@ def test_city_init_writes_a_file_that_passes_the_check(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     assert "OK — Test City: 4 agencies, 4 categories, 3 districts, 1 routing rules" in done.output
     assert load_city(output).fallback_category == "other"
+
+
+def dated(n: int, kind: str, agency: str, day: int) -> HistoryRow:
+    return HistoryRow(line=n, text=f"request {n}", category=kind, agency=agency,
+                      created_at=AT + timedelta(days=day), closed_at=None, district=None, lat=None,
+                      lon=None, external_id=None)
+
+
+def test_newer_records_count_more_when_that_routes_the_newest_better() -> None:
+    # a queue renamed a year ago: most records name the old one, the recent ones the new one
+    rows = [dated(n, "Graffiti", "DPW Old Queue", n // 2) for n in range(600)]
+    rows += [dated(1000 + n, "Graffiti", "DPW New Queue", 300 + n // 2) for n in range(400)]
+    rows += [dated(2000 + n, "Noise", "Police", n // 4) for n in range(2000)]
+    counts = tally(rows)
+    choice = choose_half_life(counts)
+    assert choice.half_life is not None and choice.validation_rows >= 100
+    assert choice.accuracy[choice.half_life] > choice.accuracy[None]
+    text = draft_city(counts, name="Drift City")
+    assert route(text, "Graffiti", None) == "dpw_new_queue"  # 400 records against 600
+    assert "default_agency: dpw_new_queue  # 400 of 1000 records (40.0%), " in text
+    assert f"halves every {choice.half_life:.0f} days" in text
+
+
+def test_without_drift_every_record_counts_the_same() -> None:
+    rows = [dated(n, "Graffiti", "DPW" if n % 4 else "Parks", n // 2) for n in range(1000)]
+    choice = choose_half_life(tally(rows))
+    assert choice.half_life is None and set(choice.accuracy) == set(HALF_LIVES)
+    text = draft_city(tally(rows), name="Steady City")
+    assert "Every record counts the same" in text
+    assert "default_agency: dpw  # 750 of 1000 records (75.0%); also Parks: 250" in text
+    assert choose_half_life(tally(records())).accuracy == {}  # one day: nothing to validate on
