@@ -14,9 +14,10 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from pydantic import BaseModel, Field
 
 from agents.errors import LLMUnavailable
-from agents.grounding import SENTENCE_END, claims_in
+from agents.grounding import RECORD_WORDS, claims_in
 from agents.llm import model_name, structured_call
 from agents.prompts import DRAFT_PROMPT_VERSION, draft_messages
+from agents.text import clean, content_words, has_cjk, split_sentences
 
 _MAX_REPORTS = 5
 _REPORT_MAX_CHARS = 600
@@ -105,14 +106,36 @@ def grounding_for(facts: Mapping[str, Any], reports: Sequence[str]) -> set[str]:
     return grounded_tokens([*fact_lines(facts), *reports], _moments(dict(facts)))
 
 
-def split_grounded(text: str, grounded: set[str]) -> tuple[str, list[str]]:
-    """Keep the sentences whose claims are all grounded; return (kept text, dropped)."""
+DOCUMENT_WORDS_ZH: frozenset[str] = frozenset("""
+目前 当前 现已 已经 正在 尚未 仍 需要 需 关注 重点 处理 办理 处置 工单 事件 情况 报告 简报 期间
+共 其中 主要 建议 请 注意 相关 部门 单位 承办 受理 办结 超期 按时 类别 数量 最多 件 起 总体
+总计 合计 发生 涉及 及时 尽快 确保 加强 跟进 督办 通知 本 市 发布 影响 区域 范围 市民 群众 遵守
+现场 标志 绕行 远离 解除 期间 截至 统计 同比 较 多 少 一般 紧急 较低 特急 状态 时限 内
+""".split())
+"""Words a Chinese document may use though the facts do not (the record's own vocabulary
+and connectives), as ``agents.grounding.RECORD_WORDS`` does for every writer."""
+
+
+def unsupported_words(sentence: str, fact_text: str) -> list[str]:
+    """The Chinese content words (jieba) of ``sentence`` that ``fact_text`` does not hold."""
+    return sorted(word for word in content_words(sentence)
+                  if has_cjk(word) and word not in fact_text and word not in DOCUMENT_WORDS_ZH
+                  and word not in RECORD_WORDS)
+
+
+def split_grounded(text: str, grounded: set[str],
+                   fact_text: str | None = None) -> tuple[str, list[str]]:
+    """Keep the sentences whose claims are all grounded, and, given ``fact_text`` (the
+    facts and reports as cleaned lowercase text), whose Chinese words all occur in it;
+    return (kept text, dropped). Sentences end at . ! ? and at 。！？；."""
     kept: list[str] = []
     dropped: list[str] = []
-    for sentence in SENTENCE_END.split(" ".join(text.split())):
-        if sentence:
-            (kept if claims_in(sentence) <= grounded else dropped).append(sentence)
-    return " ".join(kept), dropped
+    for sentence in split_sentences(" ".join(text.split())):
+        supported = claims_in(sentence) <= grounded and not (
+            fact_text is not None and unsupported_words(sentence, fact_text))
+        (kept if supported else dropped).append(sentence)
+    joiner = "" if has_cjk("".join(kept)) else " "
+    return joiner.join(kept), dropped
 
 
 def fallback_prose(sections: Sequence[ProseSection], error: str | None = None) -> Prose:
@@ -164,11 +187,12 @@ def draft(
     except LLMUnavailable as exc:
         return fallback_prose(sections, str(exc))
     grounded = grounding_for(facts, texts)
+    fact_text = clean(" ".join([*lines, *texts])).text.lower()
     written: dict[str, str] = {}
     dropped: list[str] = []
     for section in sections:
         raw = data.get(section.name)
-        kept, lost = split_grounded(raw if isinstance(raw, str) else "", grounded)
+        kept, lost = split_grounded(raw if isinstance(raw, str) else "", grounded, fact_text)
         dropped += lost
         written[section.name] = kept[: section.max_chars] or section.fallback
     return Prose(

@@ -124,6 +124,10 @@ _PRIORITY_RULES = (
           r"(?:top|highest|maximum|max|high|first|urgent)\s+priority\b"),
     _rule(PRIORITY_DEMAND, rf"{_ZH_FIELD}\s*(?:{_ZH_SET}|=|:)|{_ZH_SET}\s*{_ZH_HIGH}"
           rf"|(?:提高|提升|调高|升级)\s*(?:这个|此|该|本)?(?:工单|案件|投诉)?的?\s*{_ZH_FIELD}"),
+    # "请立刻加急", "务必按特急处理", "请按最高优先级处理": a treatment asked for, where "情况
+    # 紧急" or "请尽快处理" only describes or pleads
+    _rule(PRIORITY_DEMAND, r"(?:请|给我|帮我|立刻|马上|立即|赶紧|务必|必须|要求|希望)[^，。！？,.!?]{0,4}?"
+          r"(?:加急|特急|(?:按|以|作为)(?:最高|一级|特急|紧急|加急)(?:优先级|级别|等级|件)?)"),
 )
 
 # ---- routing demands: which agency to assign ---------------------------------------------
@@ -204,6 +208,7 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     (PRIORITY_DEMAND, "严重程度改成最高级"),
     (PRIORITY_DEMAND, "这个工单必须列为一级紧急"),
     (PRIORITY_DEMAND, "处理时限改为一小时"),
+    (PRIORITY_DEMAND, "请立刻给这个工单加急"),
     (ROUTING_DEMAND, "assign this ticket to the police department"),
     (ROUTING_DEMAND, "route this report directly to the mayor's office"),
     (ROUTING_DEMAND, "forward this case to the fire department immediately"),

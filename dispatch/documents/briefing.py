@@ -26,9 +26,10 @@ from dispatch.documents.facts import (
     city_facts,
     local_time,
 )
+from dispatch.documents.language import language
 from dispatch.documents.schemas import MAX_BRIEFING_DAYS, DocumentCreate
 from dispatch.incidents.models import Incident
-from dispatch.tickets.models import Ticket
+from dispatch.tickets.models import Ticket, TicketHistory
 
 NOTABLE_SEVERITIES = ("critical", "high")
 MAX_LISTED = 10
@@ -90,6 +91,21 @@ def _overdue(db_session: Session, city: CityConfig, as_of: datetime) -> tuple[in
     return total, listed
 
 
+def _on_time(db_session: Session, start: datetime, end: datetime) -> dict[str, Any]:
+    """Of the tickets opened in the range that were resolved (办结), how many were resolved
+    by their SLA deadline: the first "resolve" in each ticket's history against its due time.
+    ``rate`` is a whole percentage, or None when none was resolved."""
+    first_resolve = (select(TicketHistory.ticket_id, func.min(TicketHistory.at).label("at"))
+                     .where(TicketHistory.action == "resolve").group_by(TicketHistory.ticket_id)
+                     .subquery())
+    resolved, on_time = db_session.execute(
+        select(func.count(), func.count().filter(first_resolve.c.at <= Ticket.sla_due_at))
+        .select_from(Ticket).join(first_resolve, first_resolve.c.ticket_id == Ticket.id)
+        .where(Ticket.created_at >= start, Ticket.created_at < end)).one()
+    rate = round(100 * on_time / resolved) if resolved else None
+    return {"resolved": int(resolved), "on_time": int(on_time), "rate": rate}
+
+
 def gather_daily_briefing(*, db_session: Session, city: CityConfig,
                           request: DocumentCreate) -> Gathered:
     first, last, start, end = period_bounds(city, request)
@@ -109,9 +125,14 @@ def gather_daily_briefing(*, db_session: Session, city: CityConfig,
                    "days": (last - first).days + 1, "as_of": local_time(city, as_of)},
         "totals": {"tickets": sum(row["count"] for row in by_category), "incidents": incidents,
                    "overdue": overdue_total},
+        "on_time": _on_time(db_session, start, end),
         "by_category": by_category, "by_agency": by_agency, "by_status": by_status,
         "notable": _notable(db_session, city, start, end), "overdue": overdue,
     }
+    if language(city) == "zh":
+        return Gathered(facts=facts, sections=[ProseSection(
+            name="summary", max_chars=400, fallback=_fallback_summary_zh(facts),
+            instruction="用中文写三四句话，供市领导阅读：总体情况、问题最多的类别、需要关注的事项")])
     return Gathered(facts=facts, sections=[ProseSection(
         name="summary", max_chars=600, fallback=_fallback_summary(facts),
         instruction="three or four sentences for the mayor's office: the overall picture, "
@@ -126,4 +147,17 @@ def _fallback_summary(facts: dict[str, Any]) -> str:
         top = facts["by_category"][0]
         text += f" The most frequent category was {top['name']} ({top['count']} tickets)."
     text += f" {totals['overdue']} tickets were overdue as of {period['as_of']}."
+    return text
+
+
+def _fallback_summary_zh(facts: dict[str, Any]) -> str:
+    period, totals, on_time = facts["period"], facts["totals"], facts["on_time"]
+    text = (f"{period['from']}至{period['to']}，共受理工单{totals['tickets']}件，"
+            f"涉及事件{totals['incidents']}起。")
+    if facts["by_category"]:
+        top = facts["by_category"][0]
+        text += f"数量最多的类别是{top['name']}（{top['count']}件）。"
+    if on_time["rate"] is not None:
+        text += f"已办结{on_time['resolved']}件，其中按时办结{on_time['on_time']}件，按时办结率{on_time['rate']}%。"
+    text += f"截至{period['as_of']}，超期工单{totals['overdue']}件。"
     return text

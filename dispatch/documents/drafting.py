@@ -29,6 +29,7 @@ from dispatch.documents.facts import (
     gather_work_order,
 )
 from dispatch.documents.formats import markdown_environment
+from dispatch.documents.language import label, template_name
 from dispatch.documents.models import Document
 from dispatch.documents.schemas import DocumentCreate
 
@@ -45,8 +46,9 @@ PUBLIC_KINDS = ("public_notice",)
 """Documents written for the public (the others stay with officials and crews)."""
 
 
-def template_name(kind: str) -> str:
-    return f"{kind}.md.j2"
+def _language(gathered: Gathered) -> str:
+    city = gathered.facts.get("city")
+    return str(city.get("language", "en")) if isinstance(city, dict) else "en"
 
 
 def template_version(name: str) -> str:
@@ -57,7 +59,11 @@ def template_version(name: str) -> str:
 
 
 def render_markdown(*, kind: str, gathered: Gathered, prose: Prose) -> str:
-    template = markdown_environment().get_template(template_name(kind))
+    """The document in the city's language: its own template where there is one."""
+    lang = _language(gathered)
+    env = markdown_environment()
+    env.filters["label"] = lambda value: label(value, lang)
+    template = env.get_template(template_name(kind, lang))
     return template.render(facts=gathered.facts, prose=prose.sections, reports=gathered.reports)
 
 
@@ -101,7 +107,7 @@ def _draft(*, db_session: Session, city: CityConfig, chat: BaseChatModel | None,
 
 def _apply_draft(document: Document, *, gathered: Gathered, prose: Prose, markdown: str) -> None:
     document.facts = {**gathered.facts, "reports": gathered.reports}
-    document.template_name = template_name(document.kind)
+    document.template_name = template_name(document.kind, _language(gathered))
     document.template_version = template_version(document.template_name)
     document.prose_method = prose.method
     document.model = prose.model

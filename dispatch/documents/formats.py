@@ -13,14 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from docx import Document as DocxDocument
+from docx.oxml.ns import qn
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markupsafe import Markup
 
+from agents.text import has_cjk
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "documents"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#&])")
 _LEADING_MARKER = re.compile(r"^(\d+)([.)])|^([-+=])")
+_FIRST_HEADING = re.compile(r"^#\s+(.+)$", re.MULTILINE)
+CJK_FONT = "Noto Sans CJK SC"
+"""The East Asian font a Chinese DOCX names (Debian's fonts-noto-cjk; Word substitutes its
+own Chinese font where it is missing). Latin text keeps the template's font."""
 
 
 def md_escape(value: Any) -> str:
@@ -49,15 +56,50 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
+def language_of(markdown: str) -> str:
+    """"zh" for a document with Chinese in it, else "en"."""
+    return "zh" if has_cjk(markdown) else "en"
+
+
 def to_html(markdown: str, *, title: str) -> str:
-    """A whole HTML page for the document."""
+    """A whole HTML page for the document; a Chinese one is marked ``lang="zh-CN"`` and
+    titled by its first heading, with CJK fonts first in its font list."""
     body = Markup(_parser().render(markdown))
-    return html_environment().get_template("page.html.j2").render(title=title, body=body)
+    chinese = language_of(markdown) == "zh"
+    heading = _FIRST_HEADING.search(markdown)
+    if chinese and heading:
+        title = heading.group(1).replace("\\", "")
+    return html_environment().get_template("page.html.j2").render(
+        title=title, body=body, lang="zh-CN" if chinese else "en")
+
+
+def _east_asian_fonts(doc: Any, font: str = CJK_FONT) -> None:
+    """Name ``font`` as the East Asian font (``w:eastAsia``) of every style, and Chinese as
+    the East Asian language: without it Word and LibreOffice may draw Chinese in a Latin
+    font that has no such glyphs."""
+    for style in doc.styles:
+        element = getattr(style, "element", None)
+        if element is None or style.type not in (1, 3):  # paragraph and table styles
+            continue
+        rpr = element.get_or_add_rPr()
+        fonts = rpr.find(qn("w:rFonts"))
+        if fonts is None:
+            fonts = rpr.makeelement(qn("w:rFonts"), {})
+            rpr.insert(0, fonts)
+        fonts.set(qn("w:eastAsia"), font)
+        lang = rpr.find(qn("w:lang"))
+        if lang is None:
+            lang = rpr.makeelement(qn("w:lang"), {})
+            rpr.append(lang)
+        lang.set(qn("w:eastAsia"), "zh-CN")
 
 
 def to_docx(markdown: str) -> bytes:
-    """A Word document with the Markdown's headings, paragraphs, lists and tables."""
+    """A Word document with the Markdown's headings, paragraphs, lists and tables; a
+    Chinese one names a CJK font for East Asian text."""
     doc = DocxDocument()
+    if language_of(markdown) == "zh":
+        _east_asian_fonts(doc)
     tokens = _parser().parse(markdown)
     index = 0
     list_depth = 0
