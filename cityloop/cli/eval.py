@@ -329,12 +329,14 @@ def _database(settings: Settings) -> Iterator[str]:
 @click.option("--off-topic", "off_topic", type=_DATA, metavar="CSV",
               help="Questions with no answer in the data (a 'question' column), for the abstention "
                    "figures; the bundled English and Chinese set: cityloop/evaluation/data/off_topic.csv.")
+@click.option("--off-topic-language", "off_topic_language", metavar="LANG",
+              help="Only the off-topic questions whose 'language' column is LANG (en, zh).")
 @click.option("--experiments", is_flag=True, help="Also run the retrieval experiments (in process).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the LLM sample.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the figures.")
 @with_settings
-def hotline(settings: Settings, data: Path, llm_sample: int, off_topic: Path | None, experiments: bool,
-            seed: int, as_json: bool) -> int:
+def hotline(settings: Settings, data: Path, llm_sample: int, off_topic: Path | None,
+            off_topic_language: str | None, experiments: bool, seed: int, as_json: bool) -> int:
     """Recall@k of the right answer (full-text, vector, hybrid), the shown text, abstention."""
     import json
 
@@ -345,7 +347,7 @@ def hotline(settings: Settings, data: Path, llm_sample: int, off_topic: Path | N
     _check_counts(llm_sample=(llm_sample, 0))
     docs, cases = ev.load(data)
     try:
-        unanswerable = ev.load_questions(off_topic) if off_topic else None
+        unanswerable = ev.load_questions(off_topic, off_topic_language) if off_topic else None
     except ValueError as exc:
         raise CommandFailed(str(exc)) from None
     embedder = shared_embedder()
@@ -513,4 +515,25 @@ def classify_heldout(settings: Settings, city: str, data: Path, columns: str | N
     click.echo(f"combined decided by: {dict(report.combined_decided_by)}; embedder: {report.embedder} "
                f"(reads these texts: {report.embeddings_read_the_texts})")
     click.echo(f"left out (label names no category): {sum(report.left_out.values())}")
+    return 0
+
+
+@evaluations.command()
+@click.option("--data", type=_DATA, help="A CSV (text, attack, expected_flags); default: the "
+                                         "bundled Chinese set, cityloop/evaluation/data/manipulation_zh.csv.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the figures.")
+def manipulation(data: Path | None, as_json: bool) -> int:
+    """Whether the safety flags catch manipulation (prompt injection, priority and routing
+    demands, hidden by full-width or zero-width characters or in Traditional Chinese), against
+    flagging nothing and the same rules on the raw text."""
+    import json
+
+    from cityloop.evaluation import manipulation as ev
+
+    rows = ev.load(data or ev.MANIPULATION_FILE)
+    results = ev.evaluate(rows)
+    if as_json:
+        click.echo(json.dumps({name: s.as_json() for name, s in results.items()}, ensure_ascii=False))
+        return 0
+    click.echo(ev.format_report(results))
     return 0

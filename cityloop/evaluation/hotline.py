@@ -35,8 +35,9 @@ from agents.answer_span import answer_span, units
 from agents.embeddings import Embedder
 from agents.errors import LLMUnavailable
 from agents.hotline import MIN_ANSWER_SCORE, Passage, choose_and_draft, grounded
-from agents.text import content_words
+from agents.text import content_words, has_cjk
 from cityloop.evaluation.abstention import Abstention, abstention
+from cityloop.evaluation.bm25 import BM25
 from dispatch.core.base import Base
 from dispatch.hotline.kb import (
     HOTLINE_MODE,
@@ -83,6 +84,11 @@ class Report:
     lexical_abstention: Abstention | None = None
     """Where the hotline searches by full text (questions its embedding model cannot read):
     abstention on the top hit's ``lexical_coverage``."""
+    bm25: dict[int, float] = field(default_factory=dict)
+    bm25_halves: tuple[float, float] = (0.0, 0.0)
+    baseline: dict[int, float] = field(default_factory=dict)
+    """The trivial retriever: the answers that answer most questions, the same for every
+    question (the majority baseline of retrieval)."""
 
 
 @contextlib.contextmanager
@@ -132,13 +138,15 @@ def load(path: Path) -> tuple[list[ParsedDocument], list[Case]]:
     return docs, cases
 
 
-def load_questions(path: Path) -> list[str]:
-    """The ``question`` column of a CSV (questions with no answer in the data)."""
+def load_questions(path: Path, language: str | None = None) -> list[str]:
+    """The ``question`` column of a CSV (questions with no answer in the data); with
+    ``language``, only the rows whose ``language`` column says so."""
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if "question" not in (reader.fieldnames or ()):
             raise ValueError(f"{path}: needs a 'question' column")
-        return [" ".join(r["question"].split()) for r in reader if r["question"].strip()]
+        return [" ".join(r["question"].split()) for r in reader if r["question"].strip()
+                and (language is None or r.get("language", "") == language)]
 
 
 def f1(shown: str, reference: str) -> float:
@@ -187,6 +195,10 @@ def evaluate(
         if mode == HOTLINE_MODE:
             report.shown_f1 = _shown(cases, hits, embedder)
             answerable = [h[0].cosine if h else 0.0 for h in hits]
+    report.baseline = majority_baseline(cases, ks)
+    if any(has_cjk(case.question) for case in cases):
+        report.bm25, report.bm25_halves = bm25_recall(docs, cases, ks)
+        progress("bm25: " + ", ".join(f"recall@{k} {v:.3f}" for k, v in report.bm25.items()))
     if off_topic:
         off_vectors = embedder.embed(off_topic)
         snapshot = index.snapshot(db_session)
@@ -196,6 +208,34 @@ def evaluate(
     if chat is not None and llm_sample > 0:
         _score_llm(report, db_session, cases, vectors, embedder, index, chat, llm_sample, seed, progress)
     return report
+
+
+def majority_baseline(cases: list[Case], ks: tuple[int, ...]) -> dict[int, float]:
+    """recall@k of answering every question with the k answers that answer most questions."""
+    counts: dict[str, int] = {}
+    for case in cases:
+        for source in case.answers:
+            counts[source] = counts.get(source, 0) + 1
+    ranked = sorted(counts, key=lambda source: (-counts[source], source))
+    return {k: sum(bool(case.answers & set(ranked[:k])) for case in cases) / max(1, len(cases))
+            for k in ks}
+
+
+def bm25_recall(docs: list[ParsedDocument], cases: list[Case], ks: tuple[int, ...]
+                ) -> tuple[dict[int, float], tuple[float, float]]:
+    """recall@k of Okapi BM25 over the segmented answers (in process), and recall@1 on the
+    even- and odd-numbered questions."""
+    index = BM25([" ".join(d.chunks) for d in docs])
+    right = {k: 0 for k in ks}
+    first = [0, 0]
+    for number, case in enumerate(cases):
+        found = [docs[d].source in case.answers for d, _ in index.top(case.question, max(ks))]
+        for k in ks:
+            right[k] += any(found[:k])
+        first[number % 2] += any(found[:1])
+    halves = (len(cases) - len(cases) // 2, len(cases) // 2)
+    return ({k: right[k] / len(cases) for k in ks},
+            (first[0] / max(1, halves[0]), first[1] / max(1, halves[1])))
 
 
 def _lexical_abstention(db_session: Session, cases: list[Case], off_topic: list[str], embedder: Embedder,
@@ -264,6 +304,11 @@ def as_json(report: Report) -> dict[str, Any]:
                          for mode, r in report.recall.items()},
         "shown_text_f1": report.shown_f1,
     }
+    out["baseline_most_answered"] = {"recall_at_1": report.baseline.get(1),
+                                      "recall_at_5": report.baseline.get(5)}
+    if report.bm25:
+        out["bm25_segmented"] = {"recall_at_1": report.bm25[1], "recall_at_5": report.bm25[5],
+                                 "recall_at_1_even_odd": list(report.bm25_halves)}
     if report.abstention is not None:
         out["abstention"] = report.abstention.as_json()
     if report.lexical_abstention is not None:
@@ -288,6 +333,12 @@ def format_report(report: Report, *, model: str) -> str:
         mark = "   <- the hotline's" if mode == HOTLINE_MODE else ""
         lines.append(f"{mode:<10}" + "".join(f"{recall[k]:>11.3f}" for k in ks)
                      + f"   {even:.3f} / {odd:.3f}{mark}")
+    if report.bm25:
+        lines.append(f"{'bm25':<10}" + "".join(f"{report.bm25[k]:>11.3f}" for k in ks)
+                     + f"   {report.bm25_halves[0]:.3f} / {report.bm25_halves[1]:.3f}   (in process, segmented)")
+    if report.baseline:
+        lines.append(f"{'baseline':<10}" + "".join(f"{report.baseline[k]:>11.3f}" for k in ks)
+                     + "   (the most-answered answers for every question)")
     if report.shown_f1:
         lines += ["", f"shown text vs the reference answer (content-word F1, {HOTLINE_MODE} top 1): "
                   f"whole passage {report.shown_f1['passage']:.3f}, answer span {report.shown_f1['span']:.3f}"]
