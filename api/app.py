@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.templating import Jinja2Templates
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -32,10 +30,9 @@ from api.routes import (
 )
 from api.security_headers import SecurityHeaders
 from api.web import dead_letters as dead_letters_page
+from api.web.render import page
 from dispatch.core.celery_app import configure as configure_celery
 from dispatch.core.runtime import get_runtime, set_config
-
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
 class BodyLimit(BaseHTTPMiddleware):
@@ -89,12 +86,10 @@ def create_app(config: ApiConfig) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(dead_letters_page.router)
     web.install(app)
-    templates = Jinja2Templates(directory=TEMPLATES_DIR)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request) -> HTMLResponse:
         rt = get_runtime()
-        return templates.TemplateResponse(
-            request, "index.html", {"city": rt.city, "agencies": rt.city.agencies})
+        return page(request, "index.html", {"city": rt.city, "agencies": rt.city.agencies})
 
     return app

@@ -15,12 +15,16 @@ from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep
-from api.web.render import error_page
+from api.web.messages import CSRF, describe
+from api.web.render import error_page, language_of
+from dispatch import i18n
 from dispatch.accounts import sessions as websessions
 from dispatch.accounts.models import User
 from dispatch.core.errors import NotFound
+from dispatch.core.runtime import get_runtime
 from dispatch.tickets.access import AccessDenied
 
 SESSION_COOKIE = "cityloop_session"
@@ -110,23 +114,38 @@ async def _not_signed_in(request: Request, _: NotSignedIn) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+def _reader(request: Request) -> User | None:
+    """The signed-in user of a refused page (for its language), or None."""
+    try:
+        with get_runtime().factory() as db:
+            session = websessions.lookup(db_session=db, token=request.cookies.get(SESSION_COOKIE))
+            return session.user if session is not None else None
+    except Exception:  # the error page must not fail for want of a language
+        return None
+
+
 async def _bad_csrf(request: Request, _: BadCsrf) -> Response:
     message = "missing or wrong CSRF token; reload the page and try again"
     if _wants_json(request):
         return JSONResponse(status_code=403, content={"detail": message})
-    return error_page(403, message)
+    user = await run_in_threadpool(_reader, request)
+    language = language_of(request, user)
+    shown = message if language == "en" else i18n.gettext(language, CSRF)
+    return error_page(403, shown, request, user)
 
 
 async def _denied(request: Request, exc: AccessDenied) -> Response:
     if _wants_json(request):
         return JSONResponse(status_code=403, content={"detail": str(exc)})
-    return error_page(403, str(exc))
+    user = await run_in_threadpool(_reader, request)
+    return error_page(403, describe(exc, language_of(request, user)), request, user)
 
 
 async def _not_found(request: Request, exc: NotFound) -> Response:
     if _wants_json(request) or not request.url.path.startswith(("/tickets/", "/inbox")):
         return JSONResponse(status_code=404, content={"detail": str(exc)})
-    return error_page(404, str(exc))
+    user = await run_in_threadpool(_reader, request)
+    return error_page(404, describe(exc, language_of(request, user)), request, user)
 
 
 def install(app: FastAPI) -> None:

@@ -7,25 +7,23 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
-from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.hotline import (
     Reply,
 )
 from api.deps import ConfigDep, RuntimeDep
+from api.web.render import page
 from dispatch.core.inputs import SafeText
 from dispatch.hotline.flows import converse
 from dispatch.hotline.kb import VectorIndex
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["hotline"])
-TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent.parent / "templates")
 _CHUNK = re.compile(r"\S+\s*")
 
 
@@ -70,4 +68,5 @@ def post_message(
 
 @router.get("/hotline", response_class=HTMLResponse, include_in_schema=False)
 def chat_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, "hotline/chat.html", {"city": rt.city})
+    """The chat page, in the citizen's language (the city's default, else the browser's)."""
+    return page(request, "hotline/chat.html", {"city": rt.city})

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from api.deps import ConfigDep, RuntimeDep, SessionDep
 from api.open311_format import Open311Error, Open311Route, check_format, render
+from dispatch import i18n
 from dispatch.accounts import apikeys
 from dispatch.intake import open311
 from dispatch.intake.flows import submit_open311
@@ -88,8 +89,17 @@ def discovery(fmt: Fmt, config: ConfigDep) -> Response:
 
 
 @router.get("/v2/services.{fmt}")
-def list_services(fmt: Fmt, rt: RuntimeDep) -> Response:
-    return render(check_format(fmt), open311.services(rt.city), root="services", item="service")
+def list_services(
+    fmt: Fmt, rt: RuntimeDep,
+    locale: Annotated[str | None, Query(
+        max_length=35, pattern=r"^[A-Za-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})*$",
+        description="The language of the service names (en, zh, zh_CN); else Accept-Language, "
+                    "else the city's own names")] = None,
+    accept_language: Annotated[str | None, Header(max_length=500)] = None,
+) -> Response:
+    language = i18n.supported(locale) or i18n.from_accept_language(accept_language)
+    return render(check_format(fmt), open311.services(rt.city, language), root="services",
+                  item="service")
 
 
 @router.get("/v2/services/{service_code}.{fmt}")

@@ -92,7 +92,7 @@
     var data = JSON.parse(document.getElementById("ask-chart-data").textContent);
     new Chart(canvas, {
       type: "bar",
-      data: { labels: data.labels, datasets: [{ label: "tickets", data: data.counts, backgroundColor: "#457b9d" }] },
+      data: { labels: data.labels, datasets: [{ label: canvas.dataset.label || "tickets", data: data.counts, backgroundColor: "#457b9d" }] },
       options: { animation: false, indexAxis: "y", plugins: { legend: { display: false } },
                  scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } }
     });

@@ -11,8 +11,8 @@
       data: {
         labels: data.days,
         datasets: [
-          { label: "created", data: data.created, borderColor: "#1d3557", tension: 0.2 },
-          { label: "resolved", data: data.resolved, borderColor: "#2a9d8f", tension: 0.2 }
+          { label: canvas.dataset.created || "created", data: data.created, borderColor: "#1d3557", tension: 0.2 },
+          { label: canvas.dataset.resolved || "resolved", data: data.resolved, borderColor: "#2a9d8f", tension: 0.2 }
         ]
       },
       options: { animation: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }

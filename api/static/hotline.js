@@ -6,6 +6,12 @@
   var form = document.getElementById("chat");
   var input = document.getElementById("text");
   var conversationId = null;
+  // the page's words in the reader's language (the template fills them in)
+  var words = {
+    source: form.dataset.source || "Source:",
+    failed: form.dataset.failed || "Sorry, that did not work. Please try again.",
+    unreachable: form.dataset.unreachable || "The hotline cannot be reached right now."
+  };
 
   function add(who, text) {
     var div = document.createElement("div");
@@ -24,7 +30,7 @@
       var el = document.createElement(isLink ? "a" : "span");
       el.textContent = c.title + (isLink ? "" : " (" + c.source + ")");
       if (isLink) { el.href = c.source; el.rel = "noopener noreferrer"; el.target = "_blank"; }
-      p.appendChild(document.createTextNode("Source: "));
+      p.appendChild(document.createTextNode(words.source + " "));
       p.appendChild(el);
       div.appendChild(p);
     });
@@ -43,10 +49,10 @@
     }).then(function (r) {
       return r.json().then(function (body) { return {ok: r.ok, body: body}; });
     }).then(function (res) {
-      if (!res.ok) { add("city", "Sorry, that did not work. Please try again."); return; }
+      if (!res.ok) { add("city", words.failed); return; }
       conversationId = res.body.conversation_id;
       var shown = res.body.text.split("\n\nSource: ")[0];
       addCitations(add("city", shown), res.body.citations || []);
-    }).catch(function () { add("city", "The hotline cannot be reached right now."); });
+    }).catch(function () { add("city", words.unreachable); });
   });
 })();

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import auth
-from api.web import ask, attachments, dashboard, inbox, learning, login, ticket
+from api.web import ask, attachments, dashboard, inbox, language, learning, login, ticket
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -17,5 +17,5 @@ def install(app: FastAPI) -> None:
     """Mount the static files (htmx is vendored there), the pages and the auth handlers."""
     auth.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (login, inbox, dashboard, attachments, ticket, ask, learning):
+    for module in (login, language, inbox, dashboard, attachments, ticket, ask, learning):
         app.include_router(module.router)

@@ -20,13 +20,15 @@ from api.auth import UserDep
 from api.config import ApiConfig
 from api.deps import ConfigDep, RuntimeDep, SessionDep
 from api.web.maps import CHART_JS, LEAFLET_CSS, LEAFLET_JS, map_data
-from api.web.render import page
+from api.web.messages import describe
+from api.web.render import language_of, page
 from dispatch.ask import service
 from dispatch.ask.places import layer_geojson
 from dispatch.ask.schemas import AskAnswer
 from dispatch.ask.vectors import index_for
 from dispatch.city.config import CityConfig
 from dispatch.core.errors import InvalidField, NotFound
+from dispatch.i18n import CityNames
 
 router = APIRouter(include_in_schema=False)
 PAGE_LIMIT = 100
@@ -97,9 +99,11 @@ def ask_page(request: Request, db: SessionDep, rt: RuntimeDep, config: ConfigDep
                              index=index_for(rt.engine), embedder=rt.embedder, chat=rt.chat,
                              edited=filters, limit=PAGE_LIMIT)
     except (ValidationError, ValueError, InvalidField) as exc:
-        context["error"] = _message(exc)
+        language = language_of(request, who.user)
+        context["error"] = _message(exc) if language == "en" else describe(exc, language)
         return page(request, "inbox/ask.html", context, status=422)
-    chart = {"labels": [c.name for c in answer.by_category],
+    names = CityNames(rt.city, language_of(request, who.user))
+    chart = {"labels": [names.category_name(c.category) for c in answer.by_category],
              "counts": [c.count for c in answer.by_category]}
     context.update(answer=answer, map=_map(answer, rt.city, config), chart=chart)
     return page(request, "inbox/ask.html", context)

@@ -12,6 +12,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from api.auth import PostUserDep, UserDep
 from api.deps import ConfigDep, RuntimeDep, SessionDep
+from api.web.messages import describe
+from api.web.render import language_of
 from api.web.ticket_view import event_image, ticket_page_response
 from dispatch.core.errors import InvalidField, NotFound
 from dispatch.tickets import collab
@@ -50,7 +52,7 @@ def upload_attachment(request: Request, ticket_id: int, db: SessionDep, rt: Runt
                                   upload=upload, max_bytes=config.max_image_bytes)
     except InvalidField as exc:
         return ticket_page_response(request, db, rt, config, who, ticket_id,
-                                    error=f"{exc.field}: {exc.message}", status=422)
+                                    error=describe(exc, language_of(request, who.user)), status=422)
     return RedirectResponse(f"/tickets/{ticket_id}#attachments", status_code=303)
 
 

@@ -14,12 +14,23 @@ from api.auth import PostUserDep, UserDep
 from api.deps import SessionDep
 from api.routes.dead_letters import check_operator, retry_letter
 from api.routes.quarantine import discard_item, quarantined, retry_item
-from api.web.render import page
+from api.web.messages import describe, status_title
+from api.web.render import language_of, page, tr
 from dispatch.core.errors import NotFound
 from dispatch.delivery import dead_letters
+from dispatch.i18n import N_
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+RELEASED = N_("Quarantined item %(item)s released and queued again.")
+DISCARDED = N_("Quarantined item %(item)s discarded.")
+
+
+def _detail(request: Request, who: UserDep, exc: HTTPException) -> str:
+    """A refusal of the retry API (already retried, not yet failed …) for the reader: as
+    it is in English, else the catalog's title for its status."""
+    language = language_of(request, who.user)
+    return str(exc.detail) if language == "en" else status_title(exc.status_code, language)
 
 
 def _page(request: Request, db: SessionDep, who: UserDep, *, include_retried: bool,
@@ -41,8 +52,8 @@ def dead_letters_page(request: Request, db: SessionDep, who: UserDep,
                       retried: Annotated[int | None, Query(ge=1)] = None,
                       released: Annotated[int | None, Query(ge=1)] = None,
                       discarded: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
-    notice = (f"Quarantined item {released} released and queued again." if released else
-              f"Quarantined item {discarded} discarded." if discarded else "")
+    notice = (tr(request, RELEASED, user=who.user, item=released) if released else
+              tr(request, DISCARDED, user=who.user, item=discarded) if discarded else "")
     return _page(request, db, who, include_retried=include_retried, cursor=cursor, done=retried,
                  notice=notice)
 
@@ -53,7 +64,7 @@ def retry_dead_letter(request: Request, dead_letter_id: int, db: SessionDep,
     try:
         retry_letter(db_session=db, user=who.user, dead_letter_id=dead_letter_id)
     except HTTPException as exc:
-        return _page(request, db, who, include_retried=False, cursor=None, error=str(exc.detail),
+        return _page(request, db, who, include_retried=False, cursor=None, error=_detail(request, who, exc),
                      status=exc.status_code)
     return RedirectResponse(f"/dead-letters?retried={dead_letter_id}", status_code=303)
 
@@ -68,10 +79,10 @@ def quarantine_choice(request: Request, quarantine_id: int, choice: Literal["ret
         else:
             discard_item(db_session=db, user=who.user, quarantine_id=quarantine_id)
     except HTTPException as exc:
-        return _page(request, db, who, include_retried=False, cursor=None, error=str(exc.detail),
+        return _page(request, db, who, include_retried=False, cursor=None, error=_detail(request, who, exc),
                      status=exc.status_code)
     except NotFound as exc:
-        return _page(request, db, who, include_retried=False, cursor=None, error=str(exc),
-                     status=404)
+        return _page(request, db, who, include_retried=False, cursor=None,
+                     error=describe(exc, language_of(request, who.user)), status=404)
     done = "released" if choice == "retry" else "discarded"
     return RedirectResponse(f"/dead-letters?{done}={quarantine_id}", status_code=303)

@@ -17,9 +17,10 @@ from sqlalchemy import select
 
 from api.auth import PostUserDep, UserDep
 from api.deps import RuntimeDep, SessionDep
-from api.web.render import page
+from api.web.render import page, tr
 from dispatch.accounts.models import User
 from dispatch.core.errors import InvalidField, NotFound
+from dispatch.i18n import N_
 from dispatch.tickets import access, collab, inbox
 from dispatch.tickets.access import visible_ticket
 from dispatch.tickets.flows import take_action
@@ -62,7 +63,7 @@ def inbox_page(request: Request, db: SessionDep, rt: RuntimeDep, who: UserDep,
     seen = inbox.watermark(db_session=db)  # before the search: nothing slips between
     rows, next_cursor = inbox.search(db_session=db, scope=access.agency_scope(who.user),
                                      where=where, cursor=None, limit=PAGE_SIZE)
-    notice = _bulk_notice(request)
+    notice = _bulk_notice(request, who.user)
     context = {**_context(rt, who, where), "rows": rows, "next_cursor": next_cursor,
                "seen": seen, "notice": notice, "colleagues": _colleagues(db, who.user)}
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "results":
@@ -78,14 +79,19 @@ def _colleagues(db: SessionDep, user: User) -> list[User]:
     return list(db.scalars(stmt.order_by(User.agency, User.username)))
 
 
-def _bulk_notice(request: Request) -> str | None:
+BULK_NOTICES = {
+    "acknowledged": N_("Acknowledged %(done)s ticket(s); %(skipped)s could not be acknowledged."),
+    "assigned": N_("Assigned %(done)s ticket(s); %(skipped)s could not be assigned."),
+}
+
+
+def _bulk_notice(request: Request, user: User) -> str | None:
     params = request.query_params
     skipped = params.get("skipped") or "0"
-    for verb, key in (("Acknowledged", "acknowledged"), ("Assigned", "assigned")):
+    for key, notice in BULK_NOTICES.items():
         done = params.get(key)
         if done is not None and done.isdigit() and skipped.isdigit():
-            return (f"{verb} {int(done)} ticket(s); {int(skipped)} could not be "
-                    f"{verb.lower()}.")
+            return tr(request, notice, user=user, done=int(done), skipped=int(skipped))
     return None
 
 

@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import SESSION_COOKIE, PostUserDep, secure_cookies, set_session_cookie, signed_in
 from api.deps import RuntimeDep, SessionDep
-from api.web.render import page
+from api.web.messages import LOGIN_EXPIRED, TOO_MANY, WRONG_PASSWORD
+from api.web.render import language_of, page, tr
 from dispatch.accounts import sessions as websessions
 from dispatch.accounts import users
 
@@ -22,7 +23,7 @@ router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "cityloop_login_csrf"
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a path on this site: never ``//evil.example`` or ``https://...``."""
     if target and target.startswith("/") and not target.startswith(("//", "/\\")):
         return target
@@ -44,8 +45,8 @@ def _login_page(request: Request, *, next_url: str, error: str | None = None,
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, rt: RuntimeDep, next: str | None = None) -> Response:
     if signed_in(request, rt) is not None:
-        return RedirectResponse(_safe_next(next), status_code=303)
-    return _login_page(request, next_url=_safe_next(next))
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _login_page(request, next_url=safe_next(next))
 
 
 @router.post("/login")
@@ -55,11 +56,11 @@ def login(
     csrf_token: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/inbox",
 ) -> Response:
-    next_url = _safe_next(next)
+    next_url = safe_next(next)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(csrf_token.encode(), expected.encode()):
         return _login_page(request, next_url=next_url, username=username, status=403,
-                           error="The sign-in form expired; please try again.")
+                           error=tr(request, LOGIN_EXPIRED))
     address = request.client.host if request.client else "unknown"
     try:
         with db.begin():
@@ -67,11 +68,13 @@ def login(
                                       address=address)
             token = websessions.start(db_session=db, user=user) if user else None
     except users.TooManyAttempts as exc:
+        error = (str(exc) if language_of(request) == "en"
+                 else tr(request, TOO_MANY, seconds=exc.retry_after_s))
         return _login_page(request, next_url=next_url, username=username, status=429,
-                           error=str(exc), headers={"Retry-After": str(exc.retry_after_s)})
+                           error=error, headers={"Retry-After": str(exc.retry_after_s)})
     if token is None:
         return _login_page(request, next_url=next_url, username=username, status=401,
-                           error="Wrong username or password.")
+                           error=tr(request, WRONG_PASSWORD))
     response = RedirectResponse(next_url, status_code=303)
     set_session_cookie(request, response, token)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")

@@ -53,6 +53,9 @@ class User(Base):
     agency: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # the language of the user's pages ("en", "zh"); None: the city's default, then the
+    # browser's Accept-Language
+    language: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         CheckConstraint("role IN ('staff', 'supervisor', 'dispatcher', 'admin')",

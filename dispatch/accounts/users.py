@@ -76,6 +76,18 @@ def get(*, db_session: Session, user_id: int) -> User:
     return user
 
 
+def set_language(*, db_session: Session, user_id: int, language: str | None) -> User:
+    """The language of the user's pages: one with a catalog, or None for the city's default
+    (then the browser's)."""
+    from dispatch import i18n
+
+    if language is not None and i18n.supported(language) != language:
+        raise InvalidField("language", f"must be one of {', '.join(i18n.LANGUAGES)} or empty")
+    user = get(db_session=db_session, user_id=user_id)
+    user.language = language
+    return user
+
+
 def get_by_username(*, db_session: Session, username: str) -> User | None:
     return db_session.scalar(select(User).where(User.username == username.strip().lower()))
 

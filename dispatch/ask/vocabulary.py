@@ -15,8 +15,10 @@ def _words(code: str, name: str, names: dict[str, str], *more: list[str]) -> lis
     return list(dict.fromkeys(word for word in words if word.strip()))
 
 
-def _labels(name: str, names: dict[str, str]) -> dict[str, str]:
-    return {"en": name, **names}
+def _labels(name: str, names: dict[str, str], language: str = "en") -> dict[str, str]:
+    """The thing's label per language: its own name in the city file's language (a Chinese
+    city's ``name`` is Chinese, its ``names.en`` English), the ``names:`` for the others."""
+    return {"en": name, **names, language: name}
 
 
 _CACHE: dict[int, tuple[CityConfig, AskVocabulary]] = {}
@@ -42,15 +44,16 @@ def build_vocabulary(city: CityConfig) -> AskVocabulary:
 
     The fallback category ("other") is a code only: its name would match "any other …".
     """
+    own = city.city.language  # the language of the names in the city file
     categories = [
-        Term(code=c.code, labels=_labels(c.name, c.names), description=c.description,
+        Term(code=c.code, labels=_labels(c.name, c.names, own), description=c.description,
              words=[] if c.code == city.fallback_category
              else _words(c.code, c.name, c.names, c.synonyms, c.keywords))
         for c in city.categories]
-    districts = [Term(code=d.code, labels=_labels(d.name, d.names),
+    districts = [Term(code=d.code, labels=_labels(d.name, d.names, own),
                       words=_words(d.code, d.name, d.names, d.synonyms))
                  for d, _shape in city.district_shapes]
-    agencies = [Term(code=a.code, labels=_labels(a.name, a.names), description=a.description,
+    agencies = [Term(code=a.code, labels=_labels(a.name, a.names, own), description=a.description,
                      words=_words(a.code, a.name, a.names, a.synonyms))
                 for a in city.agencies]
     layers = [LayerTerm(code=layer.name, labels={"en": layer.label("en"), **layer.names},

@@ -77,7 +77,7 @@ def build_channel(city: CityConfig, agency: Agency, channel: str,
         secret = _secret(env, hook.secret_env, f"webhook of {agency.code}")
         return WebhookChannel(url=hook.url, secret=secret.encode(), timeout_s=hook.timeout_s)
     if channel == "email" and agency.email and smtp is not None:
-        return EmailChannel(config=_smtp(smtp, env), recipient=agency.email)
+        return EmailChannel(config=_smtp(smtp, env), recipient=agency.email, city=city)
     if channel == "open311" and agency.open311 is not None:
         target = agency.open311
         key = _secret(env, target.api_key_env, f"open311 of {agency.code}")
@@ -93,5 +93,5 @@ def build_channel(city: CityConfig, agency: Agency, channel: str,
             raise PermanentDeliveryError(f"mqtt of {agency.code}: {exc}") from None
         return MqttChannel(to=to, topic_prefix=settings.tickets_topic, timeout_s=settings.timeout_s)
     if escalation_level(channel) is not None and smtp is not None and agency.supervisor_email:
-        return EmailChannel(config=_smtp(smtp, env), recipient=agency.supervisor_email)
+        return EmailChannel(config=_smtp(smtp, env), recipient=agency.supervisor_email, city=city)
     raise PermanentDeliveryError(f"channel {channel!r} is not configured for agency {agency.code!r}")

@@ -19,7 +19,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from agents.redaction import redact
-from dispatch.city.config import Category, CityConfig
+from dispatch import i18n
+from dispatch.city.config import Agency, Category, CityConfig
 from dispatch.core.errors import InvalidField, NotFound
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
@@ -44,18 +45,24 @@ def category_for_code(city: CityConfig, service_code: str) -> Category | None:
     return next((c for c in city.categories if c.open311_service_code == service_code), None)
 
 
-def service(city: CityConfig, category: Category) -> dict[str, Any]:
+def service(city: CityConfig, category: Category, language: str | None = None) -> dict[str, Any]:
     agency = city.agency(category.default_agency) if category.default_agency else None
+
+    def name(thing: Category | Agency) -> str:
+        return i18n.name_in(thing, language, city.city.language) if language else thing.name
+
     return {
-        "service_code": category.open311_service_code, "service_name": category.name,
+        "service_code": category.open311_service_code, "service_name": name(category),
         "description": category.description or None, "metadata": False, "type": "realtime",
         "keywords": ",".join(category.keywords) or None,
-        "group": agency.name if agency else None,
+        "group": name(agency) if agency else None,
     }
 
 
-def services(city: CityConfig) -> list[dict[str, Any]]:
-    return [service(city, c) for c in city.categories]
+def services(city: CityConfig, language: str | None = None) -> list[dict[str, Any]]:
+    """The city's categories as Open311 services; with ``language``, their names (and the
+    agencies' names) in it where the city file has them (``names:``)."""
+    return [service(city, c, language) for c in city.categories]
 
 
 def service_definition(city: CityConfig, service_code: str) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def test_figures_follow_the_work_and_the_agency(clients: dict[str, TestClient],
     assert _card(mine, "agency") == {}  # the only landscaping ticket is resolved
     assert _card(mine, "category") == {}
     assert [p["id"] for p in _json(mine, "map-data")["pins"]] == []
-    assert re.search(r'id="compliance">100 %</strong>\s*<small>\(1 of 1\)', mine)
+    assert re.search(r'id="compliance">100\s?%</strong>\s*<small>\(1 of 1\)', mine)
     assert 'id="overdue">0</strong> of 0 open' in mine
     trend = _json(mine, "trend-data")
     assert len(trend["days"]) == 30 and trend["days"][-1] == datetime.now(UTC).date().isoformat()
