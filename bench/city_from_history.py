@@ -6,7 +6,11 @@ hand-written file, and the learned models; categories too (keywords, embeddings,
     .venv/bin/python bench/city_from_history.py sf ../shared/data/311/sf311_sample.csv
 
 Prints one JSON object per measurement; every figure comes from the same commands a user runs
-(`cityloop city init`, `cityloop eval routing|classify --split time --json`).
+(`cityloop city init`, `cityloop eval routing|classify --split time --json`). Beside them,
+``"measure": "tables"`` puts the drafted file's routing next to what any table learnt from the
+training rows reaches on the same test rows (type -> agency, and (type, text) -> agency backing
+off to the type), and next to the type-only ceiling (the best any type -> agency table can do
+on the test rows, knowing them); the ``ceiling`` of ``eval routing`` also sees the text.
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from pathlib import Path
 
-from cityloop.evaluation.split import split_rows
+from cityloop.evaluation.routing import Case, load_mapped_cases, rules_agency
+from cityloop.evaluation.split import ceiling, split_rows
+from dispatch.city.config import load_city
+from dispatch.learning.history_files import ColumnMap
 from dispatch.learning.history_values import read_datetime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +67,34 @@ def train_part(source: Path, target: Path) -> int:
     return len(train)
 
 
+def _table(rows: list[Case], key: Callable[[Case], Hashable]) -> dict[Hashable, str]:
+    counts: dict[Hashable, Counter[str]] = defaultdict(Counter)
+    for case in rows:
+        counts[key(case)][case.truth] += 1
+    return {k: c.most_common(1)[0][0] for k, c in counts.items()}
+
+
+def tables(drafted: Path, data: Path, columns: str) -> dict[str, object]:
+    """The drafted file against tables learnt from the same training rows, on the same test
+    rows as ``eval routing --split time`` (its cases, its split)."""
+    city = load_city(drafted)
+    cases = load_mapped_cases(data, city, ColumnMap.parse(columns)).cases
+    train, test = split_rows(cases, "time", dates=[case.at for case in cases])
+    by_type = _table(train, lambda case: case.category)
+    by_text = _table(train, lambda case: case.visible)
+    truth = [case.truth for case in test]
+
+    def share(answers: list[str | None]) -> float:
+        return round(sum(a == t for a, t in zip(answers, truth, strict=True)) / len(truth), 4)
+
+    return {"rows": len(test), "drafted_file": share([rules_agency(city, case) for case in test]),
+            "train_type_table": share([by_type.get(case.category) for case in test]),
+            "train_type_text_table": share([by_text.get(case.visible, by_type.get(case.category))
+                                            for case in test]),
+            "type_ceiling": round(ceiling([case.category for case in test], truth), 4),
+            "ceiling": round(ceiling([case.visible for case in test], truth), 4)}
+
+
 def main(city: str, data: Path) -> None:
     layout = LAYOUTS[city]
     with tempfile.TemporaryDirectory() as folder:
@@ -72,6 +109,7 @@ def main(city: str, data: Path) -> None:
                                          "--map", columns, "--split", "time", "--json"))
             print(json.dumps({"city": city, "measure": "routing", "file": label, "drafted_from": size,
                               **report}))
+        print(json.dumps({"city": city, "measure": "tables", **tables(drafted, data, layout["map"])}))
         for label, city_file in (("drafted", str(drafted)), ("hand-written", city)):
             report = json.loads(cityloop("eval", "classify", "--city", city_file, "--data", str(data),
                                          "--map", layout["map"], "--split", "time", "--json"))

@@ -264,13 +264,23 @@ class CityConfig(_Strict):
         return next((a.code for a in self.agencies if a.answers_to(name)), None)
 
     def category_for_type(self, request_type: str) -> str | None:
-        """The category whose ``service_types`` hold a record's request type (any case)."""
-        wanted = request_type.strip().casefold()
-        return self._service_types.get(wanted)
+        """The category whose ``service_types`` hold a record's request type: as written, else
+        in any case. Records may hold two types that differ only in case (NYC's "PLUMBING",
+        an HPD type, and "Plumbing", a DOB one): each keeps its own category; where only the
+        case differs from every listed type, the first category listing it wins."""
+        wanted = request_type.strip()
+        exact, folded = self._service_types
+        return exact.get(wanted) or folded.get(wanted.casefold())
 
     @cached_property
-    def _service_types(self) -> dict[str, str]:
-        return {t.strip().casefold(): c.code for c in self.categories for t in c.service_types}
+    def _service_types(self) -> tuple[dict[str, str], dict[str, str]]:
+        exact: dict[str, str] = {}
+        folded: dict[str, str] = {}
+        for category in self.categories:
+            for kind in category.service_types:
+                exact.setdefault(kind.strip(), category.code)
+                folded.setdefault(kind.strip().casefold(), category.code)
+        return exact, folded
 
     def district_at(self, lat: float, lon: float) -> District | None:
         point = Point(lon, lat)  # GeoJSON order: x=lon, y=lat
@@ -377,6 +387,13 @@ def _cross_check(cfg: CityConfig) -> list[str]:
         for dup in sorted(_duplicates(values)):
             i = values.index(dup, values.index(dup) + 1)
             problems.append(f"categories[{i}].{field}: duplicate {field} {dup!r}")
+    listed: dict[str, str] = {}
+    for i, cat in enumerate(cfg.categories):
+        for j, kind in enumerate(cat.service_types):
+            first = listed.setdefault(kind.strip(), cat.code)
+            if first != cat.code:
+                problems.append(f"categories[{i}].service_types[{j}]: {kind.strip()!r} is already a "
+                                f"service type of {first!r}; a request type maps to one category")
     for i, cat in enumerate(cfg.categories):
         if cat.default_agency is not None and cat.default_agency not in agencies:
             problems.append(f"categories[{i}].default_agency: unknown agency {cat.default_agency!r}"

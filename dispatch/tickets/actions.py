@@ -113,7 +113,8 @@ def change_category(
         raise InvalidField("category", f"the ticket is already filed under {code!r}")
     ticket.category, ticket.priority = code, spec.priority
     ticket.incident.category = code
+    change = f"category {previous} → {code}"  # shown in the ticket's timeline
     record(db_session=db_session, ticket=ticket, actor=actor, action="recategorize",
-           from_status=ticket.status, note=note or None,
+           from_status=ticket.status, note=f"{change}: {note}" if note else change,
            data={"from_category": previous, "to_category": code})
     return ticket, previous

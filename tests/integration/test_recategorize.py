@@ -45,10 +45,10 @@ def test_staff_of_the_agency_change_the_category_and_it_becomes_a_labelled_examp
         entry = ticket.history[-1]
         assert (entry.action, entry.actor, entry.data) == (
             "recategorize", "matrix-staff", {"from_category": "fallen_tree", "to_category": "pothole"})
-        assert entry.note == "it is a hole in the road, not a tree"
+        assert entry.note == "category fallen_tree → pothole: it is a hole in the road, not a tree"
     assert _examples() == [("pothole", "fallen_tree", "pothole", own, "matrix-staff")]
     shown = staff.get(f"/tickets/{own}").text
-    assert "recategorize" in shown and "it is a hole in the road, not a tree" in shown
+    assert "recategorize" in shown and "category fallen_tree → pothole: it is a hole" in shown
     # the JSON API, for a dispatcher: the history and the example follow the same way
     done = clients["dispatcher"].post(f"/api/tickets/{own}/category",
                                       json={"category": "graffiti", "note": "paint"})

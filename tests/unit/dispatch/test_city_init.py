@@ -9,10 +9,11 @@ import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from cityloop.cli import cityloop
-from dispatch.city.config import load_city, parse_city
+from dispatch.city.config import CityConfigError, load_city, parse_city
 from dispatch.city.routing import RoutingInput, route_by_config
 from dispatch.learning.drafting import HALF_LIVES, RULE_MIN_ROWS, choose_half_life, draft_city, tally
 from dispatch.learning.history_files import HistoryRow
@@ -106,3 +107,23 @@ def test_without_drift_every_record_counts_the_same() -> None:
     assert "Every record counts the same" in text
     assert "default_agency: dpw  # 750 of 1000 records (75.0%); also Parks: 250" in text
     assert choose_half_life(tally(records())).accuracy == {}  # one day: nothing to validate on
+
+
+def test_types_that_differ_only_in_case_keep_their_own_category_and_agency() -> None:
+    # NYC's records hold "PLUMBING" (an HPD type) and "Plumbing" (a DOB one)
+    rows = [row(n, "PLUMBING", "HPD") for n in range(30)] + [row(100 + n, "Plumbing", "DOB") for n in range(5)]
+    text = draft_city(tally(rows), name="Case City")
+    city = parse_city(__import__("yaml").safe_load(text))
+    assert (city.category_for_type("PLUMBING"), city.category_for_type("Plumbing")) == ("plumbing", "plumbing_2")
+    assert route(text, "PLUMBING", None) == "hpd"
+    assert route(text, "Plumbing", None) == "dob"
+    assert city.category_for_type(" plumbing ") == "plumbing"  # no exact match: any case, the first
+
+
+def test_one_request_type_in_two_categories_is_refused() -> None:
+    data = __import__("yaml").safe_load(draft_city(tally(records()), name="Test City"))
+    data["categories"][1]["service_types"].append(data["categories"][0]["service_types"][0])
+    with pytest.raises(CityConfigError) as caught:
+        parse_city(data)
+    assert any("categories[1].service_types[1]: 'Pothole (Street)' is already a service type of "
+               "'pothole_street'" in p for p in caught.value.problems), caught.value.problems
