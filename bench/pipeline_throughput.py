@@ -176,10 +176,12 @@ def measure_noop(celery_app: object, broker: redis.Redis, stack: Stack, count: i
     for _ in range(20):  # warm the pool and the connections
         send("cityloop.noop", queue=NOOP_QUEUE)
     _drain(broker, stack, timeout_s=600)
+    cpu_before = cpu_seconds(stack)
     started = time.perf_counter()
     for _ in range(count):
         send("cityloop.noop", queue=NOOP_QUEUE)
     _drain(broker, stack, timeout_s=600)
+    print(f"  no-op: {cpu_note(cpu_before, cpu_seconds(stack), count)}", flush=True)
     return Result("no-op Celery task", count, count, time.perf_counter() - started)
 
 
@@ -213,14 +215,56 @@ def post_events(base_url: str, bodies: list[dict[str, object]], clients: int) ->
         list(pool.map(post, chunks))
 
 
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of: this bench (the HTTP clients), the API, the worker's main process,
+    its pool processes, the PostgreSQL backends of the bench database and the Redis server
+    (shared with anything else using it)."""
+    import psutil
+
+    def used(proc: psutil.Process) -> float:
+        try:
+            t = proc.cpu_times()
+            return float(t.user + t.system)
+        except psutil.Error:
+            return 0.0
+
+    out = {"bench client": used(psutil.Process())}
+    for name, popen in stack.procs.items():
+        try:
+            main = psutil.Process(popen.pid)
+            children = main.children(recursive=True)
+        except psutil.Error:
+            continue
+        out[name] = used(main)
+        if children:
+            out[f"{name} children"] = sum(used(c) for c in children)
+    backends, redis_cpu = 0.0, 0.0
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        line = " ".join(proc.info["cmdline"] or [])
+        if f" {DB_NAME} " in line and line.startswith("postgres:"):
+            backends += used(proc)
+        elif (proc.info["name"] or "").startswith("redis-server") and ":6379" in line:
+            redis_cpu += used(proc)
+    out["postgres backends"], out["redis-server"] = backends, redis_cpu
+    return out
+
+
+def cpu_note(before: dict[str, float], after: dict[str, float], count: int) -> str:
+    per = {k: 1000 * (after.get(k, 0.0) - before.get(k, 0.0)) / max(count, 1) for k in after}
+    parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v >= 0.05)
+    return f"CPU ms per item: {parts}; total {sum(per.values()):.1f}"
+
+
 def measure_events(engine: Engine, stack: Stack, *, label: str, count: int, clients: int,
                    timeout_s: float, stall_s: float,
                    bodies: list[dict[str, object]] | None = None) -> Result:
     """POST ``count`` events (or ``bodies``), then wait until as many tickets are done (or no
     progress)."""
     bodies = bodies or event_bodies(count, label.split(",")[-1].strip().replace(" ", "-"))
+    cpu_before = cpu_seconds(stack)
     started = time.perf_counter()
     post_events(stack.base_url, bodies, clients)
+    posted_s = time.perf_counter() - started
     deadline, progress_at, done = time.monotonic() + timeout_s, time.monotonic(), 0
     with engine.connect() as conn:
         while done < count and time.monotonic() < min(deadline, progress_at + stall_s):
@@ -231,8 +275,10 @@ def measure_events(engine: Engine, stack: Stack, *, label: str, count: int, clie
             if done < count:
                 time.sleep(0.05)
         elapsed = time.perf_counter() - started
+        cpu_after = cpu_seconds(stack)
         methods = ", ".join(f"{m}={n}" for m, n in conn.execute(METHODS_SQL))
-    note = f"routing: {methods or 'no tickets'}"
+    note = f"routing: {methods or 'no tickets'}; all POSTed after {posted_s:.1f} s"
+    print(f"  {label}: {cpu_note(cpu_before, cpu_after, count)}", flush=True)
     if done < count:
         note += f"; INCOMPLETE (no new ticket for {stall_s:.0f} s or {timeout_s:.0f} s in all); " \
                 f"last worker error: {last_error(stack.logs['worker'])}"
@@ -258,6 +304,85 @@ def print_table(results: list[Result], noop: Result) -> None:
     print(line)
 
 
+@dataclass
+class SqlCount:
+    """Statements and transactions seen by one engine (SQLAlchemy event listeners)."""
+
+    statements: int = 0
+    transactions: int = 0
+    write_commits: int = 0  # commits of a transaction that wrote (each waits for a WAL fsync)
+    tasks: int = 0
+
+    def per(self, n: int) -> str:
+        return (f"{self.transactions / n:.2f} transactions ({self.write_commits / n:.2f} writing), "
+                f"{self.statements / n:.1f} SQL statements, {self.tasks / n:.2f} Celery tasks")
+
+
+def _listen(engine: Engine, counts: list[SqlCount]) -> None:
+    """Count into ``counts[-1]`` (append another to start a new count)."""
+    from sqlalchemy import event
+
+    writing: set[int] = set()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _statement(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        counts[-1].statements += 1
+        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writing.add(id(conn))
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        counts[-1].transactions += 1
+        writing.discard(id(conn))
+
+    @event.listens_for(engine, "commit")
+    def _commit(conn):  # type: ignore[no-untyped-def]
+        if id(conn) in writing:
+            counts[-1].write_commits += 1
+            writing.discard(id(conn))
+
+
+def count_sql(engine: Engine, broker: redis.Redis, count: int) -> None:
+    """The LLM-off path in this process, messages run in order as the worker would take them:
+    SQL statements, transactions and write commits per event, intake (the API's flow) apart."""
+    import dispatch.tasks  # noqa: F401  (registers the tasks)
+    from agents import LLMConfig
+    from dispatch.core import celery_app as celery_module
+    from dispatch.core.config import DispatchConfig
+    from dispatch.core.runtime import get_runtime, set_config, warm
+    from dispatch.intake.flows import submit_event
+    from dispatch.intake.schemas import EventCreate
+
+    set_config(DispatchConfig(database_url=DATABASE_URL, broker_url=BROKER_URL, city_file=SAMPLE_CITY,
+                              llm=LLMConfig(enabled=False), db_pre_ping=False))
+    warm(embedder=True)
+    rt = get_runtime()
+    app = celery_module.app
+    sent: list[tuple[str, list[object]]] = []
+    real_send = app.send_task
+    app.send_task = lambda name, args=None, **_: sent.append((name, list(args or [])))  # type: ignore[method-assign]
+    intake, worker = SqlCount(), SqlCount()
+    counts = [intake]
+    try:
+        _listen(rt.engine, counts)
+        for body in event_bodies(count, "sql"):
+            with rt.factory() as db:
+                submit_event(db_session=db, city=rt.city, data=EventCreate.model_validate(body),
+                             max_image_bytes=1000)
+        counts.append(worker)
+        while sent:
+            name, args = sent.pop(0)
+            worker.tasks += 1
+            app.tasks[name].apply(args=args, throw=True)
+        with engine.connect() as conn:
+            done = int(conn.execute(DONE_SQL).scalar_one())
+    finally:
+        app.send_task = real_send  # type: ignore[method-assign]
+    print(f"  SQL per event, {count} events, {done} tickets done:\n"
+          f"    intake (API flow): {intake.per(count)}\n    worker: {worker.per(count)}", flush=True)
+    empty_state(engine, broker)
+
+
 def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
     from dispatch.core.celery_app import configure
     from dispatch.core.config import DispatchConfig
@@ -271,6 +396,8 @@ def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
     stack_.callback(engine.dispose)
     broker = redis.Redis.from_url(BROKER_URL)
     empty_state(engine, broker)
+    if args.count_sql:
+        count_sql(engine, broker, args.count_sql)
 
     print("phase a+b: worker and API with the LLM off ...", flush=True)
     off = Stack(child_env("", "smollm2-135m-instruct", free_port()), log_dir, "llm-off")
@@ -324,6 +451,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per phase")
     parser.add_argument("--stall", type=float, default=180.0,
                         help="give up a phase after this many seconds without a new ticket")
+    parser.add_argument("--count-sql", type=int, default=0, metavar="N",
+                        help="first run N events through the LLM-off path in this process and print "
+                             "SQL statements, transactions and write commits per event")
     args = parser.parse_args()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _raise_interrupt)

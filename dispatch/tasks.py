@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Callable
 
 from celery import Task
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from dispatch.cameras import recheck
+from dispatch.city.config import CityConfig
 from dispatch.core.celery_app import MAINTENANCE_QUEUE, ROUTE_QUEUE, UNDERSTAND_QUEUE, app
 from dispatch.core.db import transaction
 from dispatch.core.queues import (
@@ -25,9 +28,13 @@ from dispatch.delivery import flows as delivery_flows
 from dispatch.delivery import outbox
 from dispatch.delivery.models import Delivery
 from dispatch.incidents import batching
+from dispatch.incidents.models import Incident
+from dispatch.learning.current import LearnedRouter
+from dispatch.learning.proposals import with_accepted_rules
 from dispatch.quarantine.guard import Guarded
 from dispatch.sla import escalation, scheduled
 from dispatch.tickets import flows as ticket_flows
+from dispatch.tickets.models import Ticket
 
 log = logging.getLogger(__name__)
 # a broker outage while a task publishes its next step is retried like a database outage
@@ -45,8 +52,59 @@ def understand_event(event_id: str) -> int:
         engine=rt.engine, factory=rt.factory, city=rt.city, chat=rt.chat, event_id=uuid.UUID(event_id),
         size=rt.config.understand_batch, on_incident=_route_next, embedder=rt.embedder,
         duplicates=rt.duplicates, vision=rt.config.llm.vision,
-        learned=rt.learned.category_predictor() if rt.learned else None)
+        learned=rt.learned.category_predictor() if rt.learned else None,
+        settle=RouteInline(city=rt.city, router=rt.learned.router() if rt.learned else None)
+        if rt.chat is None else None)
     return len(done)
+
+
+class RouteInline:
+    """Without an LLM, the rest of the loop in the understanding batch's own transaction:
+    the rules route each incident and its inbox delivery is recorded (what
+    ``route_incident`` and ``deliver_ticket`` do, each in their own transaction and task),
+    so a batch commits once. The outside channels planned with the delivery are queued after
+    the commit; a broker that is down then leaves them pending for the sweep."""
+
+    def __init__(self, *, city: CityConfig, router: LearnedRouter | None = None) -> None:
+        self.base_city, self.router = city, router
+        self._city: CityConfig | None = None  # with the accepted rule proposals, read once per batch
+
+    def city(self, db_session: Session) -> CityConfig:
+        if self._city is None:
+            self._city = with_accepted_rules(db_session=db_session, city=self.base_city)
+        return self._city
+
+    def fresh(self, db_session: Session, incidents: list[Incident]) -> Callable[[], None] | None:
+        tickets = ticket_flows.route_fresh(db_session=db_session, city=self.city(db_session),
+                                           incidents=incidents, router=self.router)
+        return _sender(delivery_flows.record_fresh_inbox_deliveries(
+            db_session=db_session, city=self.base_city, tickets=tickets))
+
+    def __call__(self, db_session: Session, incident_id: uuid.UUID) -> Callable[[], None] | None:
+        routed = ticket_flows.route_in_transaction(db_session=db_session, city=self.city(db_session),
+                                                   incident_id=incident_id, router=self.router)
+        if routed is None or routed.agency is None:
+            return None  # gone, or in triage: a triage ticket waits for a dispatcher
+        ticket = db_session.get(Ticket, routed.ticket_id)
+        assert ticket is not None
+        planned = delivery_flows.record_inbox_delivery_in(
+            db_session=db_session, ticket=ticket, routing_seq=routed.routing_seq, city=self.base_city)
+        return _sender([(delivery_id, routed.agency) for delivery_id in planned or []])
+
+
+def _sender(planned: list[tuple[int, str]]) -> Callable[[], None] | None:
+    """Queue the planned channel deliveries (after the commit); the sweep sends what a broker
+    outage leaves pending."""
+    if not planned:
+        return None
+
+    def send() -> None:
+        try:
+            for delivery_id, agency in planned:
+                enqueue_channel(delivery_id, agency)
+        except (BrokerError, OSError) as exc:
+            log.warning("%d channel deliveries stored; queueing left to the sweep: %s", len(planned), exc)
+    return send
 
 
 def _route_next(incident_id: uuid.UUID) -> None:

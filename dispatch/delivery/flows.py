@@ -28,23 +28,51 @@ def record_inbox_delivery(
     """
     with transaction(factory) as db:
         ticket = db.get(Ticket, ticket_id)
-        if ticket is None or ticket.routing_seq != routing_seq or ticket.agency is None:
+        if ticket is None:
             return False
-        inserted = db.execute(
-            insert(Delivery)
-            .values(ticket_id=ticket_id, agency=ticket.agency, channel=channel,
-                    routing_seq=routing_seq)
-            .on_conflict_do_nothing()
-            .returning(Delivery.id)
-        ).scalar()
-        if inserted is None:
-            return False
-        record(db_session=db, ticket=ticket, actor="system:delivery", action="delivered",
-               from_status=ticket.status, note=f"delivered to the {ticket.agency} {channel}",
-               data={"channel": channel, "routing_seq": routing_seq})
-        if city is not None:
-            outbox.plan(db_session=db, city=city, ticket=ticket)
-        return True
+        return record_inbox_delivery_in(db_session=db, ticket=ticket, routing_seq=routing_seq,
+                                        channel=channel, city=city) is not None
+
+
+def record_inbox_delivery_in(
+    *, db_session: Session, ticket: Ticket, routing_seq: int, channel: str = "inbox",
+    city: CityConfig | None = None,
+) -> list[int] | None:
+    """``record_inbox_delivery`` in the caller's transaction: None when there is nothing new
+    to record, else the ids of the outside-channel deliveries planned with it (pending rows,
+    to be queued once the transaction has committed)."""
+    if ticket.routing_seq != routing_seq or ticket.agency is None:
+        return None
+    inserted = db_session.execute(
+        insert(Delivery)
+        .values(ticket_id=ticket.id, agency=ticket.agency, channel=channel, routing_seq=routing_seq)
+        .on_conflict_do_nothing()
+        .returning(Delivery.id)
+    ).scalar()
+    if inserted is None:
+        return None
+    record(db_session=db_session, ticket=ticket, actor="system:delivery", action="delivered",
+           from_status=ticket.status, note=f"delivered to the {ticket.agency} {channel}",
+           data={"channel": channel, "routing_seq": routing_seq})
+    return outbox.plan(db_session=db_session, city=city, ticket=ticket) if city is not None else []
+
+
+def record_fresh_inbox_deliveries(
+    *, db_session: Session, city: CityConfig, tickets: list[Ticket],
+) -> list[tuple[int, str]]:
+    """``record_inbox_delivery_in`` for tickets created in the caller's transaction (so none
+    has a delivery yet), written in one flush; then their outside channels are planned.
+    Returns (delivery id, agency) of the planned channel rows, to queue after the commit."""
+    routed = [ticket for ticket in tickets if ticket.agency is not None]
+    for ticket in routed:
+        db_session.add(Delivery(ticket_id=ticket.id, agency=ticket.agency, channel="inbox",
+                                routing_seq=ticket.routing_seq))
+        record(db_session=db_session, ticket=ticket, actor="system:delivery", action="delivered",
+               from_status=ticket.status, note=f"delivered to the {ticket.agency} inbox",
+               data={"channel": "inbox", "routing_seq": ticket.routing_seq})
+    db_session.flush()  # the tickets exist now; the channel rows point at them
+    return [(row_id, ticket.agency) for ticket in routed if ticket.agency is not None
+            for row_id in outbox.plan(db_session=db_session, city=city, ticket=ticket)]
 
 
 def retry_dead_letter(*, db_session: Session, dead_letter_id: int, actor: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from langchain_core.language_models import BaseChatModel
@@ -19,18 +20,24 @@ from agents import (
     Classification,
     EventFacts,
     LLMUnavailable,
+    Writeup,
     classify,
     fallback_writeup,
     write_incident,
 )
 from agents.classifier import LearnedPredict
-from agents.duplicates import DuplicatePolicy, DuplicateVerdict, Sighting, judge
+from agents.duplicates import Candidate, DuplicatePolicy, DuplicateVerdict, Sighting, judge
 from agents.embeddings import Embedder, Vector
 from agents.text import clean
 from agents.verifier import Snapshot, Verification, verify_snapshot
 from dispatch.city.config import CityConfig
 from dispatch.core.db import transaction
-from dispatch.incidents.merging import find_candidates, lock_incident_creation, merge_event
+from dispatch.incidents.merging import (
+    MAX_CANDIDATES,
+    find_candidates,
+    lock_incident_creation,
+    merge_event,
+)
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
 from dispatch.intake.service import flag_reasons
@@ -100,6 +107,29 @@ def _category_name(city: CityConfig, code: str) -> str:
     return category.name if category else code
 
 
+def _snapshot(event: Event) -> Snapshot | None:
+    if event.image is None or not event.image_content_type:
+        return None
+    return Snapshot.model_validate({"data": event.image, "content_type": event.image_content_type})
+
+
+def _classify(
+    *, city: CityConfig, chat: BaseChatModel | None, event: Event, embedder: Embedder | None,
+    vector: Vector | None, learned: LearnedPredict | None,
+) -> tuple[Classification, Sighting]:
+    """The event's category (with the intake flags) and its sighting for the duplicate judge."""
+    if vector is None:
+        vector = _embed(embedder, event.text)
+    result = classify(
+        text=event.text, categories=category_specs(city),
+        chat=chat if city.routing.classify_with_llm else None, hint=event.category_hint,
+        fallback_code=city.fallback_category,
+        embedder=embedder, text_vector=vector, learned=learned,
+    )
+    result = result.model_copy(update={"flags": sorted(set(event.flags) | set(result.flags))})
+    return result, _sighting(event, result.category, vector)
+
+
 def understand_event(
     *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
     event_id: uuid.UUID, embedder: Embedder | None = None,
@@ -119,19 +149,10 @@ def understand_event(
             return None
         if event.incident_id is not None:
             return event.incident_id
-        snapshot = (Snapshot.model_validate({"data": event.image, "content_type": event.image_content_type})
-                    if event.image is not None and event.image_content_type else None)
+        snapshot = _snapshot(event)
         db.expunge(event)
-    if vector is None:
-        vector = _embed(embedder, event.text)
-    result = classify(
-        text=event.text, categories=category_specs(city),
-        chat=chat if city.routing.classify_with_llm else None, hint=event.category_hint,
-        fallback_code=city.fallback_category,
-        embedder=embedder, text_vector=vector, learned=learned,
-    )
-    result = result.model_copy(update={"flags": sorted(set(event.flags) | set(result.flags))})
-    sighting = _sighting(event, result.category, vector)
+    result, sighting = _classify(city=city, chat=chat, event=event, embedder=embedder, vector=vector,
+                                 learned=learned)
     seen: set[str] = set()
     if duplicates is not None:
         with transaction(factory) as db:
@@ -143,12 +164,13 @@ def understand_event(
             if merged is not None:
                 return merged
         seen = {c.incident_id for c in candidates}
-    verification = verify_snapshot(
-        chat, vision=vision, snapshot=snapshot, report=event.text,
-        category_name=_category_name(city, result.category))
-    return _create_incident(factory=factory, city=city, chat=chat, event=event, result=result,
-                            sighting=sighting, policy=duplicates, seen=seen,
-                            verification=verification)
+    draft = draft_incident(city=city, chat=chat, event=event, result=result, sighting=sighting,
+                           snapshot=snapshot, vision=vision)
+    with transaction(factory) as db:
+        locked = db.scalar(select(Event).where(Event.id == event.id).with_for_update())
+        assert locked is not None
+        return settle_event(db_session=db, city=city, locked=locked, draft=draft, policy=duplicates,
+                            seen=seen).incident_id
 
 
 def _merge(
@@ -167,11 +189,26 @@ def _merge(
         return None
 
 
-def _create_incident(
-    *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
-    event: Event, result: Classification, sighting: Sighting, policy: DuplicatePolicy | None,
-    seen: set[str], verification: Verification,
-) -> uuid.UUID:
+@dataclass(frozen=True)
+class Draft:
+    """What understanding decided about an event before anything is written: its
+    classification, sighting, snapshot check, write-up and triage reasons."""
+
+    result: Classification
+    sighting: Sighting
+    verification: Verification
+    writeup: Writeup
+    triage_reasons: list[str]
+
+
+def draft_incident(
+    *, city: CityConfig, chat: BaseChatModel | None, event: Event, result: Classification,
+    sighting: Sighting, snapshot: Snapshot | None, vision: bool,
+) -> Draft:
+    """Verify the snapshot and write the incident up (LLM calls, outside any transaction)."""
+    verification = verify_snapshot(
+        chat, vision=vision, snapshot=snapshot, report=event.text,
+        category_name=_category_name(city, result.category))
     triage_reasons = _triage_reasons(result, city)
     if verification.status == "rejected":
         triage_reasons.append(f"verifier: the snapshot does not show {result.category!r}")
@@ -184,34 +221,85 @@ def _create_incident(
     if chat is None:
         triage_reasons.append("LLM not configured")
     triage_reasons += flag_reasons(result.flags)
-    with transaction(factory) as db:
-        locked = db.scalar(select(Event).where(Event.id == event.id).with_for_update())
-        assert locked is not None
-        if locked.incident_id is not None:  # another delivery of this task won the race
-            return locked.incident_id
-        if policy is not None:
-            late = _late_duplicate(db, locked, sighting, policy, seen, result.flags)
-            if late is not None:
-                return late
-        category = city.category(result.category)
-        incident = Incident(
-            id=uuid.uuid4(), origin_event_id=event.id, category=result.category,
-            severity=category.priority if category else "low", title=writeup.title, description=writeup.description,
-            location_phrase=writeup.location_phrase, recommended_action=writeup.recommended_action,
-            lat=event.lat, lon=event.lon, district=event.district,
-            classification={**result.model_dump(mode="json"),
-                            "verification": verification.model_dump(mode="json")},
-            writeup=writeup.model_dump(mode="json"),
-            needs_triage=bool(triage_reasons), triage_reasons=triage_reasons,
-            embedding=sighting.embedding,
-        )
-        db.add(incident)
-        db.flush()
-        locked.incident_id = incident.id
-        locked.status = "processed"
-        locked.flags = sorted(set(locked.flags) | set(result.flags))
-        locked.processed_at = datetime.now(UTC)
-        return incident.id
+    return Draft(result=result, sighting=sighting, verification=verification, writeup=writeup,
+                 triage_reasons=triage_reasons)
+
+
+def understand_offline(
+    *, city: CityConfig, event: Event, embedder: Embedder | None, vector: Vector | None,
+    learned: LearnedPredict | None,
+) -> Draft:
+    """The whole understanding of an event without an LLM (classify, verify, write up), no
+    database (the event's image loaded): the caller writes it, and only the rules judge
+    duplicates."""
+    result, sighting = _classify(city=city, chat=None, event=event, embedder=embedder, vector=vector,
+                                 learned=learned)
+    return draft_incident(city=city, chat=None, event=event, result=result, sighting=sighting,
+                          snapshot=_snapshot(event), vision=False)
+
+
+@dataclass(frozen=True)
+class Settled:
+    incident_id: uuid.UUID
+    created: bool  # False: joined an open incident, or another delivery had done it already
+
+
+def settle_event(
+    *, db_session: Session, city: CityConfig, locked: Event, draft: Draft,
+    policy: DuplicatePolicy | None, seen: frozenset[str] | set[str] = frozenset(),
+) -> Settled:
+    """In the caller's transaction, on the row-locked event: its incident already (another
+    delivery won), a late duplicate it joins (the rules judge, under the creation lock), or a
+    new incident. The event is processed when this returns."""
+    if locked.incident_id is not None:  # another delivery of this task won the race
+        return Settled(locked.incident_id, created=False)
+    if policy is not None:
+        late = _late_duplicate(db_session, locked, draft.sighting, policy, set(seen), draft.result.flags)
+        if late is not None:
+            return Settled(late, created=False)
+    incident = build_incident(city=city, locked=locked, draft=draft)
+    db_session.add(incident)
+    db_session.flush()
+    mark_processed(locked, incident.id, draft.result.flags)
+    return Settled(incident.id, created=True)
+
+
+def build_incident(*, city: CityConfig, locked: Event, draft: Draft) -> Incident:
+    """The new incident of the event (not added to any session)."""
+    result = draft.result
+    category = city.category(result.category)
+    return Incident(
+        id=uuid.uuid4(), origin_event_id=locked.id, category=result.category,
+        severity=category.priority if category else "low", title=draft.writeup.title,
+        description=draft.writeup.description, location_phrase=draft.writeup.location_phrase,
+        recommended_action=draft.writeup.recommended_action,
+        lat=locked.lat, lon=locked.lon, district=locked.district,
+        classification={**result.model_dump(mode="json"),
+                        "verification": draft.verification.model_dump(mode="json")},
+        writeup=draft.writeup.model_dump(mode="json"),
+        needs_triage=bool(draft.triage_reasons), triage_reasons=list(draft.triage_reasons),
+        embedding=draft.sighting.embedding,
+    )
+
+
+def mark_processed(locked: Event, incident_id: uuid.UUID, flags: list[str]) -> None:
+    """The (row-locked) event belongs to its new incident, which must be flushed already."""
+    locked.incident_id = incident_id
+    locked.status = "processed"
+    locked.flags = sorted(set(locked.flags) | set(flags))
+    locked.processed_at = datetime.now(UTC)
+
+
+def duplicate_verdict(
+    *, db_session: Session, sighting: Sighting, policy: DuplicatePolicy, local: list[Candidate],
+) -> DuplicateVerdict:
+    """The rules judge (no LLM inside a transaction) over the open incidents near the sighting:
+    ``local`` ones (created in this transaction and not flushed, newest first) and those in
+    the database. The caller holds the incident-creation lock."""
+    known = {c.incident_id for c in local}
+    stored = [c for c in find_candidates(db_session=db_session, sighting=sighting, policy=policy)
+              if c.incident_id not in known]
+    return judge(sighting, [*local, *stored][:MAX_CANDIDATES], chat=None, policy=policy)
 
 
 def _late_duplicate(

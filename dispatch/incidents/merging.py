@@ -35,6 +35,30 @@ def lock_incident_creation(db_session: Session) -> None:
                        {"key": _INCIDENT_CREATION_LOCK})
 
 
+def _reach(sighting: Sighting, policy: DuplicatePolicy) -> tuple[float, float]:
+    """Half the sides of the distance box around the sighting, in degrees (lat, lon)."""
+    assert sighting.lat is not None
+    dlat = policy.max_distance_m / _METRES_PER_DEGREE
+    cos_lat = max(math.cos(math.radians(sighting.lat)), 1e-6)
+    return dlat, policy.max_distance_m / (_METRES_PER_DEGREE * cos_lat)
+
+
+def candidate_of(incident: Incident, origin: Event) -> Candidate:
+    return Candidate(incident_id=str(incident.id), text=f"{incident.title}. {origin.text}",
+                     category=incident.category, lat=incident.lat, lon=incident.lon,
+                     at=origin.occurred_at or origin.received_at, embedding=incident.embedding)
+
+
+def within_reach(*, sighting: Sighting, policy: DuplicatePolicy, incident: Incident) -> bool:
+    """The box test of ``find_candidates`` for an incident not in the database yet (created
+    in this transaction, so inside the time window and without a closed ticket)."""
+    if sighting.lat is None or sighting.lon is None or incident.lat is None or incident.lon is None:
+        return False
+    dlat, dlon = _reach(sighting, policy)
+    return (sighting.lat - dlat <= incident.lat <= sighting.lat + dlat
+            and sighting.lon - dlon <= incident.lon <= sighting.lon + dlon)
+
+
 def find_candidates(
     *, db_session: Session, sighting: Sighting, policy: DuplicatePolicy,
     now: datetime | None = None,
@@ -42,9 +66,7 @@ def find_candidates(
     """Incidents inside the distance box and time window whose ticket is not closed."""
     if sighting.lat is None or sighting.lon is None:
         return []
-    dlat = policy.max_distance_m / _METRES_PER_DEGREE
-    cos_lat = max(math.cos(math.radians(sighting.lat)), 1e-6)
-    dlon = policy.max_distance_m / (_METRES_PER_DEGREE * cos_lat)
+    dlat, dlon = _reach(sighting, policy)
     since = (now or datetime.now(UTC)) - timedelta(hours=policy.window_hours)
     stmt = (
         select(Incident, Event)
@@ -57,12 +79,7 @@ def find_candidates(
         .order_by(Incident.created_at.desc())
         .limit(MAX_CANDIDATES)
     )
-    return [
-        Candidate(incident_id=str(incident.id), text=f"{incident.title}. {origin.text}",
-                  category=incident.category, lat=incident.lat, lon=incident.lon,
-                  at=origin.occurred_at or origin.received_at, embedding=incident.embedding)
-        for incident, origin in db_session.execute(stmt).tuples()
-    ]
+    return [candidate_of(incident, origin) for incident, origin in db_session.execute(stmt).tuples()]
 
 
 def merge_event(

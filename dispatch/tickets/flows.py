@@ -104,8 +104,41 @@ def route_incident(
         text = f"{incident.title}. {event.text}"
         at = event.occurred_at or event.received_at
         exclude = frozenset(ticket.rejected_by) if ticket else frozenset()
-        rejections = len(exclude)
         db.expunge_all()
+    decision = _decision(city=city, chat=chat, incident=incident, text=text, at=at, exclude=exclude,
+                         router=router)
+    return _write_ticket(factory=factory, city=city, incident=incident, decision=decision)
+
+
+def route_in_transaction(
+    *, db_session: Session, city: CityConfig, incident_id: uuid.UUID,
+    router: LearnedRouter | None = None,
+) -> RoutedTicket | None:
+    """``route_incident`` without an LLM, in the caller's transaction (the batch of
+    ``incidents.batching`` that understood the incident): rules, the category's default
+    agency, the learned router, else triage. ``city`` carries the accepted rule proposals
+    already (``with_accepted_rules``). None when the incident is gone."""
+    incident = db_session.get(Incident, incident_id)
+    if incident is None:
+        log.warning("route_in_transaction: incident %s does not exist", incident_id)
+        return None
+    ticket = db_session.scalar(
+        select(Ticket).where(Ticket.incident_id == incident_id).with_for_update(of=Ticket))
+    if ticket is not None and ticket.status != "rejected":
+        return RoutedTicket(ticket_id=ticket.id, routing_seq=ticket.routing_seq, agency=ticket.agency)
+    event = db_session.get(Event, incident.origin_event_id)
+    assert event is not None
+    exclude = frozenset(ticket.rejected_by) if ticket else frozenset()
+    decision = _decision(city=city, chat=None, incident=incident, text=f"{incident.title}. {event.text}",
+                         at=event.occurred_at or event.received_at, exclude=exclude, router=router)
+    return _write_ticket_in(db_session, city=city, incident=incident, decision=decision, ticket=ticket)
+
+
+def _decision(
+    *, city: CityConfig, chat: BaseChatModel | None, incident: Incident, text: str, at: datetime,
+    exclude: frozenset[str], router: LearnedRouter | None,
+) -> RoutingDecision:
+    rejections = len(exclude)
     if rejections >= city.routing.max_rejections:
         decision = RoutingDecision(method="triage", agency=None,
                                    reason=f"rejected {rejections} times; a dispatcher decides")
@@ -114,58 +147,99 @@ def route_incident(
                            router=router)
     if exclude:
         decision.excluded_agencies = sorted(exclude)
-    return _write_ticket(factory=factory, city=city, incident=incident, decision=decision)
+    return decision
 
 
-def _next_reference(db: Session) -> tuple[int, str]:
-    ticket_id = int(db.scalar(text("SELECT nextval(pg_get_serial_sequence('tickets', 'id'))")))
-    return ticket_id, f"{datetime.now(UTC).year}-{ticket_id:05d}"
+NEXT_TICKET_IDS = text("SELECT nextval(pg_get_serial_sequence('tickets', 'id')) FROM generate_series(1, :n)")
+
+
+def _next_ticket_id(db: Session) -> int:
+    return int(db.execute(NEXT_TICKET_IDS, {"n": 1}).scalar_one())
+
+
+def _new_ticket(
+    db: Session, *, ticket_id: int, city: CityConfig, incident: Incident, decision: RoutingDecision,
+) -> Ticket:
+    """A new ticket and its ``routed`` history entry, added to the session (not flushed)."""
+    agency = decision.agency
+    status = "open" if agency else "triage"
+    category = city.category(incident.category)
+    sla_hours = category.sla_hours if category else 72.0
+    ticket = Ticket(
+        id=ticket_id, reference=f"{datetime.now(UTC).year}-{ticket_id:05d}", incident_id=incident.id,
+        agency=agency, status=status, priority=category.priority if category else "low",
+        category=incident.category, district=incident.district, title=incident.title,
+        needs_triage=incident.needs_triage or status == "triage", routing=decision.as_json(),
+        routing_seq=1, rejected_by=[], sla_due_at=datetime.now(UTC) + timedelta(hours=sla_hours),
+    )
+    db.add(ticket)
+    record(db_session=db, ticket=ticket, actor=ROUTER_ACTOR, action="routed",
+           from_status=None, note=decision.reason, data=decision.as_json())
+    return ticket
+
+
+def route_fresh(
+    *, db_session: Session, city: CityConfig, incidents: list[Incident],
+    router: LearnedRouter | None = None,
+) -> list[Ticket]:
+    """``route_in_transaction`` for incidents created in the caller's transaction (so none has a
+    ticket): their ids taken from the sequence in one statement, the tickets and their history
+    written in one flush. ``city`` carries the accepted rule proposals already."""
+    if not incidents:
+        return []
+    ids = [int(i) for i in db_session.scalars(NEXT_TICKET_IDS, {"n": len(incidents)})]
+    tickets = []
+    for ticket_id, incident in zip(ids, incidents, strict=True):
+        event = db_session.get(Event, incident.origin_event_id)  # locked by the caller: no query
+        assert event is not None
+        decision = _decision(city=city, chat=None, incident=incident, text=f"{incident.title}. {event.text}",
+                             at=event.occurred_at or event.received_at, exclude=frozenset(), router=router)
+        tickets.append(_new_ticket(db_session, ticket_id=ticket_id, city=city, incident=incident,
+                                   decision=decision))
+    db_session.flush()
+    return tickets
 
 
 def _write_ticket(
     *, factory: sessionmaker[Session], city: CityConfig, incident: Incident,
     decision: RoutingDecision,
 ) -> RoutedTicket:
-    agency = decision.agency
-    status = "open" if agency else "triage"
-    needs_triage = incident.needs_triage or status == "triage"
-    category = city.category(incident.category)
-    sla_hours = category.sla_hours if category else 72.0
     try:
         with transaction(factory) as db:
             ticket = db.scalar(
                 select(Ticket).where(Ticket.incident_id == incident.id).with_for_update(of=Ticket)
             )
-            if ticket is None:
-                ticket_id, reference = _next_reference(db)
-                ticket = Ticket(
-                    id=ticket_id, reference=reference, incident_id=incident.id,
-                    agency=agency, status=status, priority=category.priority if category else "low",
-                    category=incident.category, district=incident.district, title=incident.title,
-                    needs_triage=needs_triage, routing=decision.as_json(), routing_seq=1, rejected_by=[],
-                    sla_due_at=datetime.now(UTC) + timedelta(hours=sla_hours),
-                )
-                db.add(ticket)
-                db.flush()
-                record(db_session=db, ticket=ticket, actor=ROUTER_ACTOR, action="routed",
-                       from_status=None, note=decision.reason, data=decision.as_json())
-            elif ticket.status == "rejected":
-                before = ticket.status
-                # the rejecting agency's colleague cannot see the ticket any more
-                unassigned = {"unassigned": ticket.assignee} if ticket.assignee else {}
-                ticket.agency, ticket.status = agency, status
-                ticket.needs_triage, ticket.assignee = needs_triage, None
-                ticket.arrived_at = datetime.now(UTC)
-                ticket.routing, ticket.routing_seq = decision.as_json(), ticket.routing_seq + 1
-                record(db_session=db, ticket=ticket, actor=ROUTER_ACTOR, action="rerouted",
-                       from_status=before, note=decision.reason,
-                       data={**decision.as_json(), **unassigned})
-            return RoutedTicket(ticket_id=ticket.id, routing_seq=ticket.routing_seq, agency=ticket.agency)
+            return _write_ticket_in(db, city=city, incident=incident, decision=decision, ticket=ticket)
     except IntegrityError:  # a concurrent delivery of the same task created it first
         with transaction(factory) as db:
             existing = ticket_for_incident(db_session=db, incident_id=incident.id)
             assert existing is not None
             return RoutedTicket(ticket_id=existing.id, routing_seq=existing.routing_seq, agency=existing.agency)
+
+
+def _write_ticket_in(
+    db: Session, *, city: CityConfig, incident: Incident, decision: RoutingDecision,
+    ticket: Ticket | None,
+) -> RoutedTicket:
+    """The new ticket, or the rejected one (row-locked) rerouted; in the caller's transaction."""
+    agency = decision.agency
+    status = "open" if agency else "triage"
+    needs_triage = incident.needs_triage or status == "triage"
+    if ticket is None:
+        ticket = _new_ticket(db, ticket_id=_next_ticket_id(db), city=city, incident=incident, decision=decision)
+        db.flush()
+    elif ticket.status == "rejected":
+        before = ticket.status
+        # the rejecting agency's colleague cannot see the ticket any more
+        unassigned = {"unassigned": ticket.assignee} if ticket.assignee else {}
+        ticket.agency, ticket.status = agency, status
+        ticket.needs_triage, ticket.assignee = needs_triage, None
+        ticket.arrived_at = datetime.now(UTC)
+        ticket.routing, ticket.routing_seq = decision.as_json(), ticket.routing_seq + 1
+        record(db_session=db, ticket=ticket, actor=ROUTER_ACTOR, action="rerouted",
+               from_status=before, note=decision.reason,
+               data={**decision.as_json(), **unassigned})
+    return RoutedTicket(ticket_id=ticket.id, routing_seq=ticket.routing_seq, agency=ticket.agency)
 
 
 def take_action(*, db_session: Session, city: CityConfig, user: User, ticket_id: int, action: Action,
