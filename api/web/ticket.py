@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.auth import PostUserDep, UserDep
 from api.deps import ConfigDep, RuntimeDep, SessionDep
 from api.web.attachments import read_upload
+from api.web.messages import describe
+from api.web.render import language_of
 from api.web.ticket_view import ticket_page_response
 from dispatch.core.errors import InvalidField
 from dispatch.tickets import access, collab
@@ -61,11 +63,11 @@ def ticket_action(
                                       upload=upload, max_bytes=config.max_image_bytes,
                                       allowed=PHOTO_TYPES, purpose="resolution", field="photo")
     except IllegalTransition as exc:
-        return ticket_page_response(request, db, rt, config, who, ticket_id, error=str(exc),
-                                    status=409)
+        return ticket_page_response(request, db, rt, config, who, ticket_id,
+                                    error=describe(exc, language_of(request, who.user)), status=409)
     except InvalidField as exc:
         return ticket_page_response(request, db, rt, config, who, ticket_id,
-                                    error=f"{exc.field}: {exc.message}", status=422)
+                                    error=describe(exc, language_of(request, who.user)), status=422)
     if not access.can_see(who.user, ticket_service.get_ticket(db_session=db, ticket_id=ticket_id)):
         return RedirectResponse("/inbox", status_code=303)  # reassigned away or rejected
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
@@ -85,7 +87,7 @@ def ticket_comment(request: Request, ticket_id: int, db: SessionDep, rt: Runtime
                                internal=internal)
     except InvalidField as exc:
         return ticket_page_response(request, db, rt, config, who, ticket_id,
-                                    error=f"{exc.field}: {exc.message}", status=422)
+                                    error=describe(exc, language_of(request, who.user)), status=422)
     return RedirectResponse(f"/tickets/{ticket_id}#comments", status_code=303)
 
 
@@ -102,7 +104,7 @@ def ticket_assign(request: Request, ticket_id: int, db: SessionDep, rt: RuntimeD
                           actor=who.user.username)
     except InvalidField as exc:
         return ticket_page_response(request, db, rt, config, who, ticket_id,
-                                    error=f"{exc.field}: {exc.message}", status=422)
+                                    error=describe(exc, language_of(request, who.user)), status=422)
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
 
 
@@ -117,5 +119,5 @@ def ticket_category(request: Request, ticket_id: int, db: SessionDep, rt: Runtim
                      category=category.strip(), note=note.strip() or None)
     except InvalidField as exc:
         return ticket_page_response(request, db, rt, config, who, ticket_id,
-                                    error=f"{exc.field}: {exc.message}", status=422)
+                                    error=describe(exc, language_of(request, who.user)), status=422)
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
