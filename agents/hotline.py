@@ -191,7 +191,7 @@ def respond(
         if found is not None and found.awaiting_rating:  # else it is a question about it
             return _rate(_rating(found.reference, rated, text, state), state, tools, say)
     if state.mode == "rating" and not reference:
-        return _rating_turn(text, state, tools, say)
+        return _rating_turn(text, state, tools, say, config)
     if reference and (state.mode in ("idle", "rating") or any_language("status", text)):
         return _status_turn(reference.group(1), state, tools, say)
     if state.mode == "confirming":
@@ -219,8 +219,8 @@ def _rating(reference: str, rated: tuple[Rating, str], text: str, state: Hotline
                          phone=find_phone(text), events=[s.event_id for s in state.submitted])
 
 
-def _rating_turn(text: str, state: HotlineState, tools: HotlineTools,
-                 say: Phrases) -> tuple[Reply, HotlineState]:
+def _rating_turn(text: str, state: HotlineState, tools: HotlineTools, say: Phrases,
+                 config: HotlineConfig) -> tuple[Reply, HotlineState]:
     """An answer to "how satisfied are you?", or the phone number a pending rating waits for."""
     phone = find_phone(text)
     if state.pending is not None and phone:
@@ -232,7 +232,7 @@ def _rating_turn(text: str, state: HotlineState, tools: HotlineTools,
     if any_language("no", text):
         return Reply(kind="cancelled", text=say.rating_skipped), idle
     if any_language("complaint", text) or any_language("question", text):
-        return respond(text, idle, tools, HotlineConfig(language=say.language))
+        return respond(text, idle, tools, config)
     return Reply(kind="rating", text=say.rating_again), state
 
 
@@ -293,7 +293,7 @@ def _confirming(text: str, state: HotlineState, tools: HotlineTools,
     if any_language("no", text):
         return (Reply(kind="cancelled", text=say.cancelled),
                 HotlineState(submitted=state.submitted, language=state.language))
-    form = fill(state.form, text, asked=None, chat=None)  # a correction
+    form = fill(state.form, text, asked=None, chat=None, correction=True)
     return _next_step(state.model_copy(update={"form": form}))
 
 

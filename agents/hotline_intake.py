@@ -67,11 +67,13 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 # ---- Chinese: 问题、地址、时间、联系电话 ------------------------------------------------
 _HAN = "\u4e00-\u9fff"
-_ZH_ROAD = (rf"[{_HAN}0-9]{{1,12}}?(?:大道|大街|路|街|巷|胡同|里弄|公路|高架|大桥|桥|隧道)"
+# a character of a place name: not a word that ends the phrase before it ("我家在", "地址是")
+_PLACE = rf"(?:(?![在是于的了有我你他她把被给到从去址置说要想])[{_HAN}0-9])"
+_ZH_ROAD = (rf"{_PLACE}{{1,12}}?(?:大道|大街|路|街|巷|胡同|里弄|公路|高架|大桥|桥|隧道)"
             r"(?:[0-9一二三四五六七八九十百]+号)?")
-_ZH_SITE = (rf"[{_HAN}0-9]{{1,12}}?(?:小区|花园|家园|新村|社区|广场|公园|市场|商场|大厦|中学|小学|"
+_ZH_SITE = (rf"{_PLACE}{{1,12}}?(?:小区|花园|家园|新村|社区|广场|公园|市场|商场|大厦|中学|小学|"
             r"学校|医院|地铁站|公交站|车站|村|苑|院)(?:[0-9一二三四五六七八九十]+(?:栋|号楼|单元))?")
-_ZH_SPOT = rf"(?:[{_HAN}]{{0,3}}?(?:门口|附近|旁边|对面|路口|交叉口|东侧|西侧|南侧|北侧|楼下|入口|出口))?"
+_ZH_SPOT = rf"(?:[{_HAN}]{{0,3}}?(?:门口|门外|大门|附近|旁边|对面|路口|交叉口|东侧|西侧|南侧|北侧|楼下|入口|出口))?"
 _ZH_WHERE = re.compile(
     rf"(?:(?<=[在于是：:，,。；\s])|^|(?<=地址)|(?<=位置)|(?<=位于))"
     rf"((?:[{_HAN}]{{1,4}}[区县])?(?:{_ZH_ROAD}(?:[和与及跟]{_ZH_ROAD})?|{_ZH_SITE}){_ZH_SPOT})")
@@ -163,13 +165,14 @@ def _chinese_fields(text: str) -> dict[str, str]:
     经营，今天早上发现的，电话13812345678" → 解放路128号门口, 今天早上, …)."""
     found: dict[str, str] = {}
     safe = redact(text)
-    if where := _ZH_WHERE.search(safe):
+    body = _ZH_PREAMBLE.sub("", safe, count=1)
+    if where := _ZH_WHERE.search(body):
         found["where"] = where.group(1)
     if when := _ZH_WHEN.search(safe):
         found["when"] = when.group(1)
     if name := _ZH_NAME.search(safe):
         found["contact_name"] = next(g for g in name.groups() if g)
-    what = _ZH_CONTACT.sub("", _ZH_PREAMBLE.sub("", safe, count=1)).strip(" ，,。；;：:")
+    what = _ZH_CONTACT.sub("", body).strip(" ，,。；;：:")
     if sum(1 for ch in what if has_cjk(ch)) >= 3 or len(_WORD.findall(what.lower())) >= 2:
         found["what"] = what[:1000]
     return found
@@ -226,19 +229,22 @@ def read_fields(text: str, chat: BaseChatModel | None) -> tuple[dict[str, str], 
     return {**extra, **found}, None
 
 
-def fill(form: ReportForm, text: str, *, asked: FormField | None, chat: BaseChatModel | None) -> ReportForm:
+def fill(form: ReportForm, text: str, *, asked: FormField | None, chat: BaseChatModel | None,
+         correction: bool = False) -> ReportForm:
     """The form with what ``text`` adds. An answer to a question fills the field asked.
 
     Found fields fill empty ones; contact details always update. In an answer, ``what`` is
     read only when it was the question (an address is not a description of the problem).
+    A ``correction`` (said when the summary was shown) replaces the place and time it names,
+    never the description.
     """
     if asked is not None and asked not in REQUIRED and _DECLINE.match(text):
         return form.model_copy(update={"skipped": sorted({*form.skipped, asked})})
     found, _ = read_fields(text, chat if asked is None else None)
-    if asked not in (None, "what"):
+    if asked not in (None, "what") or correction:
         found.pop("what", None)
     update: dict[str, object] = {k: v for k, v in found.items()
-                                 if k.startswith("contact_") or not getattr(form, k)}
+                                 if correction or k.startswith("contact_") or not getattr(form, k)}
     if asked in ("what", "where", "when"):
         update[asked] = found.get(asked) or redact(text).strip()
     update["bad_phone"] = False

@@ -176,3 +176,23 @@ def test_chinese_manipulation_and_requests_for_others_data_are_refused() -> None
 def test_the_reply_follows_the_language_of_the_message() -> None:
     (kind, text, _), = talk(FakeDesk(score=0.1), "What is the weather tomorrow?")
     assert kind == "unknown" and text.startswith("I don't know")
+
+
+def test_yes_and_no_in_chinese_are_whole_answers_not_the_start_of_a_sentence() -> None:
+    from agents.hotline_phrases import CHINESE
+
+    for answer in ("是", "是的", "好的，提交吧", "确认提交", "可以。"):
+        assert CHINESE.yes.match(answer), answer
+    for answer in ("否", "不用了，谢谢", "算了", "取消"):
+        assert CHINESE.no.match(answer), answer
+    for sentence in ("是这样的，地址写错了", "不要在人行道上乱停车", "好像地址不对"):
+        assert not CHINESE.yes.match(sentence) and not CHINESE.no.match(sentence), sentence
+
+
+def test_a_correction_while_confirming_is_not_taken_for_yes() -> None:
+    desk = FakeDesk()
+    turns = talk(desk, "我要投诉：解放路128号门口有人占道经营", "今天早上", "不留",
+                 "是这样的，地址是解放路130号门口", "是")
+    assert [kind for kind, _, _ in turns] == ["ask", "ask", "confirm", "confirm", "submitted"]
+    assert desk.forms[0].where == "解放路130号门口"
+    assert desk.forms[0].what == "解放路128号门口有人占道经营"  # the description stays
