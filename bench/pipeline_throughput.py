@@ -409,6 +409,12 @@ def run(args: argparse.Namespace, stack_: ExitStack, log_dir: Path) -> None:
                                 clients=args.clients, timeout_s=args.timeout, stall_s=args.stall)
     print(f"  events, LLM off: {events_off.rate:.2f} /s", flush=True)
     off.stop()
+    with engine.connect() as conn:  # a batch's incidents share their transaction's now()
+        sizes = [int(n) for n in conn.execute(text(
+            "SELECT count(*) FROM incidents GROUP BY created_at ORDER BY min(created_at)")).scalars()]
+    if sizes:
+        print(f"  incidents per transaction: {len(sizes)} transactions, mean {sum(sizes) / len(sizes):.1f}, "
+              f"max {max(sizes)}", flush=True)
     empty_state(engine, broker)
     if args.llm_events == 0:
         print_table([events_off, noop], noop)

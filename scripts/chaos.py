@@ -50,6 +50,8 @@ def main() -> int:
                         help="give up after this many seconds without progress")
     parser.add_argument("--no-webhook", action="store_true",
                         help="no webhook on the agencies (inbox delivery only)")
+    parser.add_argument("--llm-disabled", action="store_true",
+                        help="no LLM configured (the batched rules-only path) instead of an unreachable one")
     parser.add_argument("--broker", choices=("redis", "rabbitmq"), default=defaults.broker)
     parser.add_argument("--topology", choices=("single", "split"), default=defaults.topology)
     parser.add_argument("--log-dir", type=Path, help="where the logs go (default: a temp dir)")
@@ -58,7 +60,8 @@ def main() -> int:
         parser.error("need --events >= 10, --workers >= 2, --concurrency >= 1, --clients >= 1")
     cfg = ChaosConfig(events=args.events, workers=args.workers, concurrency=args.concurrency,
                       clients=args.clients, backlog=args.backlog, broker_down_s=args.broker_down,
-                      stall_s=args.stall, webhook=not args.no_webhook, broker=args.broker,
+                      stall_s=args.stall, webhook=not args.no_webhook, llm_disabled=args.llm_disabled,
+                      broker=args.broker,
                       topology=args.topology, log_dir=args.log_dir)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)

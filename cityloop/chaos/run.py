@@ -54,6 +54,7 @@ class ChaosConfig:
     quiet_s: float = 3.0
     stall_s: float = 420.0  # a crashed sender's webhook claim expires after 5 min
     webhook: bool = True
+    llm_disabled: bool = False  # no LLM configured at all (the batched rules-only path), not just unreachable
     broker: BrokerKind = "redis"
     topology: topology.TopologyKind = "single"
     admin_url: str = ADMIN_URL
@@ -86,7 +87,7 @@ class ChaosReport:
         shape = (f"{cfg.workers} workers x {cfg.concurrency}" if cfg.topology == "single"
                  else "split: 2 APIs, pipeline/agency/perception workers, beat")
         lines = [f"chaos run: {cfg.events} events, broker {cfg.broker}, {shape}, "
-                 f"LLM off (unreachable), logs in {self.log_dir}"]
+                 f"LLM off ({'disabled' if cfg.llm_disabled else 'unreachable'}), logs in {self.log_dir}"]
         lines += [f"  SIGKILLed {', '.join(self.killed) or 'nothing'} at {self.killed_at_processed} "
                   f"processed events, broker stopped at {self.broker_stopped_at_processed} "
                   f"({self.events_posted_while_broker_down} events posted while it was down)"]
@@ -126,6 +127,7 @@ def _child_env(cfg: ChaosConfig, *, database_url: str, broker_url: str, city_fil
         "EMBEDDED__DATA_DIR": str(data_dir), "HOST": "127.0.0.1", "PORT": str(port),
         "LOG_LEVEL": "warning", "CITYLOOP_CONFIG": "/nonexistent/cityloop.yaml",
         "PYTHONUNBUFFERED": "1", WEBHOOK_SECRET_ENV: "chaos-secret",
+        **({"LLM__ENABLED": "false"} if cfg.llm_disabled else {}),
         # One pool process per core: torch's own thread pool in each would oversubscribe.
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
     })

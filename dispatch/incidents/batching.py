@@ -9,19 +9,22 @@ A claim is a session-level PostgreSQL advisory lock per event, held on one conne
 the length of the batch and taken with ``pg_try_advisory_lock`` (never waited for). It
 needs no table and no expiry: a worker that dies loses its connection and with it its
 claims, at once. The message of an event another worker has claimed is done: that worker
-understands the event and sends its next step. Each event is still understood by the
-idempotent per-event flow, so a claim that is lost or raced changes nothing but the work.
+understands the event and sends its next step. With an LLM each event is still understood
+by the idempotent per-event flow, and without one the batch's transaction re-reads every
+event under its row lock, so a claim that is lost or raced changes nothing but the work.
 
 Without an LLM (``chat`` None) and with a ``settle`` step from the caller, a batch is also
 written together: every event is understood first (classify, verify, write up: no database,
 no LLM), then ONE transaction locks the events, takes the incident-creation lock once,
-settles each event (joins a duplicate under the rules judge or creates its incident) and
-runs ``settle`` on its incident (routing and inbox delivery, ``dispatch.tasks``), and
-commits: one commit, one WAL flush, for the batch instead of three per event. What
-``settle`` hands back is run after the commit (queueing the outside channels). When that
-transaction fails for any reason, it is rolled back whole and the batch goes through the
-per-event path above, so one bad event cannot hold the others back and a failure is
-counted against the event that caused it.
+decides each event with reads only (the rules duplicate judge over the stored incidents and
+the ones this batch creates, still in memory), writes the new incidents and the events in
+multi-row statements, hands the new incidents to ``settle.fresh`` (routing, tickets, inbox
+deliveries: ``dispatch.tasks.RouteInline``), writes the rare merges one by one, and commits:
+one commit and a handful of statements for the batch instead of three commits and some
+twenty statements per event. What ``settle`` hands back runs after the commit (queueing the
+outside channels). When that transaction fails for any reason it is rolled back whole and
+the batch goes through the per-event path above, so one bad event cannot hold the others
+back and a failure is counted against the event that caused it.
 """
 
 from __future__ import annotations
