@@ -51,7 +51,7 @@
     }).then(function (res) {
       if (!res.ok) { add("city", words.failed); return; }
       conversationId = res.body.conversation_id;
-      var shown = res.body.text.split("\n\nSource: ")[0];
+      var shown = res.body.text.split(/\n\n(?:Source: |来源：)/)[0];  // the citation is shown below
       addCitations(add("city", shown), res.body.citations || []);
     }).catch(function () { add("city", words.unreachable); });
   });
