@@ -10,6 +10,7 @@ the lookups into the routes' work.
 
 from __future__ import annotations
 
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -117,7 +118,10 @@ def test_no_json_route_answers_5xx(schema: Any, signed_in: tuple[Any, TestClient
         except Unsatisfiable:  # no parameters to break: nothing to send in negative mode
             continue
         except Exception as exc:  # every operation runs; all failures are listed at the end
-            failed.append(f"{method} {path}: {str(exc).strip().splitlines()[0][:300]}")
+            causes = [exc, *getattr(exc, "exceptions", ())]  # a flaky failure names its first try's error
+            failed.append(f"{method} {path}: " + " / ".join(
+                f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}" for e in causes))
+            traceback.print_exception(causes[-1])
             continue
         print(method, path, mode, sorted(seen.items()))
         statuses.update(seen)
