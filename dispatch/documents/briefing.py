@@ -131,7 +131,7 @@ def gather_daily_briefing(*, db_session: Session, city: CityConfig,
     }
     if language(city) == "zh":
         return Gathered(facts=facts, sections=[ProseSection(
-            name="summary", max_chars=400, fallback=_fallback_summary_zh(facts),
+            name="summary", max_chars=400, fallback=fallback_summary_zh(facts),
             instruction="用中文写三四句话，供市领导阅读：总体情况、问题最多的类别、需要关注的事项")])
     return Gathered(facts=facts, sections=[ProseSection(
         name="summary", max_chars=600, fallback=_fallback_summary(facts),
@@ -150,7 +150,7 @@ def _fallback_summary(facts: dict[str, Any]) -> str:
     return text
 
 
-def _fallback_summary_zh(facts: dict[str, Any]) -> str:
+def fallback_summary_zh(facts: dict[str, Any]) -> str:
     period, totals, on_time = facts["period"], facts["totals"], facts["on_time"]
     text = (f"{period['from']}至{period['to']}，共受理工单{totals['tickets']}件，"
             f"涉及事件{totals['incidents']}起。")

@@ -13,7 +13,7 @@ import pytest
 from agents.drafter import ProseSection, draft, fallback_prose, split_grounded
 from cityloop.settings import BUNDLED_CITIES, SAMPLE_CITY
 from dispatch.city.config import CityConfig, load_city
-from dispatch.documents.briefing import _fallback_summary_zh
+from dispatch.documents.briefing import fallback_summary_zh
 from dispatch.documents.drafting import render_markdown
 from dispatch.documents.facts import Gathered, city_facts
 from dispatch.documents.formats import CJK_FONT, to_docx, to_html
@@ -44,7 +44,7 @@ def briefing_facts(city: CityConfig) -> dict[str, Any]:
 def test_a_chinese_city_gets_the_chinese_briefing_with_labels_and_the_on_time_rate(
         jiangcheng: CityConfig) -> None:
     facts = briefing_facts(jiangcheng)
-    sections = [ProseSection(name="summary", instruction="x", fallback=_fallback_summary_zh(facts))]
+    sections = [ProseSection(name="summary", instruction="x", fallback=fallback_summary_zh(facts))]
     markdown = render_markdown(kind="daily_briefing", gathered=Gathered(facts=facts, sections=sections),
                                prose=fallback_prose(sections))
     assert markdown.startswith("# 每日工作简报：2026-12-01 至 2026-12-05")
