@@ -40,7 +40,7 @@ from agents.safety import detect_injection, wrap_untrusted
 from agents.text import clean, content_words, has_cjk
 
 log = logging.getLogger(__name__)
-ANSWER_PROMPT_VERSION = "hotline-answer-v1"
+ANSWER_PROMPT_VERSION = "hotline-answer-v2"
 # No digit (or hex letter) may touch a reference: "工单2026-00012怎么样了" has none of the
 # word boundaries English text puts around it.
 REFERENCE = re.compile(r"(?<![0-9])(\d{4}-\d{5,})(?![0-9])")
@@ -347,7 +347,8 @@ def answer(question: str, tools: HotlineTools, config: HotlineConfig, say: Phras
 _ANSWER_TASK = """\
 Task: a citizen asks the question in the report below. Answer it using only one of the \
 official passages listed here, in one or two sentences, and give the number of the \
-passage you used. Copy facts, numbers and times exactly from that passage.
+passage you used. Copy facts, numbers and times exactly from that passage. Answer in the \
+language of the passage (中文 for a Chinese passage).
 
 Passages:
 {passages}
