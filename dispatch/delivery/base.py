@@ -28,6 +28,7 @@ class TicketMessage(BaseModel):
     service_code: str | None = None
     # set on a notice about the ticket rather than the ticket itself (an SLA escalation)
     notice: str | None = None
+    status: str | None = None  # the ticket's status when the message was made
 
     @staticmethod
     def key_for(*, ticket_id: int, channel: str, routing_seq: int) -> str:

@@ -23,9 +23,9 @@ from dispatch.city.config import CityConfig
 from dispatch.core.db import transaction
 from dispatch.delivery.base import DeliveryFailed, PermanentDeliveryError, TicketMessage
 from dispatch.delivery.models import DeadLetter, Delivery
-from dispatch.delivery.registry import build_channel, channels_of, escalation_level
+from dispatch.delivery.registry import CHANGE_PREFIX, build_channel, change_channel, channels_of, escalation_level
 from dispatch.intake.models import Event
-from dispatch.tickets.models import Ticket
+from dispatch.tickets.models import Ticket, TicketHistory
 from dispatch.tickets.service import record
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,30 @@ def add_pending(*, db_session: Session, ticket: Ticket, channel: str) -> int | N
         .on_conflict_do_nothing().returning(Delivery.id)).scalar()
 
 
+def add_change(*, db_session: Session, city: CityConfig, ticket: Ticket) -> int | None:
+    """A pending MQTT publication of the ticket as it is after a change that was just recorded
+    in its history (a staff action, a category change), when the city publishes tickets on MQTT
+    (``mqtt:``). Numbered by the change, so each change is published once; call it with the
+    ticket locked. None when the city does not publish or the ticket has no agency."""
+    if city.mqtt is None or ticket.agency is None:
+        return None
+    db_session.flush()
+    number = db_session.scalar(select(func.count()).select_from(TicketHistory)
+                               .where(TicketHistory.ticket_id == ticket.id))
+    return add_pending(db_session=db_session, ticket=ticket, channel=change_channel(int(number or 0)))
+
+
+def _change_notice(db_session: Session, ticket_id: int, channel: str) -> str | None:
+    number = channel[len(CHANGE_PREFIX):]
+    if not channel.startswith(CHANGE_PREFIX) or not number.isdigit():
+        return None
+    entry = db_session.scalars(select(TicketHistory).where(TicketHistory.ticket_id == ticket_id)
+                               .order_by(TicketHistory.id).offset(int(number) - 1).limit(1)).first()
+    if entry is None:
+        return None
+    return f"{entry.action}: {entry.from_status or '-'} -> {entry.to_status or '-'}"
+
+
 def pending(*, db_session: Session, ticket_id: int) -> list[tuple[int, str]]:
     """(delivery id, agency) of the ticket's channel deliveries not yet sent or claimed."""
     stmt = select(Delivery.id, Delivery.agency).where(
@@ -103,6 +127,8 @@ def message_for(*, db_session: Session, city: CityConfig, ticket: Ticket, channe
     if level is not None:
         notice = (f"SLA escalation level {level}: overdue since "
                   f"{ticket.sla_due_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, priority {ticket.priority}")
+    elif channel.startswith(CHANGE_PREFIX):
+        notice = _change_notice(db_session, ticket.id, channel)
     return TicketMessage(
         idempotency_key=TicketMessage.key_for(ticket_id=ticket.id, channel=channel,
                                               routing_seq=ticket.routing_seq),
@@ -110,7 +136,7 @@ def message_for(*, db_session: Session, city: CityConfig, ticket: Ticket, channe
         agency=ticket.agency or "", category=ticket.category, priority=ticket.priority,
         title=ticket.title, district=ticket.district, description=ticket.incident.description,
         address=event.address if event else None, lat=ticket.incident.lat, lon=ticket.incident.lon,
-        service_code=service_code, notice=notice)
+        service_code=service_code, notice=notice, status=ticket.status)
 
 
 def claim(*, factory: sessionmaker[Session], city: CityConfig, delivery_id: int) -> Claim | None:

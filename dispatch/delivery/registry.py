@@ -19,6 +19,12 @@ from dispatch.delivery.open311 import Open311Channel
 from dispatch.delivery.webhook import WebhookChannel
 
 ESCALATION_PREFIX = "escalation-"
+CHANGE_PREFIX = "mqtt-change-"
+"""A ticket's state published on MQTT after the change numbered so in its history."""
+
+
+def change_channel(number: int) -> str:
+    return f"{CHANGE_PREFIX}{number}"
 
 
 def escalation_channel(level: int) -> str:
@@ -82,7 +88,7 @@ def build_channel(city: CityConfig, agency: Agency, channel: str,
         target = agency.open311
         key = _secret(env, target.api_key_env, f"open311 of {agency.code}")
         return Open311Channel(url=target.url, api_key=key, timeout_s=target.timeout_s)
-    if channel == "mqtt" and city.mqtt is not None:
+    if (channel == "mqtt" or channel.startswith(CHANGE_PREFIX)) and city.mqtt is not None:
         from dispatch.core import mqtt
 
         settings = city.mqtt

@@ -20,13 +20,16 @@ log = logging.getLogger(__name__)
 EVENTS_SQL = text("SELECT source, count(*) FROM events GROUP BY source")
 TICKETS_SQL = text("SELECT coalesce(agency, ''), status, count(*), count(*) FILTER (WHERE sla_breached) "
                    "FROM tickets GROUP BY 1, 2")
-DELIVERIES_SQL = text("""
-SELECT agency, channel,
+# one label for every ticket-change publication (``mqtt-change-<n>``): labels stay bounded
+_CHANNEL = "CASE WHEN channel LIKE 'mqtt-change-%' THEN 'mqtt-change' ELSE channel END"
+DELIVERIES_SQL = text(f"""
+SELECT agency, {_CHANNEL},
        count(*) FILTER (WHERE status = 'sent'),
        coalesce(sum(attempts - CASE WHEN status = 'sent' THEN 1 ELSE 0 END)
                 FILTER (WHERE channel <> 'inbox' AND attempts > 0), 0)
 FROM deliveries GROUP BY 1, 2""")
-DEAD_LETTERS_SQL = text("SELECT agency, channel, count(*) FROM dead_letters WHERE retried_at IS NULL GROUP BY 1, 2")
+DEAD_LETTERS_SQL = text(f"SELECT agency, {_CHANNEL}, count(*) FROM dead_letters WHERE retried_at IS NULL "
+                        "GROUP BY 1, 2")
 CAMERAS_SQL = text("SELECT camera_id, state FROM camera_status")
 CAMERA_STATES = ("connecting", "running", "reconnecting", "failed", "stopped")
 

@@ -26,7 +26,8 @@ from dispatch.city.config import CityConfig
 from dispatch.city.routing import RoutingDecision, RoutingInput, route_by_config
 from dispatch.core.db import transaction
 from dispatch.core.errors import InvalidField
-from dispatch.core.queues import enqueue_delivery, enqueue_route
+from dispatch.core.queues import enqueue_channel, enqueue_delivery, enqueue_route
+from dispatch.delivery import outbox
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
 from dispatch.learning.corrections import record_category_correction, record_correction
@@ -267,12 +268,15 @@ def take_action(*, db_session: Session, city: CityConfig, user: User, ticket_id:
                                       action=action, request=request)
         record_correction(db_session=db_session, city=city, ticket=ticket, action=action,
                           actor=user.username, wrong_agency=previous_agency, right_agency=request.agency)
+        published = outbox.add_change(db_session=db_session, city=city, ticket=ticket)
         incident_id, ticket_agency = ticket.incident_id, ticket.agency
     try:
         if follow.kind == "reroute":
             enqueue_route(incident_id)
         elif follow.kind == "deliver":
             enqueue_delivery(follow.ticket_id, follow.routing_seq, ticket_agency)
+        if published is not None and ticket_agency is not None:
+            enqueue_channel(published, ticket_agency)
     except (BrokerError, OSError) as exc:
         log.warning("ticket %s: %s stored; follow-up left to the sweeper: %s", ticket_id, action, exc)
     db_session.expire_all()
@@ -283,7 +287,8 @@ def recategorize(*, db_session: Session, city: CityConfig, user: User, ticket_id
     """A category change by a signed-in user (pages and JSON API alike): the ticket is locked,
     the user's right to see it and to change it is checked under that lock, the change is
     recorded in the history, and the ticket's text becomes a labelled example of the new
-    category (``dispatch.learning.corrections``). Nothing is enqueued: the agency stays."""
+    category (``dispatch.learning.corrections``). The agency stays; the change is published on
+    MQTT when the city publishes tickets there."""
     if note is not None and len(note) > 4000:
         raise InvalidField("note", "at most 4000 characters")
     with db_session.begin():
@@ -294,4 +299,12 @@ def recategorize(*, db_session: Session, city: CityConfig, user: User, ticket_id
                                            category=category, actor=user.username, note=note)
         record_category_correction(db_session=db_session, ticket=ticket, actor=user.username,
                                    wrong_category=previous, right_category=ticket.category)
+        published = outbox.add_change(db_session=db_session, city=city, ticket=ticket)
+        ticket_agency = ticket.agency
+    if published is not None and ticket_agency is not None:
+        try:
+            enqueue_channel(published, ticket_agency)
+        except (BrokerError, OSError) as exc:
+            log.warning("ticket %s: category change stored; publication left to the sweeper: %s",
+                        ticket_id, exc)
     db_session.expire_all()
