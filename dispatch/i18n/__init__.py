@@ -163,7 +163,7 @@ METHOD_LABELS: dict[str, str] = {  # how a ticket was routed or a write-up writt
 }
 FLAG_LABELS: dict[str, str] = {
     "prompt_injection": N_("instructions to the system"), "priority_demand": N_("demands priority"),
-    "routing_demand": N_("demands an agency"),
+    "routing_demand": N_("demands an agency"), "invisible_characters": N_("invisible characters"),
 }
 ROLE_LABELS: dict[str, str] = {
     "staff": N_("staff"), "supervisor": N_("supervisor"), "dispatcher": N_("dispatcher"),

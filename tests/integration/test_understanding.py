@@ -124,10 +124,10 @@ def test_a_flagged_report_keeps_the_city_priority_and_an_honest_writeup(
         assert not support.unsupported(sentence) or sentence in event.text, sentence
 
     page = client.get(f"/tickets/{routed.ticket_id}").text
-    assert 'class="flag">prompt_injection' in page
+    assert 'data-flag="prompt_injection">instructions to the system' in page
     assert "⟦U+200B⟧" in page  # staff see where the invisible character was
     inbox = client.get("/inbox").text
-    assert 'class="flag">priority_demand' in inbox
+    assert 'data-flag="priority_demand">demands priority' in inbox
 
 
 def test_the_demo_knowledge_base_answers_the_bulky_waste_question(client: TestClient) -> None:
