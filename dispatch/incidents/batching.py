@@ -40,12 +40,18 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from agents.classifier import LearnedPredict
-from agents.duplicates import DuplicatePolicy, DuplicateVerdict
+from agents.duplicates import Candidate, DuplicatePolicy, DuplicateVerdict
 from agents.embeddings import Embedder, Vector
 from dispatch.city.config import CityConfig
 from dispatch.core.db import transaction
 from dispatch.incidents import flows
-from dispatch.incidents.merging import candidate_of, lock_incident_creation, merge_event, within_reach
+from dispatch.incidents.merging import (
+    candidate_of,
+    find_candidates_many,
+    lock_incident_creation,
+    merge_event,
+    within_reach,
+)
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
 
@@ -218,8 +224,13 @@ def _write_together(
     # the event rows first, then the creation lock: the order the per-event path takes them
     locked = {e.id: e for e in db.scalars(
         select(Event).where(Event.id.in_(list(drafts))).order_by(Event.id).with_for_update())}
+    stored: dict[uuid.UUID, list[Candidate]] = {}
     if duplicates is not None:
         lock_incident_creation(db)
+        waiting = [claimed_id for claimed_id in drafts if locked[claimed_id].incident_id is None]
+        found = find_candidates_many(db_session=db, sightings=[drafts[i].sighting for i in waiting],
+                                     policy=duplicates)
+        stored = dict(zip(waiting, found, strict=True))
     created: list[tuple[Incident, Event, flows.Draft]] = []
     merges: list[tuple[Event, uuid.UUID, DuplicateVerdict, list[str]]] = []
     known: list[uuid.UUID] = []  # incidents the events had already (another delivery won)
@@ -233,7 +244,7 @@ def _write_together(
                 local = [candidate_of(incident, origin) for incident, origin, _ in reversed(created)
                          if within_reach(sighting=draft.sighting, policy=duplicates, incident=incident)]
                 verdict = flows.duplicate_verdict(db_session=db, sighting=draft.sighting, policy=duplicates,
-                                                  local=local)
+                                                  local=local, stored=stored[claimed_id])
                 if verdict.incident_id is not None:
                     merges.append((event, uuid.UUID(verdict.incident_id), verdict, draft.result.flags))
                     continue

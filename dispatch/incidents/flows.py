@@ -292,13 +292,16 @@ def mark_processed(locked: Event, incident_id: uuid.UUID, flags: list[str]) -> N
 
 def duplicate_verdict(
     *, db_session: Session, sighting: Sighting, policy: DuplicatePolicy, local: list[Candidate],
+    stored: list[Candidate] | None = None,
 ) -> DuplicateVerdict:
     """The rules judge (no LLM inside a transaction) over the open incidents near the sighting:
     ``local`` ones (created in this transaction and not flushed, newest first) and those in
-    the database. The caller holds the incident-creation lock."""
+    the database (``stored``, when the caller looked them up already under the lock). The
+    caller holds the incident-creation lock."""
     known = {c.incident_id for c in local}
-    stored = [c for c in find_candidates(db_session=db_session, sighting=sighting, policy=policy)
-              if c.incident_id not in known]
+    if stored is None:
+        stored = find_candidates(db_session=db_session, sighting=sighting, policy=policy)
+    stored = [c for c in stored if c.incident_id not in known]
     return judge(sighting, [*local, *stored][:MAX_CANDIDATES], chat=None, policy=policy)
 
 

@@ -10,7 +10,7 @@ import math
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.orm import Session
 
 from agents.duplicates import Candidate, DuplicatePolicy, DuplicateVerdict, Sighting
@@ -80,6 +80,47 @@ def find_candidates(
         .limit(MAX_CANDIDATES)
     )
     return [candidate_of(incident, origin) for incident, origin in db_session.execute(stmt).tuples()]
+
+
+def _in_box(sighting: Sighting, policy: DuplicatePolicy, incident: Incident) -> bool:
+    return within_reach(sighting=sighting, policy=policy, incident=incident)
+
+
+def find_candidates_many(
+    *, db_session: Session, sightings: list[Sighting], policy: DuplicatePolicy,
+    now: datetime | None = None,
+) -> list[list[Candidate]]:
+    """``find_candidates`` for each sighting, in one statement (a batch's events): the
+    incidents inside any of the boxes, then each sighting's newest ``MAX_CANDIDATES`` of its own
+    box. When the statement's cap is reached a box may have been cut short, so each sighting
+    is then looked up on its own: the answer is always the one-by-one answer."""
+    placed = [s for s in sightings if s.lat is not None and s.lon is not None]
+    if len(placed) <= 1:
+        return [find_candidates(db_session=db_session, sighting=s, policy=policy, now=now) for s in sightings]
+    since = (now or datetime.now(UTC)) - timedelta(hours=policy.window_hours)
+    boxes = []
+    for sighting in placed:
+        assert sighting.lat is not None and sighting.lon is not None
+        dlat, dlon = _reach(sighting, policy)
+        boxes.append(and_(Incident.lat.between(sighting.lat - dlat, sighting.lat + dlat),
+                          Incident.lon.between(sighting.lon - dlon, sighting.lon + dlon)))
+    cap = MAX_CANDIDATES * len(placed)
+    stmt = (
+        select(Incident, Event)
+        .join(Event, Event.id == Incident.origin_event_id)
+        .outerjoin(Ticket, Ticket.incident_id == Incident.id)
+        .where(or_(*boxes), Incident.created_at >= since,
+               or_(Ticket.id.is_(None), Ticket.status.not_in(CLOSED_STATUSES)))
+        .order_by(Incident.created_at.desc())
+        .limit(cap)
+    )
+    rows = db_session.execute(stmt).tuples().all()
+    if len(rows) >= cap:
+        return [find_candidates(db_session=db_session, sighting=s, policy=policy, now=now) for s in sightings]
+    return [[candidate_of(incident, origin) for incident, origin in rows
+             if _in_box(sighting, policy, incident)][:MAX_CANDIDATES]
+            if sighting.lat is not None and sighting.lon is not None else []
+            for sighting in sightings]
 
 
 def merge_event(

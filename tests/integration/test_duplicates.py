@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from agents.duplicates import DuplicatePolicy
+from agents.duplicates import DuplicatePolicy, Sighting
 from agents.embeddings import SentenceTransformerEmbedder, embeddings_available
 from dispatch.city.config import CityConfig, load_city
 from dispatch.core.db import make_session_factory, transaction
+from dispatch.incidents import merging
 from dispatch.incidents.flows import understand_event
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
@@ -122,3 +124,37 @@ def test_a_closed_incident_is_not_reopened_by_a_new_report(
                               embedder=embedder, duplicates=DuplicatePolicy())
 
     assert second is not None and second != incident_id
+
+
+def test_one_statement_finds_the_same_candidates_as_one_lookup_per_event(
+    factory: sessionmaker[Session], embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    city = load_city(SAMPLE_CITY)
+    places = [near(0), near(1500), near(3000), near(4500, 200)]
+    for north, place in enumerate(places):
+        for extra in range(3):  # three distinct incidents per place (no duplicates policy)
+            event_id = post(factory, city, {"source": "hotline", "lat": place["lat"] + extra * 1e-5,
+                                            "lon": place["lon"],
+                                            "description": f"Report {north}-{extra}: a fallen tree"})
+            understand_event(factory=factory, city=city, chat=None, event_id=event_id, embedder=embedder)
+    policy = DuplicatePolicy()
+    at = datetime.now(UTC)
+    sightings = [Sighting(text="tree", category="fallen_tree", at=at, **near(10)),
+                 Sighting(text="tree", category="fallen_tree", at=at, **near(1510)),
+                 Sighting(text="tree", category="fallen_tree", at=at),  # no place: no candidates
+                 Sighting(text="tree", category="fallen_tree", at=at, **near(9000)),
+                 Sighting(text="tree", category="fallen_tree", at=at, **near(4490, 200))]
+
+    def ids(found: list[list[merging.Candidate]]) -> list[list[str]]:
+        return [[c.incident_id for c in one] for one in found]
+
+    with transaction(factory) as db:
+        one_by_one = [merging.find_candidates(db_session=db, sighting=s, policy=policy) for s in sightings]
+        together = merging.find_candidates_many(db_session=db, sightings=sightings, policy=policy)
+        assert ids(together) == ids(one_by_one)
+        assert [len(found) for found in together] == [3, 3, 0, 0, 3]
+        monkeypatch.setattr(merging, "MAX_CANDIDATES", 2)  # the statement's cap is reached: one by one
+        capped = merging.find_candidates_many(db_session=db, sightings=sightings, policy=policy)
+        assert ids(capped) == ids([merging.find_candidates(db_session=db, sighting=s, policy=policy)
+                                   for s in sightings])
+        assert [len(found) for found in capped] == [2, 2, 0, 0, 2]
