@@ -47,3 +47,6 @@ class SimilarAnswer(BaseModel):
     results: list[AskHit]
     explanation: str
     vector_backend: str
+    # camera tickets whose best crop looks like this ticket's (CLIP crop embeddings); empty when
+    # this ticket has no crop embedding (no camera, or no CLIP verifier on its camera)
+    by_picture: list[AskHit] = []

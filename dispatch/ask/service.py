@@ -4,9 +4,11 @@ see, and find the tickets most like one ticket. Read-only; the caller owns the s
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from langchain_core.language_models.chat_models import BaseChatModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agents.ask import AskFilters, AskParse, explain, parse
@@ -19,6 +21,7 @@ from dispatch.ask.vectors import VectorIndex
 from dispatch.ask.vocabulary import vocabulary_of
 from dispatch.city.config import CityConfig
 from dispatch.core.errors import InvalidField
+from dispatch.intake.models import Event
 from dispatch.tickets import access
 from dispatch.tickets.models import Ticket
 
@@ -81,6 +84,37 @@ def ask(*, db_session: Session, city: CityConfig, user: User, question: str,
         vector_backend=index.name)
 
 
+PICTURE_CANDIDATES = 5000
+"""Crops compared by "show similar": the newest camera events with an embedding, exact cosine."""
+
+
+def by_picture(*, db_session: Session, ticket: Ticket, where: list[Any], limit: int) -> list[AskHit]:
+    """The tickets (within ``where``) whose camera crops look most like this ticket's best crop:
+    cosine of the CLIP crop embeddings, the best crop per ticket, newest ``PICTURE_CANDIDATES``."""
+    mine = db_session.scalars(
+        select(Event.crop_embedding).where(Event.incident_id == ticket.incident_id,
+                                           Event.crop_embedding.is_not(None))
+        .order_by(Event.received_at.desc()).limit(1)).first()
+    if not mine:
+        return []
+    query = np.asarray(mine, dtype=np.float32)
+    rows = db_session.execute(
+        select(Ticket.id, Event.crop_embedding).join(Event, Event.incident_id == Ticket.incident_id)
+        .where(Event.crop_embedding.is_not(None), *where)
+        .order_by(Event.received_at.desc()).limit(PICTURE_CANDIDATES)).all()
+    best: dict[int, float] = {}
+    for other_id, vector in rows:
+        if vector is None or len(vector) != len(query):
+            continue  # another CLIP model's crops
+        other = np.asarray(vector, dtype=np.float32)
+        norm = float(np.linalg.norm(query) * np.linalg.norm(other))
+        if norm > 0:
+            best[other_id] = max(best.get(other_id, -1.0), float(query @ other) / norm)
+    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    tickets = search.load_tickets(db_session, [ticket_id for ticket_id, _ in ranked])
+    return [hit(tickets[ticket_id], round(score, 4)) for ticket_id, score in ranked if ticket_id in tickets]
+
+
 def similar(*, db_session: Session, user: User, ticket_id: int, index: VectorIndex,
             embedder: Embedder | None = None, limit: int = SIMILAR_LIMIT) -> SimilarAnswer:
     """The tickets the user may see whose incident reads most like this one's (NotFound when
@@ -90,16 +124,19 @@ def similar(*, db_session: Session, user: User, ticket_id: int, index: VectorInd
     vector = np.asarray(incident.embedding, dtype=np.float32) if incident.embedding else None
     if vector is None and embedder is not None:
         vector = embedder.embed([f"{incident.title}\n{incident.description}"])[0]
-    if vector is None:
-        return SimilarAnswer(ticket_id=ticket.id, total=0, results=[], vector_backend=index.name,
-                             explanation="this ticket has no text embedding (embeddings are off)")
     scope = access.agency_scope(user)
     where = [Ticket.id != ticket.id, *([Ticket.agency == scope] if scope is not None else [])]
-    hits = index.nearest(db_session=db_session, vector=vector, where=where,
-                         limit=max(1, min(limit, MAX_LIMIT)))
+    size = max(1, min(limit, MAX_LIMIT))
+    pictures = by_picture(db_session=db_session, ticket=ticket, where=where, limit=size)
+    seen = f"; {len(pictures)} by what the camera saw" if pictures else ""
+    if vector is None:
+        return SimilarAnswer(ticket_id=ticket.id, total=0, results=[], vector_backend=index.name,
+                             by_picture=pictures,
+                             explanation="this ticket has no text embedding (embeddings are off)" + seen)
+    hits = index.nearest(db_session=db_session, vector=vector, where=where, limit=size)
     tickets = search.load_tickets(db_session, [h.ticket_id for h in hits])
     results = [hit(tickets[h.ticket_id], h.cosine) for h in hits if h.ticket_id in tickets]
     return SimilarAnswer(ticket_id=ticket.id, total=len(results), results=results,
-                         vector_backend=index.name,
+                         vector_backend=index.name, by_picture=pictures,
                          explanation=f"the {len(results)} tickets most like {ticket.reference} "
-                                     "by the meaning of their reports")
+                                     f"by the meaning of their reports{seen}")

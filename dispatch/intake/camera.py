@@ -70,6 +70,19 @@ def _box(value: Any) -> list[float]:
     return box
 
 
+MAX_EMBEDDING_DIM = 4096
+
+
+def _embedding(value: Any) -> list[float] | None:
+    """The crop's embedding as stored (``None`` when perception gave none)."""
+    if value is None:
+        return None
+    numbers = [float(v) for v in list(value)]
+    if not 0 < len(numbers) <= MAX_EMBEDDING_DIM or not all(math.isfinite(v) for v in numbers):
+        raise InvalidField("embedding", f"must be 1 to {MAX_EMBEDDING_DIM} finite numbers")
+    return [round(v, 6) for v in numbers]
+
+
 def _score(scores: dict[str, float]) -> float:
     return float(scores.get("clip", scores.get("detector", 0.0)) or 0.0)
 
@@ -89,6 +102,7 @@ def submit(
         raise InvalidField("kind", f"must be one of {', '.join(KINDS)}")
     if event.snapshot_jpeg is not None and len(event.snapshot_jpeg) > max_image_bytes:
         raise InvalidField("snapshot", f"larger than the limit of {max_image_bytes} bytes")
+    crop = _embedding(getattr(event, "embedding", None))
     key = idempotency_key(event.camera_id, run_id, event.track_id)
     seen = (seen_at or datetime.now(UTC)).isoformat()
     info = {
@@ -113,6 +127,7 @@ def submit(
             stored.attributes = info
             if event.snapshot_jpeg:
                 stored.image, stored.image_content_type = event.snapshot_jpeg, "image/jpeg"
+            stored.crop_embedding = crop
         return IntakeResult(event_id=str(stored.id), created=created, kind=event.kind)
     # a later sighting of the same track: refresh, never duplicate
     before = dict(existing.attributes or {})
@@ -123,6 +138,8 @@ def submit(
         if "frame" in info:
             after["frame"] = info["frame"]
         existing.image, existing.image_content_type = event.snapshot_jpeg, "image/jpeg"
+        if crop is not None:
+            existing.crop_embedding = crop
         updated.append("snapshot")
     existing.attributes = after
     return IntakeResult(event_id=str(existing.id), created=False, kind=event.kind, updated=updated)

@@ -43,6 +43,8 @@ class Event(Base):
     contact: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     image: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     image_content_type: Mapped[str | None] = mapped_column(String(40))
+    # camera events with a CLIP verifier: the best crop's L2-normalised embedding ("show similar")
+    crop_embedding: Mapped[list[float] | None] = mapped_column(JSONB, deferred=True)
     status: Mapped[str] = mapped_column(String(16), default="received")  # received|processed|failed
     flags: Mapped[list[str]] = mapped_column(JSONB, default=list)
     incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incidents.id"))

@@ -5,15 +5,20 @@ through ask, show similar and the page alike — staff never see another agency'
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from dispatch.core.db import transaction
+from dispatch.core.errors import InvalidField
 from dispatch.core.runtime import get_runtime
 from dispatch.incidents import flows as incident_flows
+from dispatch.intake import camera as camera_intake
 from dispatch.tickets import flows as ticket_flows
 from dispatch.tickets.inbox import sla_state
 from dispatch.tickets.models import Ticket
@@ -226,3 +231,64 @@ def test_health_names_the_vector_backend(clients: dict[str, TestClient]) -> None
     search = clients["anon"].get("/health").json()["checks"]["search"]
     assert search["ok"] is True
     assert search["vector_backend"] in ("pgvector", "numpy")
+
+
+@dataclass
+class FakeTrackEvent:
+    """A fake of perception's CameraEvent: one track's sighting with its CLIP crop embedding."""
+
+    camera_id: str
+    track_id: int
+    category: str
+    embedding: list[float] | None
+    kind: str = "new"
+    zone: str | None = None
+    box: tuple[float, ...] = (10.0, 10.0, 60.0, 80.0)
+    scores: dict[str, float] = field(default_factory=lambda: {"clip": 0.8})
+    snapshot_jpeg: bytes | None = None
+    frame_size: tuple[int, int] | None = None
+
+
+def camera_ticket(event: FakeTrackEvent) -> int:
+    rt = get_runtime()
+    with transaction(rt.factory) as db:
+        stored = camera_intake.submit(db_session=db, city=rt.city, event=event, run_id="run-1",
+                                      max_image_bytes=1_000_000)
+    incident_id = incident_flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
+                                                  embedder=rt.embedder, event_id=uuid.UUID(stored.event_id))
+    assert incident_id is not None
+    routed = ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None, incident_id=incident_id)
+    assert routed is not None
+    return routed[0]
+
+
+def test_show_similar_also_finds_camera_tickets_that_look_alike(clients: dict[str, TestClient]) -> None:
+    rng = np.random.default_rng(7)
+    crop = rng.normal(size=64)
+
+    def like(noise: float) -> list[float]:
+        vector = crop + rng.normal(scale=noise, size=64)
+        return [float(v) for v in vector / np.linalg.norm(vector)]
+
+    made = {name: camera_ticket(FakeTrackEvent(camera, track, category, embedding)) for name, camera, track, category,
+            embedding in [("tree", "cam-main-st-bridge", 1, "fallen_tree", like(0.0)),
+                          ("same_tree", "cam-main-st-bridge", 2, "fallen_tree", like(0.1)),
+                          ("other_tree", "cam-old-town-square", 3, "fallen_tree", like(10.0)),
+                          ("garbage", "cam-main-st-bridge", 4, "exposed_garbage", like(0.3)),
+                          ("no_clip", "cam-main-st-bridge", 5, "fallen_tree", None)]}
+    hotline = make(clients["anon"], "A branch fell across the sidewalk", "fallen_tree", 41.6203, -93.6502)
+
+    everyone = clients["dispatcher"].get(f"/api/tickets/{made['tree']}/similar").json()
+    assert [row["id"] for row in everyone["by_picture"]] == [made["same_tree"], made["garbage"], made["other_tree"]]
+    assert "by what the camera saw" in everyone["explanation"]
+    # landscaping staff: the old town's trees go to public works, the garbage to sanitation
+    own = clients["staff"].get(f"/api/tickets/{made['tree']}/similar").json()
+    assert [row["id"] for row in own["by_picture"]] == [made["same_tree"]]
+    for without in (made["no_clip"], hotline):
+        assert clients["dispatcher"].get(f"/api/tickets/{without}/similar").json()["by_picture"] == []
+    panel = clients["dispatcher"].get(f"/ask/similar/{made['tree']}")
+    assert panel.status_code == 200 and f'data-similar-picture="{made["same_tree"]}"' in panel.text
+
+    with pytest.raises(InvalidField, match="embedding"), transaction(get_runtime().factory) as db:
+        camera_intake.submit(db_session=db, city=get_runtime().city, run_id="run-1", max_image_bytes=1_000_000,
+                             event=FakeTrackEvent("cam-main-st-bridge", 9, "fallen_tree", [float("nan")]))

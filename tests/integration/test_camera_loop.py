@@ -367,6 +367,31 @@ def test_cli_ingest_with_clip_verification(street: Path, city_file: Path, tiny_o
     assert summary["frames_decoded"] == 100 and summary["events_created"] == 0  # a dry run stores nothing
 
 
+class FakeEmbeddingVerifier:
+    """A fake of the CLIP verifier: keeps every detection, giving each a unit crop embedding of
+    its class (garbage and bicycles look different)."""
+
+    def verify(self, frame_rgb: Any, detections: Any, categories: Any) -> Any:
+        detections.data["clip_score"] = np.full(len(detections), 0.9)
+        detections.data["embedding"] = np.array(
+            [[1.0, 0.0, 0.0] if name == "exposed_garbage" else [0.0, 1.0, 0.0]
+             for name in detections.data["class_name"]])
+        return detections
+
+
+def test_each_stored_camera_event_keeps_its_crop_embedding(client: TestClient, street: Path) -> None:
+    """With a verifier, each camera event stores its best crop's embedding ("show similar")."""
+    rt = get_runtime()
+    camera = camera_for_clip(rt.city, CAMERA, street)
+    report = run_camera(city=rt.city, camera=camera, detector=FakeColourDetector(), factory=rt.factory,
+                        verifier=FakeEmbeddingVerifier(), max_image_bytes=2_000_000, run_id="job-2")
+    assert report.created == 2
+    with rt.factory() as db:
+        crops = dict(db.execute(select(Event.category_hint, Event.crop_embedding)
+                                .where(Event.source == "camera")).tuples().all())
+    assert crops == {"exposed_garbage": [1.0, 0.0, 0.0], "fallen_bicycle": [0.0, 1.0, 0.0]}
+
+
 class get_runtime_free_session:  # noqa: N801  (a context manager read like a function)
     """Counts camera events straight from the database the CLI wrote to."""
 
