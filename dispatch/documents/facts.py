@@ -168,11 +168,16 @@ def gather_work_order(*, db_session: Session, city: CityConfig, request: Documen
         "incident": incident_facts(db_session=db_session, city=city, incident=ticket.incident),
     }
     i = facts["incident"]
-    fallback = (f"Go to {i['location']} and deal with the reported {i['category_name'].lower()}. "
-                f"Recommended action: {i['recommended_action']}")
-    instructions = ProseSection(name="instructions", fallback=fallback, max_chars=500,
-                                instruction="two or three sentences telling the crew what to "
-                                            "do on site and what to check")
+    if language(city) == "zh":
+        instructions = ProseSection(
+            name="instructions", max_chars=300, instruction="用中文写两三句话，告诉现场人员要做什么、检查什么",
+            fallback=f"请前往{i['location']}处置{i['category_name']}问题。建议处置：{i['recommended_action']}")
+    else:
+        fallback = (f"Go to {i['location']} and deal with the reported {i['category_name'].lower()}. "
+                    f"Recommended action: {i['recommended_action']}")
+        instructions = ProseSection(name="instructions", fallback=fallback, max_chars=500,
+                                    instruction="two or three sentences telling the crew what to "
+                                                "do on site and what to check")
     reports = citizen_reports(db_session=db_session, incident_id=ticket.incident_id)
     return Gathered(facts=facts, reports=reports, sections=[instructions])
 

@@ -250,6 +250,11 @@ def test_chinese_documents_report_the_record_in_chinese(client: TestClient) -> N
         "title": "中山路人行道临时封闭", "area": "中山路人行道（解放路至江汉路段）",
         "effective_from": today, "measures": "设置围挡，行人绕行"})["markdown"]
     assert notice.startswith("# 通知：中山路人行道临时封闭") and "另行通知为止" in notice
+    order = draft(kind="work_order", ticket_id=ticket.id)
+    assert order["template"]["name"] == "work_order.zh.md.j2"
+    assert order["markdown"].startswith(f"# 派工单 {ticket.reference}")
+    assert "| 状态 | 已办结 |" in order["markdown"] and "## 办理要求" in order["markdown"]
+    assert "Work order" not in order["markdown"]
     html = official.get(f"/api/documents/{report['id']}.html")
     assert html.status_code == 200 and '<html lang="zh-CN">' in html.text
     docx = official.get(f"/api/documents/{report['id']}.docx")

@@ -59,7 +59,8 @@ def test_the_english_city_keeps_its_templates(jiangcheng: CityConfig) -> None:
     assert city_facts(riverton)["language"] == "en" and city_facts(jiangcheng)["language"] == "zh"
     assert template_name("incident_report", "en") == "incident_report.md.j2"
     assert template_name("incident_report", "zh") == "incident_report.zh.md.j2"
-    assert template_name("work_order", "zh") == "work_order.md.j2"  # no Chinese one: English
+    assert template_name("work_order", "zh") == "work_order.zh.md.j2"
+    assert template_name("work_order", "fr") == "work_order.md.j2"  # no French one: English
     assert label("resolved") == "已办结" and label("unheard-of") == "unheard-of"
 
 
