@@ -82,10 +82,6 @@ def find_candidates(
     return [candidate_of(incident, origin) for incident, origin in db_session.execute(stmt).tuples()]
 
 
-def _in_box(sighting: Sighting, policy: DuplicatePolicy, incident: Incident) -> bool:
-    return within_reach(sighting=sighting, policy=policy, incident=incident)
-
-
 def find_candidates_many(
     *, db_session: Session, sightings: list[Sighting], policy: DuplicatePolicy,
     now: datetime | None = None,
@@ -118,7 +114,7 @@ def find_candidates_many(
     if len(rows) >= cap:
         return [find_candidates(db_session=db_session, sighting=s, policy=policy, now=now) for s in sightings]
     return [[candidate_of(incident, origin) for incident, origin in rows
-             if _in_box(sighting, policy, incident)][:MAX_CANDIDATES]
+             if within_reach(sighting=sighting, policy=policy, incident=incident)][:MAX_CANDIDATES]
             if sighting.lat is not None and sighting.lon is not None else []
             for sighting in sightings]
 
