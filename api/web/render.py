@@ -18,10 +18,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
+from markupsafe import Markup
 
 from agents.text import show_invisible
 from dispatch import i18n
 from dispatch.core.runtime import get_runtime
+from dispatch.i18n import explain
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 HTMX = "/static/htmx-2.0.11.min.js"
@@ -70,6 +72,21 @@ def _visible(text: object) -> str:
     return show_invisible("" if text is None else str(text))
 
 
+@pass_context
+def _explain(context: Context, text: object, machine: bool = True) -> Markup:
+    """A stored machine-written explanation (a routing or triage reason, a system note) in
+    the reader's language (``dispatch.i18n.explain``). Text no message matches is shown as it
+    is; where ``machine`` says it was written by the system, it is marked English
+    (``lang="en"``) on another language's page."""
+    language = _lang(context)
+    reader = explain.Reader(language=language, names=context.get("names"),
+                            timezone=str(context.get("timezone") or "UTC"))
+    shown = explain.localize(_visible(text), reader)
+    if shown.known or not machine or i18n.supported(language) == i18n.DEFAULT:
+        return shown.html
+    return Markup('<span lang="en">{}</span>').format(shown.text)
+
+
 def _labeller(labels: dict[str, str]) -> Any:
     @pass_context
     def show(context: Context, code: object) -> str:
@@ -81,6 +98,7 @@ _env.filters["when"] = _when
 _env.filters["number"] = _number
 _env.filters["share"] = _share
 _env.filters["visible"] = _visible
+_env.filters["explain"] = _explain
 _env.filters["status"] = _labeller(i18n.STATUS_LABELS)
 _env.filters["priority"] = _labeller(i18n.PRIORITY_LABELS)
 _env.filters["action"] = _labeller(i18n.ACTION_LABELS)

@@ -21,6 +21,7 @@ from dispatch.ask.vectors import VectorIndex
 from dispatch.ask.vocabulary import vocabulary_of
 from dispatch.city.config import CityConfig
 from dispatch.core.errors import InvalidField
+from dispatch.i18n.explain import SEPARATOR, SIMILAR_BY_PICTURE, SIMILAR_BY_TEXT, SIMILAR_NO_EMBEDDING
 from dispatch.intake.models import Event
 from dispatch.tickets import access
 from dispatch.tickets.models import Ticket
@@ -128,15 +129,15 @@ def similar(*, db_session: Session, user: User, ticket_id: int, index: VectorInd
     where = [Ticket.id != ticket.id, *([Ticket.agency == scope] if scope is not None else [])]
     size = max(1, min(limit, MAX_LIMIT))
     pictures = by_picture(db_session=db_session, ticket=ticket, where=where, limit=size)
-    seen = f"; {len(pictures)} by what the camera saw" if pictures else ""
+    seen = SEPARATOR + SIMILAR_BY_PICTURE(count=len(pictures)) if pictures else ""
     if vector is None:
         return SimilarAnswer(ticket_id=ticket.id, total=0, results=[], vector_backend=index.name,
                              by_picture=pictures,
-                             explanation="this ticket has no text embedding (embeddings are off)" + seen)
+                             explanation=SIMILAR_NO_EMBEDDING() + seen)
     hits = index.nearest(db_session=db_session, vector=vector, where=where, limit=size)
     tickets = search.load_tickets(db_session, [h.ticket_id for h in hits])
     results = [hit(tickets[h.ticket_id], h.cosine) for h in hits if h.ticket_id in tickets]
     return SimilarAnswer(ticket_id=ticket.id, total=len(results), results=results,
                          vector_backend=index.name, by_picture=pictures,
-                         explanation=f"the {len(results)} tickets most like {ticket.reference} "
-                                     f"by the meaning of their reports{seen}")
+                         explanation=SIMILAR_BY_TEXT(count=len(results), reference=ticket.reference)
+                         + seen)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispatch.cameras.models import Recheck
 from dispatch.city.config import CityConfig
 from dispatch.core.db import transaction
+from dispatch.i18n import explain
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
 from dispatch.tickets.lifecycle import next_status
@@ -118,14 +119,14 @@ def due(*, db_session: Session, now: datetime | None = None, limit: int = 50) ->
 def _look(runner: RecheckRunner | None, row: Recheck) -> RecheckResult | str:
     """The runner's answer, or why there is none."""
     if runner is None:
-        return "perception is off: no re-check runner is configured"
+        return explain.RECHECK_OFF()
     try:
         return runner.check(row.camera_id, row.zone, row.category, row.box)
     except RecheckUnavailable as exc:
-        return f"runner unavailable: {exc}"[:MAX_TEXT]
+        return explain.RECHECK_UNAVAILABLE(error=exc)[:MAX_TEXT]
     except Exception as exc:  # a runner bug must not become a retry loop
         log.exception("re-check %s: the runner failed", row.id)
-        return f"runner failed: {type(exc).__name__}: {exc}"[:MAX_TEXT]
+        return explain.RECHECK_FAILED(error=f"{type(exc).__name__}: {exc}")[:MAX_TEXT]
 
 
 def _snapshot(result: RecheckResult) -> tuple[bytes | None, str]:
@@ -168,7 +169,7 @@ def _apply(db: Session, city: CityConfig, row: Recheck, ticket: Ticket, result: 
     if city.rechecks is not None and city.rechecks.close_when_cleared and ticket.status == "resolved":
         ticket.status = next_status("close", "resolved")
         record(db_session=db, ticket=ticket, actor=ACTOR, action="close", from_status="resolved",
-               note="closed: the camera re-check found the zone clear", data={"recheck_id": row.id})
+               note=explain.RECHECK_CLOSED(), data={"recheck_id": row.id})
 
 
 def run_one(*, factory: sessionmaker[Session], city: CityConfig, runner: RecheckRunner | None,
@@ -191,7 +192,7 @@ def run_one(*, factory: sessionmaker[Session], city: CityConfig, runner: Recheck
         if isinstance(looked, str):
             locked.status, locked.detail = "skipped", looked
             record(db_session=db, ticket=ticket, actor=ACTOR, action="recheck_skipped",
-                   from_status=ticket.status, note=f"camera re-check skipped: {looked}",
+                   from_status=ticket.status, note=explain.RECHECK_SKIPPED(why=looked),
                    data={"recheck_id": locked.id})
         else:
             _apply(db, city, locked, ticket, looked)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from agents.text import keywords_in
 from dispatch.city.config import WEEKDAYS, CityConfig, RoutingRule
+from dispatch.i18n import explain
 
 
 class RoutingInput(BaseModel):
@@ -103,9 +104,9 @@ def route_by_config(
     match = match_rule(city, item, exclude=exclude)
     if match is not None:
         return RoutingDecision(method="rule", rule_id=match.rule_id, agency=match.agency,
-                               reason=f"rule {match.rule_id!r} matched")
+                               reason=explain.RULE_MATCHED(rule=match.rule_id))
     category = city.category(item.category)
     if category is not None and category.default_agency and category.default_agency not in exclude:
         return RoutingDecision(method="default", agency=category.default_agency,
-                               reason=f"no rule matched; default agency of {category.code!r}")
+                               reason=explain.DEFAULT_AGENCY(category=category.code))
     return None

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.core.errors import DispatchError, NotFound
 from dispatch.delivery.models import DeadLetter, Delivery
+from dispatch.i18n import explain
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.service import record
 
@@ -58,6 +59,6 @@ def retry(*, db_session: Session, dead_letter_id: int, actor: str) -> tuple[int,
     letter.retried_at, letter.retried_by = datetime.now(UTC), actor
     delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, None
     record(db_session=db_session, ticket=ticket, actor=actor, action="delivery_retry",
-           from_status=ticket.status, note=f"retry of the {letter.channel} delivery to {letter.agency}",
+           from_status=ticket.status, note=explain.DELIVERY_RETRY(channel=letter.channel, agency=letter.agency),
            data={"dead_letter_id": letter.id, "channel": letter.channel})
     return delivery.id, delivery.agency

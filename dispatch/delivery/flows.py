@@ -11,6 +11,7 @@ from dispatch.core.db import transaction
 from dispatch.core.queues import enqueue_channel
 from dispatch.delivery import dead_letters, outbox
 from dispatch.delivery.models import Delivery
+from dispatch.i18n import explain
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.service import record
 
@@ -52,7 +53,7 @@ def record_inbox_delivery_in(
     if inserted is None:
         return None
     record(db_session=db_session, ticket=ticket, actor="system:delivery", action="delivered",
-           from_status=ticket.status, note=f"delivered to the {ticket.agency} {channel}",
+           from_status=ticket.status, note=explain.DELIVERED(agency=ticket.agency, channel=channel),
            data={"channel": channel, "routing_seq": routing_seq})
     return outbox.plan(db_session=db_session, city=city, ticket=ticket) if city is not None else []
 
@@ -68,7 +69,7 @@ def record_fresh_inbox_deliveries(
         db_session.add(Delivery(ticket_id=ticket.id, agency=ticket.agency, channel="inbox",
                                 routing_seq=ticket.routing_seq))
         record(db_session=db_session, ticket=ticket, actor="system:delivery", action="delivered",
-               from_status=ticket.status, note=f"delivered to the {ticket.agency} inbox",
+               from_status=ticket.status, note=explain.DELIVERED(agency=ticket.agency, channel="inbox"),
                data={"channel": "inbox", "routing_seq": ticket.routing_seq})
     db_session.flush()  # the tickets exist now; the channel rows point at them
     return [(row_id, ticket.agency) for ticket in routed if ticket.agency is not None

@@ -24,6 +24,7 @@ from dispatch.core.db import transaction
 from dispatch.delivery.base import DeliveryFailed, PermanentDeliveryError, TicketMessage
 from dispatch.delivery.models import DeadLetter, Delivery
 from dispatch.delivery.registry import CHANGE_PREFIX, build_channel, change_channel, channels_of, escalation_level
+from dispatch.i18n import explain
 from dispatch.intake.models import Event
 from dispatch.tickets.models import Ticket, TicketHistory
 from dispatch.tickets.service import record
@@ -184,7 +185,7 @@ def mark_sent(*, factory: sessionmaker[Session], taken: Claim, remote_ref: str |
         if remote_ref:
             data["remote_ref"] = remote_ref
         record(db_session=db, ticket=ticket, actor=ACTOR, action="delivered",
-               from_status=ticket.status, note=f"sent to the {row.agency} {row.channel}", data=data)
+               from_status=ticket.status, note=explain.SENT(agency=row.agency, channel=row.channel), data=data)
 
 
 def mark_failed(*, factory: sessionmaker[Session], city: CityConfig, taken: Claim,
@@ -213,8 +214,8 @@ def mark_failed(*, factory: sessionmaker[Session], city: CityConfig, taken: Clai
         assert ticket is not None
         record(db_session=db, ticket=ticket, actor=ACTOR, action="delivery_failed",
                from_status=ticket.status,
-               note=f"{row.channel} delivery to {row.agency} failed after {row.attempts} "
-                    f"tries: {text}",
+               note=explain.DELIVERY_FAILED(channel=row.channel, agency=row.agency,
+                                         attempts=row.attempts, error=text),
                data={"channel": row.channel, "attempts": row.attempts, "dead_letter_id": letter.id})
         return Outcome("dead", detail=text)
 

@@ -32,6 +32,7 @@ from agents.text import clean
 from agents.verifier import Snapshot, Verification, verify_snapshot
 from dispatch.city.config import CityConfig
 from dispatch.core.db import transaction
+from dispatch.i18n import explain
 from dispatch.incidents.merging import (
     MAX_CANDIDATES,
     find_candidates,
@@ -92,13 +93,10 @@ def _sighting(event: Event, category: str, vector: Vector | None) -> Sighting:
 def _triage_reasons(result: Classification, city: CityConfig) -> list[str]:
     reasons = []
     if result.method == "fallback":
-        why = result.llm_error if city.routing.classify_with_llm else "LLM classification is off"
-        reasons.append(f"classifier: no keyword or embedding match ({why}); "
-                       f"a dispatcher should confirm the category")
+        why = result.llm_error if city.routing.classify_with_llm else explain.LLM_CLASSIFICATION_OFF()
+        reasons.append(explain.CLASSIFIER_FALLBACK(why=why))
     if result.method == "llm" and city.routing.review_llm_only_categories:
-        reasons.append(
-            f"category {result.category!r} chosen by the LLM alone "
-            f"(confidence {result.confidence:.2f}); a dispatcher should confirm it")
+        reasons.append(explain.LLM_ONLY_CATEGORY(category=result.category, confidence=result.confidence))
     return reasons
 
 
@@ -211,15 +209,15 @@ def draft_incident(
         category_name=_category_name(city, result.category))
     triage_reasons = _triage_reasons(result, city)
     if verification.status == "rejected":
-        triage_reasons.append(f"verifier: the snapshot does not show {result.category!r}")
+        triage_reasons.append(explain.SNAPSHOT_REJECTED(category=result.category))
     facts = _facts(event, city, result.category)
     try:
         writeup = write_incident(chat, facts=facts) if chat is not None else fallback_writeup(facts)
     except LLMUnavailable as exc:
         writeup = fallback_writeup(facts)
-        triage_reasons.append(f"writer: {exc}")
+        triage_reasons.append(explain.WRITER_FAILED(error=exc))
     if chat is None:
-        triage_reasons.append("LLM not configured")
+        triage_reasons.append(explain.LLM_NOT_CONFIGURED())
     triage_reasons += flag_reasons(result.flags)
     return Draft(result=result, sighting=sighting, verification=verification, writeup=writeup,
                  triage_reasons=triage_reasons)

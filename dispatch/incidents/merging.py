@@ -14,6 +14,7 @@ from sqlalchemy import and_, or_, select, text
 from sqlalchemy.orm import Session
 
 from agents.duplicates import Candidate, DuplicatePolicy, DuplicateVerdict, Sighting
+from dispatch.i18n import explain
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
 from dispatch.intake.service import flag_reasons
@@ -140,7 +141,7 @@ def merge_event(
         summary = verdict.model_dump(mode="json", exclude={"assessments"})
         record(db_session=db_session, ticket=ticket, actor=MERGE_ACTOR, action="merged_event",
                from_status=ticket.status,
-               note=f"{event.source} event merged into this incident: {verdict.reason}",
+               note=explain.EVENT_MERGED(source=event.source, why=verdict.reason),
                data={"event_id": str(event.id), "source": event.source, **summary})
     return True
 

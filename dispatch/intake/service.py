@@ -21,6 +21,7 @@ from agents.text import clean
 from dispatch.city.config import CityConfig
 from dispatch.core.errors import InvalidField, NotFound
 from dispatch.core.inputs import DEFAULT_MAX_MEGAPIXELS, megapixels_problem
+from dispatch.i18n import explain
 from dispatch.intake.models import Event
 from dispatch.intake.schemas import EventCreate
 
@@ -28,19 +29,20 @@ IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 NOT_AN_IMAGE = "not an image (JPEG, PNG or WebP expected)"
 INVISIBLE_CHARACTERS = "invisible_characters"
 FLAG_REASONS = {
-    PROMPT_INJECTION: "the text addresses the system (instructions, role markers, tags or JSON); "
-                      "it was treated as data only",
-    PRIORITY_DEMAND: "the text demands a priority, severity or SLA; priority comes from the "
-                     "city file, rules and staff only",
-    ROUTING_DEMAND: "the text demands an agency; routing follows the city's rules",
-    INVISIBLE_CHARACTERS: "the text contained invisible characters (marked on the ticket page)",
+    PROMPT_INJECTION: explain.FLAG_PROMPT_INJECTION(),
+    PRIORITY_DEMAND: explain.FLAG_PRIORITY_DEMAND(),
+    ROUTING_DEMAND: explain.FLAG_ROUTING_DEMAND(),
+    INVISIBLE_CHARACTERS: explain.FLAG_INVISIBLE(),
 }
 """Why each intake flag matters, in the words staff read among a ticket's triage reasons."""
 
 
 def flag_reasons(flags: list[str]) -> list[str]:
     """One triage reason per flag, naming the flag and why it matters."""
-    return [f"flag {flag}: {FLAG_REASONS.get(flag, 'raised at intake')}" for flag in flags]
+    return [explain.FLAG_RAISED(flag=flag, why=FLAG_REASONS.get(flag, explain.FLAG_OTHER()))
+            for flag in flags]
+
+
 FUTURE_SLACK = timedelta(minutes=10)  # clocks differ a little; the policy's bound is one day
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agents.learned import LearnedModelError, RouteInput, RouterModel, TextModel
 from dispatch.city.routing import RoutingDecision, RoutingInput
+from dispatch.i18n import explain
 from dispatch.learning.models import LearnedModelRecord
 from dispatch.learning.training import Kind, load_model
 
@@ -37,8 +38,8 @@ class LearnedRouter:
         return RoutingDecision(
             method="learned", agency=prediction.label, confidence=round(prediction.confidence, 3),
             model=f"router v{self.version}",
-            reason=f"no rule matched; learned router v{self.version} chose {prediction.label} "
-                   f"({prediction.confidence:.2f})")
+            reason=explain.LEARNED_CHOSE(version=self.version, agency=prediction.label,
+                                         confidence=prediction.confidence))
 
 
 class CurrentModels:

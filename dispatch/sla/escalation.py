@@ -23,6 +23,7 @@ from dispatch.city.config import CityConfig
 from dispatch.city.handling import EscalationLevel, Priority, raised
 from dispatch.delivery import outbox
 from dispatch.delivery.registry import escalation_channel, supervisors_by_email
+from dispatch.i18n import explain
 from dispatch.sla.models import EscalationRecord
 from dispatch.tickets.lifecycle import ACTIVE
 from dispatch.tickets.models import Ticket
@@ -57,13 +58,14 @@ def _reach(db: Session, city: CityConfig, ticket: Ticket, number: int,
     ticket.priority, ticket.sla_breached = after, True
     delivery_id = (outbox.add_pending(db_session=db, ticket=ticket,
                                       channel=escalation_channel(number)) if notified else None)
-    hours = f"{level.after_hours:g} h" if level.after_hours else "at once"
-    note = (f"SLA escalation level {number} ({hours} after the due time "
-            f"{ticket.sla_due_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)")
+    due = f"{ticket.sla_due_at.astimezone(UTC):%Y-%m-%d %H:%M}"
+    parts = [explain.ESCALATED_AFTER(level=number, hours=f"{level.after_hours:g}", due=due)
+             if level.after_hours else explain.ESCALATED_AT_ONCE(level=number, due=due)]
     if after != before:
-        note += f"; priority {before} -> {after}"
-    note += f"; supervisor notified by e-mail: {', '.join(notified)}" if notified else \
-        "; supervisor notified in the inbox"
+        parts.append(explain.PRIORITY_RAISED(before=before, after=after))
+    parts.append(explain.NOTIFIED_BY_EMAIL(emails=", ".join(notified)) if notified
+                 else explain.NOTIFIED_IN_INBOX())
+    note = explain.SEPARATOR.join(parts)
     record(db_session=db, ticket=ticket, actor=ACTOR, action="escalated", from_status=ticket.status,
            note=note, data={"level": number, "priority_from": before, "priority_to": after,
                             "notified": notified, "after_hours": level.after_hours})

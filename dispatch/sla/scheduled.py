@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.core.queues import DELIVER_TASK, ROUTE_TASK
 from dispatch.delivery.models import Delivery
+from dispatch.i18n import explain
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
 from dispatch.quarantine.service import quarantined
@@ -62,6 +63,6 @@ def flag_overdue(*, db_session: Session, now: datetime | None = None) -> list[in
     for ticket in db_session.scalars(stmt):
         ticket.sla_breached = True
         record(db_session=db_session, ticket=ticket, actor="system:sla", action="sla_breached",
-               from_status=ticket.status, note=f"SLA due {ticket.sla_due_at.isoformat()} passed")
+               from_status=ticket.status, note=explain.SLA_PASSED(due=ticket.sla_due_at.isoformat()))
         flagged.append(ticket.id)
     return flagged

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from dispatch.city.config import CityConfig
 from dispatch.city.routing import RoutingDecision
 from dispatch.core.errors import InvalidField
+from dispatch.i18n import explain
 from dispatch.tickets.lifecycle import RATING_NAMES, RATINGS, Action, callback_action, next_status
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.schemas import ActionRequest
@@ -79,7 +80,7 @@ def apply_action(
         ticket.routing_seq += 1
         ticket.routing = RoutingDecision(
             method="manual", agency=agency.code, by=request.actor,
-            reason=request.note or "reassigned by a dispatcher").as_json()
+            reason=request.note or explain.REASSIGNED()).as_json()
         follow = FollowUp(kind="deliver", ticket_id=ticket.id, routing_seq=ticket.routing_seq,
                           queue=agency.queue)
     record(db_session=db_session, ticket=ticket, actor=request.actor, action=action,
@@ -113,8 +114,9 @@ def change_category(
         raise InvalidField("category", f"the ticket is already filed under {code!r}")
     ticket.category, ticket.priority = code, spec.priority
     ticket.incident.category = code
-    change = f"category {previous} → {code}"  # shown in the ticket's timeline
+    change = (explain.RECATEGORIZED_WITH_NOTE(before=previous, after=code, note=note) if note
+              else explain.RECATEGORIZED(before=previous, after=code))
     record(db_session=db_session, ticket=ticket, actor=actor, action="recategorize",
-           from_status=ticket.status, note=f"{change}: {note}" if note else change,
+           from_status=ticket.status, note=change,
            data={"from_category": previous, "to_category": code})
     return ticket, previous

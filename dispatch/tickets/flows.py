@@ -28,6 +28,7 @@ from dispatch.core.db import transaction
 from dispatch.core.errors import InvalidField
 from dispatch.core.queues import enqueue_channel, enqueue_delivery, enqueue_route
 from dispatch.delivery import outbox
+from dispatch.i18n import explain
 from dispatch.incidents.models import Incident
 from dispatch.intake.models import Event
 from dispatch.learning.corrections import record_category_correction, record_correction
@@ -68,22 +69,22 @@ def _decide(
         return learned
     candidates = [a for a in city.agencies if a.code not in exclude]
     if chat is None or not candidates:
-        why = "no agency left" if not candidates else "no rule matched and the LLM is not configured"
+        why = explain.NO_AGENCY_LEFT() if not candidates else explain.NO_RULE_NO_LLM()
         return RoutingDecision(method="triage", agency=None, reason=why)
     specs = [AgencySpec(code=a.code, name=a.name, description=a.description) for a in candidates]
     try:
         choice = choose_agency(chat, text=text, category=incident.category, agencies=specs)
     except LLMUnavailable as exc:
         return RoutingDecision(method="triage", agency=None,
-                               reason=f"no rule matched; LLM unavailable: {exc}")
+                               reason=explain.LLM_UNAVAILABLE(error=exc))
     threshold = city.routing.llm_confidence_threshold
     sure = choice.confidence >= threshold
     return RoutingDecision(
         method="llm" if sure else "triage", agency=choice.agency if sure else None,
         llm_choice=None if sure else choice.agency, rationale=choice.rationale,
         confidence=choice.confidence, prompt_version=choice.prompt_version, model=choice.model,
-        reason=(f"no rule matched; LLM chose {choice.agency}" if sure
-                else f"LLM confidence {choice.confidence:.2f} below threshold {threshold:.2f}"))
+        reason=(explain.LLM_CHOSE(agency=choice.agency) if sure
+                else explain.LLM_UNSURE(confidence=choice.confidence, threshold=threshold)))
 
 
 def route_incident(
@@ -142,7 +143,7 @@ def _decision(
     rejections = len(exclude)
     if rejections >= city.routing.max_rejections:
         decision = RoutingDecision(method="triage", agency=None,
-                                   reason=f"rejected {rejections} times; a dispatcher decides")
+                                   reason=explain.REJECTED_TOO_OFTEN(count=rejections))
     else:
         decision = _decide(city=city, chat=chat, incident=incident, text=text, at=at, exclude=exclude,
                            router=router)

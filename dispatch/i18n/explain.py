@@ -1,0 +1,261 @@
+"""The sentences the system writes about a ticket (routing reasons, triage reasons, the notes
+of its own actors in a ticket's history), each defined once, and shown in the reader's language.
+
+A ``Message`` is an English gettext template marked ``N_`` (so it is in the catalog). The code
+that decides something stores ``MESSAGE(**values)``: plain English, as the JSON API and older
+rows have it. A page shows ``localize(text, reader)``: the stored text is matched against every
+template (a regex made from the template, anchored at both ends), and the match is re-written
+from the reader's catalog with its values, codes shown by their city names. Several messages
+joined by ``"; "`` are localized one by one. Text that matches nothing (older rows, a person's
+note) comes back as it is, with ``known`` False.
+
+A value is ``text`` (a rule id or a reference: shown as stored), a code of the city
+(``category``, ``agency``), a fixed code with a label (``priority``, ``flag``, ``source``,
+``channel``), ``moment`` (an ISO time, shown in the reader's format), ``explanation`` (another
+message, localized in turn) or ``detail`` (free-form technical text such as an error: kept as
+stored, marked English on another language's page).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Literal, NamedTuple
+
+from markupsafe import Markup, escape
+
+from dispatch import i18n
+from dispatch.i18n import N_
+
+Kind = Literal["text", "category", "agency", "priority", "flag", "source", "channel", "moment",
+               "explanation", "detail"]
+PLACEHOLDER = re.compile(r"%\((\w+)\)([-#0 +]*\d*(?:\.\d+)?[sdf])")
+SEPARATOR = "; "
+SEPARATORS = {"zh": "；"}
+"""How a language joins several messages (English: ``"; "``, as they are stored)."""
+
+CHANNEL_LABELS: dict[str, str] = {
+    "inbox": N_("inbox"), "email": N_("e-mail"), "webhook": N_("webhook"), "mqtt": N_("message bus"),
+}
+ESCALATION_CHANNEL = N_("escalation e-mail, level %(level)s")
+CHANGE_CHANNEL = N_("message-bus notice of change %(number)s")
+
+
+@dataclass(frozen=True, eq=False)
+class Message:
+    """One machine-written sentence: ``RULE_MATCHED(rule="r1")`` → ``"rule 'r1' matched"``."""
+
+    template: str
+    kinds: Mapping[str, Kind] = field(default_factory=dict)
+
+    def __call__(self, **values: object) -> str:
+        return self.template % values
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        parts, end = [], 0
+        for found in PLACEHOLDER.finditer(self.template):
+            parts.append(re.escape(self.template[end:found.start()]))
+            conversion = found.group(2)[-1]
+            value = {"d": r"-?\d+", "f": r"-?\d+(?:\.\d+)?"}.get(conversion, r".+?")
+            parts.append(f"(?P<{found.group(1)}>{value})")
+            end = found.end()
+        parts.append(re.escape(self.template[end:]))
+        return re.compile("".join(parts), re.DOTALL)
+
+
+# ---------------------------------------------------------------- routing (RoutingDecision.reason)
+RULE_MATCHED = Message(N_("rule '%(rule)s' matched"))
+DEFAULT_AGENCY = Message(N_("no rule matched; default agency of '%(category)s'"),
+                         {"category": "category"})
+LEARNED_CHOSE = Message(
+    N_("no rule matched; learned router v%(version)d chose %(agency)s (%(confidence).2f)"),
+    {"agency": "agency"})
+NO_AGENCY_LEFT = Message(N_("no agency left"))
+NO_RULE_NO_LLM = Message(N_("no rule matched and the LLM is not configured"))
+LLM_UNAVAILABLE = Message(N_("no rule matched; LLM unavailable: %(error)s"), {"error": "detail"})
+LLM_CHOSE = Message(N_("no rule matched; LLM chose %(agency)s"), {"agency": "agency"})
+LLM_UNSURE = Message(N_("LLM confidence %(confidence).2f below threshold %(threshold).2f"))
+REJECTED_TOO_OFTEN = Message(N_("rejected %(count)d times; a dispatcher decides"))
+REASSIGNED = Message(N_("reassigned by a dispatcher"))
+
+# ---------------------------------------------------------------- triage (Incident.triage_reasons)
+CLASSIFIER_FALLBACK = Message(
+    N_("classifier: no keyword or embedding match (%(why)s); a dispatcher should confirm the "
+       "category"), {"why": "explanation"})
+LLM_CLASSIFICATION_OFF = Message(N_("LLM classification is off"))
+LLM_ONLY_CATEGORY = Message(
+    N_("category '%(category)s' chosen by the LLM alone (confidence %(confidence).2f); a "
+       "dispatcher should confirm it"), {"category": "category"})
+SNAPSHOT_REJECTED = Message(N_("verifier: the snapshot does not show '%(category)s'"),
+                            {"category": "category"})
+WRITER_FAILED = Message(N_("writer: %(error)s"), {"error": "detail"})
+LLM_NOT_CONFIGURED = Message(N_("LLM not configured"))
+FLAG_RAISED = Message(N_("flag %(flag)s: %(why)s"), {"flag": "flag", "why": "explanation"})
+FLAG_PROMPT_INJECTION = Message(
+    N_("the text addresses the system (instructions, role markers, tags or JSON); it was "
+       "treated as data only"))
+FLAG_PRIORITY_DEMAND = Message(
+    N_("the text demands a priority, severity or SLA; priority comes from the city file, rules "
+       "and staff only"))
+FLAG_ROUTING_DEMAND = Message(N_("the text demands an agency; routing follows the city's rules"))
+FLAG_INVISIBLE = Message(
+    N_("the text contained invisible characters (marked on the ticket page)"))
+FLAG_OTHER = Message(N_("raised at intake"))
+
+# ---------------------------------------------------------------- notes in a ticket's history
+RECATEGORIZED_WITH_NOTE = Message(N_("category %(before)s → %(after)s: %(note)s"),
+                                  {"before": "category", "after": "category"})
+RECATEGORIZED = Message(N_("category %(before)s → %(after)s"),
+                        {"before": "category", "after": "category"})
+
+DELIVERED = Message(N_("delivered to the %(agency)s %(channel)s"),
+                    {"agency": "agency", "channel": "channel"})
+SENT = Message(N_("sent to the %(agency)s %(channel)s"), {"agency": "agency", "channel": "channel"})
+DELIVERY_FAILED = Message(
+    N_("%(channel)s delivery to %(agency)s failed after %(attempts)d tries: %(error)s"),
+    {"channel": "channel", "agency": "agency", "error": "detail"})
+DELIVERY_RETRY = Message(N_("retry of the %(channel)s delivery to %(agency)s"),
+                         {"channel": "channel", "agency": "agency"})
+SLA_PASSED = Message(N_("SLA due %(due)s passed"), {"due": "moment"})
+ESCALATED_AFTER = Message(
+    N_("SLA escalation level %(level)d (%(hours)s h after the due time %(due)s UTC)"))
+ESCALATED_AT_ONCE = Message(N_("SLA escalation level %(level)d (at once after the due time %(due)s UTC)"))
+PRIORITY_RAISED = Message(N_("priority %(before)s -> %(after)s"),
+                          {"before": "priority", "after": "priority"})
+NOTIFIED_BY_EMAIL = Message(N_("supervisor notified by e-mail: %(emails)s"))
+NOTIFIED_IN_INBOX = Message(N_("supervisor notified in the inbox"))
+EVENT_MERGED = Message(N_("%(source)s event merged into this incident: %(why)s"),
+                       {"source": "source", "why": "detail"})
+RECHECK_CLOSED = Message(N_("closed: the camera re-check found the zone clear"))
+RECHECK_SKIPPED = Message(N_("camera re-check skipped: %(why)s"), {"why": "explanation"})
+RECHECK_OFF = Message(N_("perception is off: no re-check runner is configured"))
+RECHECK_UNAVAILABLE = Message(N_("runner unavailable: %(error)s"), {"error": "detail"})
+RECHECK_FAILED = Message(N_("runner failed: %(error)s"), {"error": "detail"})
+
+# ---------------------------------------------------------------- "show similar"
+SIMILAR_BY_TEXT = Message(
+    N_("the %(count)d tickets most like %(reference)s by the meaning of their reports"))
+SIMILAR_NO_EMBEDDING = Message(N_("this ticket has no text embedding (embeddings are off)"))
+SIMILAR_BY_PICTURE = Message(N_("%(count)d by what the camera saw"))
+
+MESSAGES: tuple[Message, ...] = tuple(
+    value for value in globals().values() if isinstance(value, Message))
+"""Every message, in the order they are tried (the first whole match wins)."""
+
+
+# ---------------------------------------------------------------- showing them
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads: their language, the city's names for them, the city's time zone."""
+
+    language: str
+    names: i18n.CityNames | None = None
+    timezone: str = "UTC"
+
+
+class Localized(NamedTuple):
+    """A stored explanation for one reader. ``html`` is escaped, with technical details kept
+    in English inside ``<span lang="en">`` on another language's page; ``known`` is False
+    for text no message matched (returned as it is)."""
+
+    text: str
+    html: Markup
+    known: bool
+
+
+_Piece = tuple[str, bool]  # (text, a detail kept in English)
+
+
+def _match(text: str) -> tuple[Message, dict[str, str]] | None:
+    for message in MESSAGES:
+        found = message.pattern.fullmatch(text)
+        if found is not None:
+            return message, found.groupdict()
+    return None
+
+
+def _channel(code: str, language: str) -> str:
+    level = code.removeprefix("escalation-")
+    if level != code and level.isdigit():
+        return i18n.gettext(language, ESCALATION_CHANNEL, level=level)
+    number = code.removeprefix("mqtt-change-")
+    if number != code and number.isdigit():
+        return i18n.gettext(language, CHANGE_CHANNEL, number=number)
+    return i18n.label(language, CHANNEL_LABELS, code)
+
+
+def _moment(value: str, reader: Reader) -> str:
+    try:
+        return i18n.format_when(datetime.fromisoformat(value), reader.language, reader.timezone)
+    except ValueError:
+        return value
+
+
+def _value(kind: Kind, value: str, reader: Reader) -> list[_Piece]:
+    names, language = reader.names, reader.language
+    if kind == "explanation":
+        return _pieces(value, reader) or [(value, True)]
+    shown = {
+        "category": lambda: names.category(value) if names else value,
+        "agency": lambda: names.agency(value) if names else value,
+        "priority": lambda: i18n.label(language, i18n.PRIORITY_LABELS, value),
+        "flag": lambda: i18n.label(language, i18n.FLAG_LABELS, value),
+        "source": lambda: i18n.label(language, i18n.SOURCE_LABELS, value),
+        "channel": lambda: _channel(value, language),
+        "moment": lambda: _moment(value, reader),
+    }.get(kind)
+    return [(shown() if shown is not None else value, kind == "detail")]
+
+
+def _one(text: str, reader: Reader) -> list[_Piece] | None:
+    matched = _match(text)
+    if matched is None:
+        return None
+    message, values = matched
+    translated = i18n.translations(reader.language).gettext(message.template)
+    pieces: list[_Piece] = []
+    end = 0
+    for found in PLACEHOLDER.finditer(translated):
+        pieces.append((translated[end:found.start()], False))
+        name, spec = found.group(1), found.group(2)
+        raw = values[name]
+        if spec[-1] in "df":
+            number = int(raw) if spec[-1] == "d" else float(raw)
+            pieces.append((f"%{spec}" % number, False))
+        else:
+            pieces += _value(message.kinds.get(name, "text"), raw, reader)
+        end = found.end()
+    pieces.append((translated[end:], False))
+    return pieces
+
+
+def _pieces(text: str, reader: Reader) -> list[_Piece] | None:
+    """The whole text as one message, else as messages joined by ``"; "``; None if neither."""
+    whole = _one(text, reader)
+    if whole is not None or SEPARATOR not in text:
+        return whole
+    pieces: list[_Piece] = []
+    joiner = SEPARATORS.get(reader.language, SEPARATOR)
+    for index, part in enumerate(text.split(SEPARATOR)):
+        one = _one(part, reader)
+        if one is None:
+            return None
+        pieces += [(joiner, False)] * (index > 0) + one
+    return pieces
+
+
+def localize(text: str | None, reader: Reader) -> Localized:
+    """``text`` (stored English) in the reader's language; English readers get it as stored."""
+    text = text or ""
+    pieces = _pieces(text, reader)
+    if pieces is None or i18n.supported(reader.language) in (None, i18n.DEFAULT):
+        plain = Markup.escape(text)
+        return Localized(text=text, html=plain, known=pieces is not None)
+    html = Markup("").join(Markup('<span lang="en" class="detail">{}</span>').format(part)
+                           if detail else escape(part) for part, detail in pieces)
+    return Localized(text="".join(part for part, _ in pieces), html=html, known=True)

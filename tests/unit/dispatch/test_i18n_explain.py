@@ -1,0 +1,176 @@
+"""Machine-written explanations in the reader's language: every message the system stores
+(routing and triage reasons, its own notes in a ticket's history) is read back from its
+English text and shown in Chinese with the city's Chinese names, while an English reader
+sees the stored text unchanged and text no message matches passes through as it is."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from markupsafe import escape
+
+from dispatch import i18n
+from dispatch.city.config import CityConfig, load_city
+from dispatch.city.routing import RoutingInput, route_by_config
+from dispatch.i18n import explain
+from dispatch.i18n.explain import Reader, localize
+from dispatch.intake.service import flag_reasons
+
+CITIES = Path(__file__).resolve().parents[3] / "cityloop" / "cities"
+PLACEHOLDER = re.compile(r"%\((\w+)\)")
+LATIN = re.compile(r"[A-Za-z]")
+
+SAMPLES: dict[explain.Message, dict[str, object]] = {
+    explain.RULE_MATCHED: {"rule": "default-zhandao-jingying"},
+    explain.DEFAULT_AGENCY: {"category": "jinggai_queshun"},
+    explain.LEARNED_CHOSE: {"version": 3, "agency": "shizheng", "confidence": 0.8123},
+    explain.NO_AGENCY_LEFT: {},
+    explain.NO_RULE_NO_LLM: {},
+    explain.LLM_UNAVAILABLE: {"error": "connection refused"},
+    explain.LLM_CHOSE: {"agency": "chengguan"},
+    explain.LLM_UNSURE: {"confidence": 0.41, "threshold": 0.6},
+    explain.REJECTED_TOO_OFTEN: {"count": 2},
+    explain.REASSIGNED: {},
+    explain.CLASSIFIER_FALLBACK: {"why": "LLM not configured"},
+    explain.LLM_CLASSIFICATION_OFF: {},
+    explain.LLM_ONLY_CATEGORY: {"category": "zhandao_jingying", "confidence": 0.77},
+    explain.SNAPSHOT_REJECTED: {"category": "jinggai_queshun"},
+    explain.WRITER_FAILED: {"error": "timed out after 30 s"},
+    explain.LLM_NOT_CONFIGURED: {},
+    explain.FLAG_RAISED: {"flag": "routing_demand", "why": explain.FLAG_ROUTING_DEMAND()},
+    explain.FLAG_PROMPT_INJECTION: {},
+    explain.FLAG_PRIORITY_DEMAND: {},
+    explain.FLAG_ROUTING_DEMAND: {},
+    explain.FLAG_INVISIBLE: {},
+    explain.FLAG_OTHER: {},
+    explain.RECATEGORIZED_WITH_NOTE: {"before": "other", "after": "zhandao_jingying",
+                                      "note": "实为流动摊贩"},
+    explain.RECATEGORIZED: {"before": "other", "after": "zhandao_jingying"},
+    explain.DELIVERED: {"agency": "chengguan", "channel": "inbox"},
+    explain.SENT: {"agency": "shizheng", "channel": "webhook"},
+    explain.DELIVERY_FAILED: {"channel": "email", "agency": "shizheng", "attempts": 5,
+                              "error": "SMTP 550 mailbox unavailable"},
+    explain.DELIVERY_RETRY: {"channel": "escalation-2", "agency": "shizheng"},
+    explain.SLA_PASSED: {"due": "2026-12-06T07:00:00+00:00"},
+    explain.ESCALATED_AFTER: {"level": 2, "hours": "4", "due": "2026-12-06 07:00"},
+    explain.ESCALATED_AT_ONCE: {"level": 1, "due": "2026-12-06 07:00"},
+    explain.PRIORITY_RAISED: {"before": "medium", "after": "high"},
+    explain.NOTIFIED_BY_EMAIL: {"emails": "boss@jc.example"},
+    explain.NOTIFIED_IN_INBOX: {},
+    explain.EVENT_MERGED: {"source": "camera", "why": "same category 12 m apart"},
+    explain.RECHECK_CLOSED: {},
+    explain.RECHECK_SKIPPED: {"why": explain.RECHECK_OFF()},
+    explain.RECHECK_OFF: {},
+    explain.RECHECK_UNAVAILABLE: {"error": "frigate: 503"},
+    explain.RECHECK_FAILED: {"error": "ValueError: bad box"},
+    explain.SIMILAR_BY_TEXT: {"count": 5, "reference": "JC-000012"},
+    explain.SIMILAR_NO_EMBEDDING: {},
+    explain.SIMILAR_BY_PICTURE: {"count": 2},
+}
+KEPT = {"text", "detail"}
+"""Kinds of value shown as stored (a rule id, an e-mail address, an error's own words)."""
+
+
+@pytest.fixture(scope="module")
+def jiangcheng() -> CityConfig:
+    return load_city(CITIES / "jiangcheng.yaml")
+
+
+@pytest.fixture(scope="module")
+def zh(jiangcheng: CityConfig) -> Reader:
+    return Reader(language="zh", names=i18n.CityNames(jiangcheng, "zh"), timezone="Asia/Shanghai")
+
+
+def test_every_message_has_a_sample() -> None:
+    assert set(SAMPLES) == set(explain.MESSAGES)
+
+
+@pytest.mark.parametrize("message", explain.MESSAGES, ids=lambda m: m.template[:40])
+def test_each_message_reads_back_in_chinese(message: explain.Message, zh: Reader) -> None:
+    values = SAMPLES[message]
+    stored = message(**values)
+    shown = localize(stored, zh)
+    assert shown.known, stored
+    assert re.search(r"[\u4e00-\u9fff]", shown.text), shown.text
+    left = shown.text
+    for name, value in values.items():
+        if isinstance(value, str) and message.kinds.get(name, "text") in KEPT:
+            left = left.replace(value, "")
+    assert not LATIN.search(left.replace("JSON", "")), f"{stored!r} → {shown.text!r}"
+
+
+@pytest.mark.parametrize("message", explain.MESSAGES, ids=lambda m: m.template[:40])
+def test_an_english_reader_sees_the_stored_text(message: explain.Message) -> None:
+    stored = message(**SAMPLES[message])
+    shown = localize(stored, Reader(language="en"))
+    assert shown.known and shown.text == stored and str(shown.html) == str(escape(stored))
+
+
+def test_codes_become_the_citys_chinese_names(zh: Reader) -> None:
+    assert localize(explain.DEFAULT_AGENCY(category="jinggai_queshun"), zh).text == \
+        "未命中分拨规则，交由“井盖缺损”类别的默认部门"
+    assert localize(explain.DELIVERED(agency="chengguan", channel="inbox"), zh).text == \
+        "已送达城市管理综合执法局的工单箱"
+    assert localize(explain.LLM_UNSURE(confidence=0.41, threshold=0.6), zh).text == \
+        "大模型置信度 0.41 低于阈值 0.60"
+    assert localize(explain.SLA_PASSED(due=datetime(2026, 12, 6, 7, tzinfo=UTC).isoformat()),
+                    zh).text == "已超过办理时限（2026年12月6日 15:00）"
+
+
+def test_a_technical_detail_stays_english_and_is_marked(zh: Reader) -> None:
+    stored = explain.CLASSIFIER_FALLBACK(why="upstream <timeout>")
+    shown = localize(stored, zh)
+    assert shown.known and "upstream <timeout>" in shown.text
+    assert '<span lang="en" class="detail">upstream &lt;timeout&gt;</span>' in str(shown.html)
+    nested = localize(explain.CLASSIFIER_FALLBACK(why=explain.LLM_NOT_CONFIGURED()), zh)
+    assert "未配置大模型" in nested.text and 'lang="en"' not in str(nested.html)
+
+
+def test_messages_joined_by_semicolons_are_localized_one_by_one(zh: Reader) -> None:
+    stored = explain.SEPARATOR.join([
+        explain.ESCALATED_AT_ONCE(level=1, due="2026-12-06 07:00"),
+        explain.PRIORITY_RAISED(before="medium", after="high"),
+        explain.NOTIFIED_IN_INBOX()])
+    shown = localize(stored, zh)
+    assert shown.known
+    assert shown.text.count("；") == 2 and "优先级 中 → 高" in shown.text
+    half_known = localize(explain.NOTIFIED_IN_INBOX() + "; something else", zh)
+    assert not half_known.known and half_known.text == explain.NOTIFIED_IN_INBOX() + "; something else"
+
+
+@pytest.mark.parametrize("text", ["派单员：请尽快处理", "rule matched", "category x", "", "LLM not configured!"])
+def test_unknown_text_passes_through(text: str, zh: Reader) -> None:
+    shown = localize(text, zh)
+    assert not shown.known and shown.text == text
+
+
+def test_html_in_stored_text_is_escaped(zh: Reader) -> None:
+    shown = localize("<b>hi</b>", zh)
+    assert str(shown.html) == "&lt;b&gt;hi&lt;/b&gt;"
+
+
+def test_the_producers_write_messages_the_pages_can_read(jiangcheng: CityConfig, zh: Reader) -> None:
+    at = datetime(2026, 12, 6, 10, tzinfo=UTC)
+    by_rule = route_by_config(jiangcheng, RoutingInput(
+        category="zhandao_jingying", district="laocheng", text="流动摊贩", at=at))
+    assert by_rule is not None and by_rule.reason == "rule 'default-zhandao-jingying' matched"
+    assert localize(by_rule.reason, zh).text == "命中分拨规则“default-zhandao-jingying”"
+    for reason in flag_reasons(["prompt_injection", "priority_demand", "routing_demand",
+                                "invisible_characters", "something_new"]):
+        shown = localize(reason, zh)
+        assert shown.known and not LATIN.search(shown.text.replace("JSON", "").replace(
+            "something_new", "")), shown.text
+
+
+def test_every_message_is_translated_with_its_placeholders() -> None:
+    with (i18n.LOCALES_DIR / "zh" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalog = read_po(handle, locale="zh")
+    for message in explain.MESSAGES:
+        entry = catalog.get(message.template)
+        assert entry is not None and entry.string and not entry.fuzzy, message.template
+        assert sorted(PLACEHOLDER.findall(str(entry.string))) == \
+            sorted(PLACEHOLDER.findall(message.template)), message.template
