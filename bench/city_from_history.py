@@ -15,6 +15,7 @@ on the test rows, knowing them); the ``ceiling`` of ``eval routing`` also sees t
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import subprocess
@@ -26,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cityloop.evaluation.routing import Case, load_mapped_cases, rules_agency
-from cityloop.evaluation.split import ceiling, split_rows
+from cityloop.evaluation.split import Split, ceiling, split_rows
 from dispatch.city.config import load_city
 from dispatch.learning.history_files import ColumnMap
 from dispatch.learning.history_values import read_datetime
@@ -52,14 +53,20 @@ def cityloop(*args: str) -> str:
     return done.stdout
 
 
-def train_part(source: Path, target: Path) -> int:
-    """The older 80% of ``source`` (the rows the time split trains on), in the same layout."""
+def train_part(source: Path, target: Path, split: Split = "time") -> int:
+    """The rows of ``source`` that ``split`` trains on (time: the older 80%; hash: four buckets
+    in five), in the same layout."""
     with source.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        rows = list(reader)
+        rows, lines = [], []
+        end = 1  # the header's line
+        for row in reader:  # each record's first line, as `read_history` numbers it
+            rows.append(row)
+            lines.append(end + 1)
+            end = reader.line_num
         header = reader.fieldnames or []
     dates: list[datetime | None] = [read_datetime("created_date", r.get("created_date"), None) for r in rows]
-    train, _ = split_rows(rows, "time", dates=dates)
+    train, _ = split_rows(rows, split, dates=dates, keys=lines)
     with target.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)
         writer.writeheader()
@@ -74,12 +81,13 @@ def _table(rows: list[Case], key: Callable[[Case], Hashable]) -> dict[Hashable, 
     return {k: c.most_common(1)[0][0] for k, c in counts.items()}
 
 
-def tables(drafted: Path, data: Path, columns: str) -> dict[str, object]:
+def tables(drafted: Path, data: Path, columns: str, split: Split = "time") -> dict[str, object]:
     """The drafted file against tables learnt from the same training rows, on the same test
     rows as ``eval routing --split time`` (its cases, its split)."""
     city = load_city(drafted)
     cases = load_mapped_cases(data, city, ColumnMap.parse(columns)).cases
-    train, test = split_rows(cases, "time", dates=[case.at for case in cases])
+    train, test = split_rows(cases, split, dates=[case.at for case in cases],
+                              keys=[case.line for case in cases])
     by_type = _table(train, lambda case: case.category)
     by_text = _table(train, lambda case: case.visible)
     truth = [case.truth for case in test]
@@ -95,26 +103,33 @@ def tables(drafted: Path, data: Path, columns: str) -> dict[str, object]:
             "ceiling": round(ceiling([case.visible for case in test], truth), 4)}
 
 
-def main(city: str, data: Path) -> None:
+def main(city: str, data: Path, split: Split = "time") -> None:
     layout = LAYOUTS[city]
     with tempfile.TemporaryDirectory() as folder:
         train = Path(folder) / f"{city}_train.csv"
         drafted = Path(folder) / f"{city}_drafted.yaml"
-        size = train_part(data, train)
+        size = train_part(data, train, split)
         cityloop("city", "init", "--from-history", str(train), "--map", layout["map"], "--timezone",
                  layout["tz"], "-o", str(drafted))
         for label, city_file, columns in (("drafted", str(drafted), layout["map"]),
                                           ("hand-written", city, layout["eval_map"])):
             report = json.loads(cityloop("eval", "routing", "--city", city_file, "--data", str(data),
-                                         "--map", columns, "--split", "time", "--json"))
+                                         "--map", columns, "--split", split, "--json"))
             print(json.dumps({"city": city, "measure": "routing", "file": label, "drafted_from": size,
                               **report}))
-        print(json.dumps({"city": city, "measure": "tables", **tables(drafted, data, layout["map"])}))
+        print(json.dumps({"city": city, "measure": "tables", "split": split,
+                          **tables(drafted, data, layout["map"], split)}))
         for label, city_file in (("drafted", str(drafted)), ("hand-written", city)):
             report = json.loads(cityloop("eval", "classify", "--city", city_file, "--data", str(data),
-                                         "--map", layout["map"], "--split", "time", "--json"))
+                                         "--map", layout["map"], "--split", split, "--json"))
             print(json.dumps({"city": city, "measure": "categories", "file": label, **report}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("city", choices=sorted(LAYOUTS))
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--split", choices=["time", "hash"], default="time",
+                        help="time: draft from the older 80%%, score the newest 20%%; hash: one row in five held out")
+    args = parser.parse_args()
+    main(args.city, args.data, args.split)

@@ -74,6 +74,7 @@ class Case:
     district: str | None
     at: datetime
     truth: str
+    line: int = 0  # in the source file (the hash split's key)
 
     @property
     def visible(self) -> tuple[str, str]:
@@ -147,7 +148,7 @@ def load_mapped_cases(path: Path, city: CityConfig, column_map: ColumnMap,
                 district = city.district_at(row.lat, row.lon)
             at = row.created_at or datetime.now(UTC)
             cases.append(Case(case_category(city, row.category, text), text,
-                              district.code if district else None, at, truth))
+                              district.code if district else None, at, truth, row.line))
     except HistoryFileError as exc:
         raise EvaluationError(str(exc)) from None
     return LoadedCases(cases, unmapped, bad_rows)
@@ -168,7 +169,9 @@ def load_cases(path: Path, city: CityConfig) -> LoadedCases:
     with handle:
         reader = csv.DictReader(handle)
         fmt = detect_format(reader.fieldnames or [])
+        end = reader.line_num
         for row in reader:
+            line, end = end + 1, reader.line_num
             name = (row.get(fmt.agency_column) or "").strip()
             text = citizen_text(row, fmt.text_columns)
             at = _parse_time(row.get(fmt.time_column) or "", tz)
@@ -181,7 +184,7 @@ def load_cases(path: Path, city: CityConfig) -> LoadedCases:
                 continue
             match = classify_keywords(text, specs)
             category = match[0] if match else city.fallback_category
-            cases.append(Case(category, text, _district(city, row, fmt), at, truth))
+            cases.append(Case(category, text, _district(city, row, fmt), at, truth, line))
     return LoadedCases(cases, unmapped, bad_rows)
 
 

@@ -40,10 +40,15 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def split_rows(rows: Sequence[T], how: Split, *, dates: Sequence[datetime | None],
-               test_share: float = 0.2) -> tuple[list[T], list[T]]:
-    """(train, test): the newest ``test_share`` by date, or one hash bucket in five."""
+               test_share: float = 0.2, keys: Sequence[int] | None = None) -> tuple[list[T], list[T]]:
+    """(train, test): the newest ``test_share`` by date, or one hash bucket in five.
+
+    The hash is of each row's ``keys`` entry (its line in the source file), else of its
+    position: keyed by line, a row falls on the same side whichever other rows were left out,
+    so a city file drafted from one side of a file never sees the other side's rows."""
     if how == "hash":
-        test = [i for i in range(len(rows)) if zlib.crc32(str(i).encode()) % 5 == 0]
+        ids = keys if keys is not None else range(len(rows))
+        test = [i for i, key in enumerate(ids) if zlib.crc32(str(key).encode()) % 5 == 0]
     else:
         order = sorted(range(len(rows)), key=lambda i: (dates[i] or _EPOCH, i))
         test = order[len(rows) - int(len(rows) * test_share):]
@@ -87,7 +92,7 @@ class SplitReport:
 
 def routing_report(city: CityConfig, cases: list[Case], *, split: Split, left_out: int) -> SplitReport:
     dates: list[datetime | None] = [case.at for case in cases]
-    train, test = split_rows(cases, split, dates=dates)
+    train, test = split_rows(cases, split, dates=dates, keys=[case.line for case in cases])
     if not train or not test:
         raise EvaluationError(f"{len(cases)} usable rows are too few to split")
     truth = [case.truth for case in test]
@@ -109,6 +114,7 @@ class Labelled:
     text: str
     category: str
     at: datetime | None
+    line: int = 0  # in the source file
 
 
 def load_labelled(path: Path, city: CityConfig, column_map: ColumnMap,
@@ -130,7 +136,7 @@ def load_labelled(path: Path, city: CityConfig, column_map: ColumnMap,
             if code is None:
                 match = classify_keywords(row.category.replace("_", " "), specs)
                 code = match[0] if match else city.fallback_category
-            rows.append(Labelled(row.text, code, row.created_at))
+            rows.append(Labelled(row.text, code, row.created_at, row.line))
     except HistoryFileError as exc:
         raise EvaluationError(str(exc)) from None
     return rows, left_out
@@ -138,7 +144,7 @@ def load_labelled(path: Path, city: CityConfig, column_map: ColumnMap,
 
 def classify_report(city: CityConfig, rows: list[Labelled], *, split: Split, left_out: int,
                     embedder: Embedder | None = None) -> SplitReport:
-    train, test = split_rows(rows, split, dates=[row.at for row in rows])
+    train, test = split_rows(rows, split, dates=[row.at for row in rows], keys=[row.line for row in rows])
     if not train or not test:
         raise EvaluationError(f"{len(rows)} usable rows are too few to split")
     specs = category_specs(city)
