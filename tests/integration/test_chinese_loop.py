@@ -33,7 +33,8 @@ from dispatch.incidents import flows as incident_flows
 from dispatch.intake.models import Event
 from dispatch.tickets import flows as ticket_flows
 from dispatch.tickets.models import Ticket
-from tests.helpers.config import DOWN_LLM, ROOT, make_dispatch_config
+from tests.helpers.config import ARTIFACTS, DOWN_LLM, ROOT, make_dispatch_config
+from tests.helpers.rendering import missing_tools, render_docx
 from tests.helpers.webauth import login
 
 JIANGCHENG = BUNDLED_CITIES["jiangcheng"]
@@ -259,3 +260,41 @@ def test_chinese_documents_report_the_record_in_chinese(client: TestClient) -> N
     assert html.status_code == 200 and '<html lang="zh-CN">' in html.text
     docx = official.get(f"/api/documents/{report['id']}.docx")
     assert docx.status_code == 200 and docx.content[:2] == b"PK"
+
+
+def test_chinese_documents_render_with_a_cjk_font(client: TestClient) -> None:
+    """Each Chinese document's DOCX, opened by LibreOffice as a reader's office suite would,
+    draws its Chinese with a CJK font (no missing-glyph boxes): the PDF embeds Noto Sans CJK,
+    its text layer reads back the Chinese title, and the first page (saved for a person to look
+    at, ``test-artifacts/documents/zh-*.png``) has text on it."""
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install -y libreoffice-writer-nogui poppler-utils "
+                    "fonts-noto-cjk); CI installs them")
+    response = client.post("/api/events", json={
+        "source": "web", "description": "解放路路灯不亮，晚上很黑", "lat": 30.62, "lon": 114.25})
+    assert response.status_code == 202, response.text
+    ticket = route(response.json()["id"])
+    official = TestClient(client.app)
+    login(official, "dispatcher-zh", "dispatcher")
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    bodies = {
+        "incident_report": {"ticket_id": ticket.id},
+        "daily_briefing": {"date_from": today, "date_to": today},
+        "public_notice": {"ticket_id": ticket.id, "notice": {
+            "title": "解放路夜间施工", "area": "解放路（中山路至江汉路段）", "effective_from": today,
+            "measures": "夜间施工，请绕行"}},
+        "work_order": {"ticket_id": ticket.id},
+    }
+    titles = {"incident_report": "情况报告", "daily_briefing": "每日工作简报", "public_notice": "通知",
+              "work_order": "派工单"}
+    for kind, body in bodies.items():
+        made = official.post("/api/documents", json={"kind": kind, **body})
+        assert made.status_code == 201, made.text
+        docx = official.get(f"/api/documents/{made.json()['id']}.docx")
+        assert docx.status_code == 200
+        page = render_docx(docx.content, name=f"zh-{kind}", out=ARTIFACTS / "documents")
+        chinese_fonts = [font for font in page.fonts if "CJK" in font]
+        assert chinese_fonts, f"{kind}: no CJK font in the PDF, only {page.fonts}"
+        assert titles[kind] in page.text.replace(" ", ""), page.text[:200]
+        assert page.ink > 0.005, f"{kind}: the first page ({page.png}) is blank"
