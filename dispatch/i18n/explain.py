@@ -136,6 +136,11 @@ RECHECK_OFF = Message(N_("perception is off: no re-check runner is configured"))
 RECHECK_UNAVAILABLE = Message(N_("runner unavailable: %(error)s"), {"error": "detail"})
 RECHECK_FAILED = Message(N_("runner failed: %(error)s"), {"error": "detail"})
 
+# ---------------------------------------------------------------- the write-up without an LLM
+UNKNOWN_LOCATION = Message(N_("unknown location"))
+"""``agents.writer.location_phrase`` of an event with no place (the agents do not import
+dispatch; a test keeps the two in step)."""
+
 # ---------------------------------------------------------------- "show similar"
 SIMILAR_BY_TEXT = Message(
     N_("the %(count)d tickets most like %(reference)s by the meaning of their reports"))

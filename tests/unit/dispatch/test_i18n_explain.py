@@ -13,6 +13,7 @@ import pytest
 from babel.messages.pofile import read_po
 from markupsafe import escape
 
+from agents.writer import EventFacts, location_phrase
 from dispatch import i18n
 from dispatch.city.config import CityConfig, load_city
 from dispatch.city.routing import RoutingInput, route_by_config
@@ -67,6 +68,7 @@ SAMPLES: dict[explain.Message, dict[str, object]] = {
     explain.RECHECK_OFF: {},
     explain.RECHECK_UNAVAILABLE: {"error": "frigate: 503"},
     explain.RECHECK_FAILED: {"error": "ValueError: bad box"},
+    explain.UNKNOWN_LOCATION: {},
     explain.SIMILAR_BY_TEXT: {"count": 5, "reference": "JC-000012"},
     explain.SIMILAR_NO_EMBEDDING: {},
     explain.SIMILAR_BY_PICTURE: {"count": 2},
@@ -164,6 +166,12 @@ def test_the_producers_write_messages_the_pages_can_read(jiangcheng: CityConfig,
         shown = localize(reason, zh)
         assert shown.known and not LATIN.search(shown.text.replace("JSON", "").replace(
             "something_new", "")), shown.text
+
+
+def test_the_writers_placeholder_for_no_place_is_a_message(zh: Reader) -> None:
+    facts = EventFacts(description="那边的事情一直没人管", source="hotline", category="other",
+                       category_name="其他")
+    assert localize(location_phrase(facts), zh).text == "位置不明"
 
 
 def test_every_message_is_translated_with_its_placeholders() -> None:
