@@ -129,19 +129,33 @@ def _look(runner: RecheckRunner | None, row: Recheck) -> RecheckResult | str:
         return explain.RECHECK_FAILED(error=f"{type(exc).__name__}: {exc}")[:MAX_TEXT]
 
 
-def _snapshot(result: RecheckResult) -> tuple[bytes | None, str]:
+def _snapshot(result: RecheckResult) -> tuple[bytes | None, str | None]:
+    """The snapshot to keep, or why it was dropped."""
     data = result.snapshot_jpeg
     if data is None:
-        return None, ""
+        return None, None
     if len(data) > MAX_SNAPSHOT_BYTES:
-        return None, f"; snapshot dropped: {len(data)} bytes is over {MAX_SNAPSHOT_BYTES}"
+        return None, explain.SNAPSHOT_TOO_LARGE(size=len(data), limit=MAX_SNAPSHOT_BYTES)
     if not data.startswith(b"\xff\xd8"):
-        return None, "; snapshot dropped: not a JPEG"
-    return data, ""
+        return None, explain.SNAPSHOT_NOT_JPEG()
+    return data, None
+
+
+def _note(row: Recheck, result: RecheckResult, dropped: str | None = None) -> str:
+    """``camera c1 zone z: pothole still present (score 0.91); snapshot dropped: …. detail``"""
+    where = {"camera": row.camera_id, "zone": row.zone, "category": row.category}
+    if result.score is None:
+        head = (explain.RECHECK_PRESENT if result.still_present else explain.RECHECK_GONE)(**where)
+    else:
+        scored = explain.RECHECK_PRESENT_SCORED if result.still_present else explain.RECHECK_GONE_SCORED
+        head = scored(**where, score=result.score)
+    finding = explain.SEPARATOR.join([head, *([dropped] if dropped else [])])
+    detail = result.detail[:MAX_TEXT].strip()
+    return explain.RECHECK_NOTE(finding=finding, detail=detail) if detail else \
+        explain.RECHECK_FINDING(finding=finding)
 
 
 def _apply(db: Session, city: CityConfig, row: Recheck, ticket: Ticket, result: RecheckResult) -> None:
-    score = f" (score {result.score:.2f})" if result.score is not None else ""
     detail = result.detail[:MAX_TEXT]
     row.score, row.detail = result.score, detail
     data: dict[str, object] = {"recheck_id": row.id, "camera_id": row.camera_id, "zone": row.zone,
@@ -158,13 +172,12 @@ def _apply(db: Session, city: CityConfig, row: Recheck, ticket: Ticket, result: 
         ticket.status = next_status("reopen", before)
         row.status = "reopened"
         record(db_session=db, ticket=ticket, actor=ACTOR, action="reopen", from_status=before,
-               note=f"camera {row.camera_id} zone {row.zone}: {row.category} still present"
-                    f"{score}{dropped}. {detail}".strip(), data=data)
+               note=_note(row, result, dropped), data=data)
         return
     row.status = "cleared"
     record(db_session=db, ticket=ticket, actor=ACTOR, action="recheck_cleared",
            from_status=ticket.status,
-           note=f"camera {row.camera_id} zone {row.zone}: {row.category} gone{score}. {detail}".strip(),
+           note=_note(row, result),
            data=data)
     if city.rechecks is not None and city.rechecks.close_when_cleared and ticket.status == "resolved":
         ticket.status = next_status("close", "resolved")

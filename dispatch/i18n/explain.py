@@ -11,15 +11,16 @@ note) comes back as it is, with ``known`` False.
 
 A value is ``text`` (a rule id or a reference: shown as stored), a code of the city
 (``category``, ``agency``), a fixed code with a label (``priority``, ``flag``, ``source``,
-``channel``), ``moment`` (an ISO time, shown in the reader's format), ``explanation`` (another
-message, localized in turn) or ``detail`` (free-form technical text such as an error: kept as
-stored, marked English on another language's page).
+``channel``), ``moment`` (an ISO time, shown in the reader's format), ``message`` (another
+message, localized in turn; the template matches only if it is one), ``explanation`` (another
+message if it is one, else a detail) or ``detail`` (free-form technical text such as an error:
+kept as stored, marked English on another language's page).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -31,7 +32,7 @@ from dispatch import i18n
 from dispatch.i18n import N_
 
 Kind = Literal["text", "category", "agency", "priority", "flag", "source", "channel", "moment",
-               "explanation", "detail"]
+               "message", "explanation", "detail"]
 PLACEHOLDER = re.compile(r"%\((\w+)\)([-#0 +]*\d*(?:\.\d+)?[sdf])")
 SEPARATOR = "; "
 SEPARATORS = {"zh": "；"}
@@ -130,6 +131,18 @@ NOTIFIED_BY_EMAIL = Message(N_("supervisor notified by e-mail: %(emails)s"))
 NOTIFIED_IN_INBOX = Message(N_("supervisor notified in the inbox"))
 EVENT_MERGED = Message(N_("%(source)s event merged into this incident: %(why)s"),
                        {"source": "source", "why": "detail"})
+RECHECK_PRESENT_SCORED = Message(
+    N_("camera %(camera)s zone %(zone)s: %(category)s still present (score %(score).2f)"),
+    {"category": "category"})
+RECHECK_PRESENT = Message(N_("camera %(camera)s zone %(zone)s: %(category)s still present"),
+                          {"category": "category"})
+RECHECK_GONE_SCORED = Message(
+    N_("camera %(camera)s zone %(zone)s: %(category)s gone (score %(score).2f)"),
+    {"category": "category"})
+RECHECK_GONE = Message(N_("camera %(camera)s zone %(zone)s: %(category)s gone"),
+                       {"category": "category"})
+SNAPSHOT_TOO_LARGE = Message(N_("snapshot dropped: %(size)d bytes is over %(limit)d"))
+SNAPSHOT_NOT_JPEG = Message(N_("snapshot dropped: not a JPEG"))
 RECHECK_CLOSED = Message(N_("closed: the camera re-check found the zone clear"))
 RECHECK_SKIPPED = Message(N_("camera re-check skipped: %(why)s"), {"why": "explanation"})
 RECHECK_OFF = Message(N_("perception is off: no re-check runner is configured"))
@@ -146,6 +159,11 @@ SIMILAR_BY_TEXT = Message(
     N_("the %(count)d tickets most like %(reference)s by the meaning of their reports"))
 SIMILAR_NO_EMBEDDING = Message(N_("this ticket has no text embedding (embeddings are off)"))
 SIMILAR_BY_PICTURE = Message(N_("%(count)d by what the camera saw"))
+
+# ---------------------------------------------------------------- a finding and its detail
+# (tried last: they match whenever their finding is a message)
+RECHECK_NOTE = Message(N_("%(finding)s. %(detail)s"), {"finding": "message", "detail": "detail"})
+RECHECK_FINDING = Message(N_("%(finding)s."), {"finding": "message"})
 
 MESSAGES: tuple[Message, ...] = tuple(
     value for value in globals().values() if isinstance(value, Message))
@@ -176,12 +194,11 @@ class Localized(NamedTuple):
 _Piece = tuple[str, bool]  # (text, a detail kept in English)
 
 
-def _match(text: str) -> tuple[Message, dict[str, str]] | None:
+def _matches(text: str) -> Iterator[tuple[Message, dict[str, str]]]:
     for message in MESSAGES:
         found = message.pattern.fullmatch(text)
         if found is not None:
-            return message, found.groupdict()
-    return None
+            yield message, found.groupdict()
 
 
 def _channel(code: str, language: str) -> str:
@@ -201,10 +218,12 @@ def _moment(value: str, reader: Reader) -> str:
         return value
 
 
-def _value(kind: Kind, value: str, reader: Reader) -> list[_Piece]:
+def _value(kind: Kind, value: str, reader: Reader) -> list[_Piece] | None:
+    """How a value reads; None for a ``message`` value that is no message."""
     names, language = reader.names, reader.language
-    if kind == "explanation":
-        return _pieces(value, reader) or [(value, True)]
+    if kind in ("message", "explanation"):
+        pieces = _pieces(value, reader)
+        return pieces if pieces is not None or kind == "message" else [(value, True)]
     shown = {
         "category": lambda: names.category(value) if names else value,
         "agency": lambda: names.agency(value) if names else value,
@@ -217,11 +236,7 @@ def _value(kind: Kind, value: str, reader: Reader) -> list[_Piece]:
     return [(shown() if shown is not None else value, kind == "detail")]
 
 
-def _one(text: str, reader: Reader) -> list[_Piece] | None:
-    matched = _match(text)
-    if matched is None:
-        return None
-    message, values = matched
+def _filled(message: Message, values: dict[str, str], reader: Reader) -> list[_Piece] | None:
     translated = i18n.translations(reader.language).gettext(message.template)
     pieces: list[_Piece] = []
     end = 0
@@ -233,10 +248,21 @@ def _one(text: str, reader: Reader) -> list[_Piece] | None:
             number = int(raw) if spec[-1] == "d" else float(raw)
             pieces.append((f"%{spec}" % number, False))
         else:
-            pieces += _value(message.kinds.get(name, "text"), raw, reader)
+            shown = _value(message.kinds.get(name, "text"), raw, reader)
+            if shown is None:
+                return None
+            pieces += shown
         end = found.end()
     pieces.append((translated[end:], False))
     return pieces
+
+
+def _one(text: str, reader: Reader) -> list[_Piece] | None:
+    for message, values in _matches(text):
+        pieces = _filled(message, values, reader)
+        if pieces is not None:
+            return pieces
+    return None
 
 
 def _pieces(text: str, reader: Reader) -> list[_Piece] | None:

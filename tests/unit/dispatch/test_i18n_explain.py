@@ -15,6 +15,9 @@ from markupsafe import escape
 
 from agents.writer import EventFacts, location_phrase
 from dispatch import i18n
+from dispatch.cameras import recheck
+from dispatch.cameras.models import Recheck
+from dispatch.cameras.recheck import RecheckResult
 from dispatch.city.config import CityConfig, load_city
 from dispatch.city.routing import RoutingInput, route_by_config
 from dispatch.i18n import explain
@@ -63,6 +66,19 @@ SAMPLES: dict[explain.Message, dict[str, object]] = {
     explain.NOTIFIED_BY_EMAIL: {"emails": "boss@jc.example"},
     explain.NOTIFIED_IN_INBOX: {},
     explain.EVENT_MERGED: {"source": "camera", "why": "same category 12 m apart"},
+    explain.RECHECK_PRESENT_SCORED: {"camera": "cam-7", "zone": "gate", "category": "jinggai_queshun",
+                                     "score": 0.91},
+    explain.RECHECK_PRESENT: {"camera": "cam-7", "zone": "gate", "category": "jinggai_queshun"},
+    explain.RECHECK_GONE_SCORED: {"camera": "cam-7", "zone": "gate", "category": "jinggai_queshun",
+                                  "score": 0.08},
+    explain.RECHECK_GONE: {"camera": "cam-7", "zone": "gate", "category": "jinggai_queshun"},
+    explain.SNAPSHOT_TOO_LARGE: {"size": 9000000, "limit": 5000000},
+    explain.SNAPSHOT_NOT_JPEG: {},
+    explain.RECHECK_NOTE: {"finding": explain.SEPARATOR.join([
+        explain.RECHECK_PRESENT_SCORED(camera="北门", zone="路口", category="jinggai_queshun", score=0.91),
+        explain.SNAPSHOT_NOT_JPEG()]), "detail": "yolo: 1 box"},
+    explain.RECHECK_FINDING: {"finding": explain.RECHECK_GONE(camera="北门", zone="路口",
+                                                               category="jinggai_queshun")},
     explain.RECHECK_CLOSED: {},
     explain.RECHECK_SKIPPED: {"why": explain.RECHECK_OFF()},
     explain.RECHECK_OFF: {},
@@ -102,7 +118,7 @@ def test_each_message_reads_back_in_chinese(message: explain.Message, zh: Reader
     for name, value in values.items():
         if isinstance(value, str) and message.kinds.get(name, "text") in KEPT:
             left = left.replace(value, "")
-    assert not LATIN.search(left.replace("JSON", "")), f"{stored!r} → {shown.text!r}"
+    assert not LATIN.search(left.replace("JSON", "").replace("JPEG", "")), f"{stored!r} → {shown.text!r}"
 
 
 @pytest.mark.parametrize("message", explain.MESSAGES, ids=lambda m: m.template[:40])
@@ -172,6 +188,22 @@ def test_the_writers_placeholder_for_no_place_is_a_message(zh: Reader) -> None:
     facts = EventFacts(description="那边的事情一直没人管", source="hotline", category="other",
                        category_name="其他")
     assert localize(location_phrase(facts), zh).text == "位置不明"
+
+
+def test_a_recheck_note_reads_back_with_its_finding_and_detail(zh: Reader) -> None:
+    row = Recheck(camera_id="cam-7", zone="gate", category="jinggai_queshun")
+    note = recheck._note(row, RecheckResult(still_present=True, score=0.91, detail="yolo: 1 box"),
+                         explain.SNAPSHOT_NOT_JPEG())
+    assert note == ("camera cam-7 zone gate: jinggai_queshun still present (score 0.91); "
+                    "snapshot dropped: not a JPEG. yolo: 1 box")  # as it was always stored
+    shown = localize(note, zh)
+    assert shown.text == ("摄像头 cam-7 区域 gate：井盖缺损仍在（得分 0.91）；"
+                          "抓拍图未保存：不是 JPEG 图片。yolo: 1 box")
+    assert str(shown.html).endswith('<span lang="en" class="detail">yolo: 1 box</span>')
+    gone = recheck._note(row, RecheckResult(still_present=False))
+    assert gone == "camera cam-7 zone gate: jinggai_queshun gone."
+    assert localize(gone, zh).text == "摄像头 cam-7 区域 gate：井盖缺损已消失。"
+    assert not localize("an ordinary note. with a full stop", zh).known
 
 
 def test_every_message_is_translated_with_its_placeholders() -> None:
