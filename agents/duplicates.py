@@ -23,6 +23,33 @@ from agents.llm import model_name, structured_call
 from agents.prompts import DUPLICATE_PROMPT_VERSION, duplicate_messages
 
 EARTH_RADIUS_M = 6_371_008.8
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext mark Babel extracts (see babel.cfg)
+    """Marks a reason template for the message catalog; ``dispatch.i18n.explain`` reads the
+    stored reason back and shows it in the reader's language."""
+    return message
+
+
+NO_COORDINATES = N_("no coordinates to compare")
+TOO_FAR = N_("%(distance).0f m apart (limit %(limit).0f m)")
+TOO_LATE = N_("%(hours).1f h apart (limit %(limit).0f h)")
+NEAR_IDENTICAL = N_("%(distance).0f m apart, near-identical text (%(similarity).2f)")
+OTHER_CATEGORY = N_("%(distance).0f m apart, different categories")
+SAME_SPOT = N_("same category %(distance).0f m apart")
+NO_VECTORS = N_("same category %(distance).0f m apart, no text vectors")
+TOO_DISSIMILAR = N_("%(distance).0f m apart, text similarity %(similarity).2f too low")
+SIMILAR_TEXT = N_("same category %(distance).0f m apart, text similarity %(similarity).2f")
+NO_CANDIDATE = N_("no candidate close enough")
+NO_LLM_TO_ASK = N_("borderline; no LLM to ask")
+LLM_UNAVAILABLE_REASON = N_("borderline; LLM unavailable")
+LLM_SAME = N_("LLM: same problem (%(why)s)")
+LLM_DIFFERENT = N_("LLM: different problems")
+REASONS: tuple[str, ...] = (
+    NO_COORDINATES, TOO_FAR, TOO_LATE, NEAR_IDENTICAL, OTHER_CATEGORY, SAME_SPOT, NO_VECTORS,
+    TOO_DISSIMILAR, SIMILAR_TEXT, NO_CANDIDATE, NO_LLM_TO_ASK, LLM_UNAVAILABLE_REASON, LLM_SAME,
+    LLM_DIFFERENT)
+"""Every reason a verdict or pair assessment gives, as a template filled with ``%``."""
 _DUPLICATE_MAX_TOKENS = 40
 _DUPLICATE_SCHEMA: dict[str, object] = {
     "type": "object",
@@ -111,25 +138,25 @@ def assess(event: Sighting, candidate: Candidate, policy: DuplicatePolicy) -> Pa
                               same_category=same, decision=decision, reason=reason)
 
     if distance is None:
-        return verdict("separate", "no coordinates to compare")
+        return verdict("separate", NO_COORDINATES)
     if distance > policy.max_distance_m:
-        return verdict("separate", f"{distance:.0f} m apart (limit {policy.max_distance_m:.0f} m)")
+        return verdict("separate", TOO_FAR % {"distance": distance, "limit": policy.max_distance_m})
     if hours > policy.window_hours:
-        return verdict("separate", f"{hours:.1f} h apart (limit {policy.window_hours:.0f} h)")
-    where = f"{distance:.0f} m apart"
+        return verdict("separate", TOO_LATE % {"hours": hours, "limit": policy.window_hours})
+    where: dict[str, float] = {"distance": distance}
     if not same:
         if similarity is not None and similarity >= policy.cross_category_merge:
-            return verdict("merge", f"{where}, near-identical text ({similarity:.2f})")
-        return verdict("separate", f"{where}, different categories")
+            return verdict("merge", NEAR_IDENTICAL % {**where, "similarity": similarity})
+        return verdict("separate", OTHER_CATEGORY % where)
     if similarity is None:
         if distance <= policy.same_spot_m:
-            return verdict("merge", f"same category {where}")
-        return verdict("borderline", f"same category {where}, no text vectors")
+            return verdict("merge", SAME_SPOT % where)
+        return verdict("borderline", NO_VECTORS % where)
     if similarity < policy.reject_below:
-        return verdict("separate", f"{where}, text similarity {similarity:.2f} too low")
+        return verdict("separate", TOO_DISSIMILAR % {**where, "similarity": similarity})
     if similarity >= policy.same_category_merge or distance <= policy.same_spot_m:
-        return verdict("merge", f"same category {where}, text similarity {similarity:.2f}")
-    return verdict("borderline", f"same category {where}, text similarity {similarity:.2f}")
+        return verdict("merge", SIMILAR_TEXT % {**where, "similarity": similarity})
+    return verdict("borderline", SIMILAR_TEXT % {**where, "similarity": similarity})
 
 
 def judge(
@@ -154,7 +181,7 @@ def judge(
     borderline = sorted((a for a in assessments if a.decision == "borderline"),
                         key=lambda a: (-(a.similarity or 0.0), a.distance_m or 0.0))
     if not borderline or chat is None or policy.max_llm_questions == 0:
-        why = "no candidate close enough" if not borderline else "borderline; no LLM to ask"
+        why = NO_CANDIDATE if not borderline else NO_LLM_TO_ASK
         return DuplicateVerdict(incident_id=None, method="none", reason=why,
                                 assessments=assessments)
     by_id = {c.incident_id: c for c in candidates}
@@ -163,15 +190,15 @@ def judge(
             same = ask_llm(chat, event=event, candidate=by_id[pair.incident_id])
         except LLMUnavailable as exc:
             return DuplicateVerdict(incident_id=None, method="none", llm_error=str(exc),
-                                    reason="borderline; LLM unavailable",
+                                    reason=LLM_UNAVAILABLE_REASON,
                                     assessments=assessments)
         if same:
             return DuplicateVerdict(incident_id=pair.incident_id, method="llm",
-                                    reason=f"LLM: same problem ({pair.reason})",
+                                    reason=LLM_SAME % {"why": pair.reason},
                                     assessments=assessments,
                                     prompt_version=DUPLICATE_PROMPT_VERSION,
                                     model=model_name(chat))
-    return DuplicateVerdict(incident_id=None, method="llm", reason="LLM: different problems",
+    return DuplicateVerdict(incident_id=None, method="llm", reason=LLM_DIFFERENT,
                             assessments=assessments, prompt_version=DUPLICATE_PROMPT_VERSION,
                             model=model_name(chat))
 

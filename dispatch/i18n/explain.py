@@ -28,6 +28,7 @@ from typing import Literal, NamedTuple
 
 from markupsafe import Markup, escape
 
+from agents import duplicates
 from dispatch import i18n
 from dispatch.i18n import N_
 
@@ -130,7 +131,11 @@ PRIORITY_RAISED = Message(N_("priority %(before)s -> %(after)s"),
 NOTIFIED_BY_EMAIL = Message(N_("supervisor notified by e-mail: %(emails)s"))
 NOTIFIED_IN_INBOX = Message(N_("supervisor notified in the inbox"))
 EVENT_MERGED = Message(N_("%(source)s event merged into this incident: %(why)s"),
-                       {"source": "source", "why": "detail"})
+                       {"source": "source", "why": "explanation"})
+DUPLICATE_REASONS: tuple[Message, ...] = tuple(
+    Message(reason, {"why": "explanation"}) for reason in duplicates.REASONS)
+"""Why the duplicate judge merged an event (or did not): its templates are marked in
+``agents.duplicates``, which writes them."""
 RECHECK_PRESENT_SCORED = Message(
     N_("camera %(camera)s zone %(zone)s: %(category)s still present (score %(score).2f)"),
     {"category": "category"})
@@ -165,8 +170,10 @@ SIMILAR_BY_PICTURE = Message(N_("%(count)d by what the camera saw"))
 RECHECK_NOTE = Message(N_("%(finding)s. %(detail)s"), {"finding": "message", "detail": "detail"})
 RECHECK_FINDING = Message(N_("%(finding)s."), {"finding": "message"})
 
-MESSAGES: tuple[Message, ...] = tuple(
-    value for value in globals().values() if isinstance(value, Message))
+MESSAGES: tuple[Message, ...] = (
+    *(value for value in globals().values()
+      if isinstance(value, Message) and value not in (RECHECK_NOTE, RECHECK_FINDING)),
+    *DUPLICATE_REASONS, RECHECK_NOTE, RECHECK_FINDING)
 """Every message, in the order they are tried (the first whole match wins)."""
 
 

@@ -6,13 +6,15 @@ sees the stored text unchanged and text no message matches passes through as it 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
 from markupsafe import escape
 
+from agents import duplicates
+from agents.duplicates import Candidate, Sighting, judge
 from agents.writer import EventFacts, location_phrase
 from dispatch import i18n
 from dispatch.cameras import recheck
@@ -65,7 +67,7 @@ SAMPLES: dict[explain.Message, dict[str, object]] = {
     explain.PRIORITY_RAISED: {"before": "medium", "after": "high"},
     explain.NOTIFIED_BY_EMAIL: {"emails": "boss@jc.example"},
     explain.NOTIFIED_IN_INBOX: {},
-    explain.EVENT_MERGED: {"source": "camera", "why": "same category 12 m apart"},
+    explain.EVENT_MERGED: {"source": "camera", "why": duplicates.SAME_SPOT % {"distance": 12.0}},
     explain.RECHECK_PRESENT_SCORED: {"camera": "cam-7", "zone": "gate", "category": "jinggai_queshun",
                                      "score": 0.91},
     explain.RECHECK_PRESENT: {"camera": "cam-7", "zone": "gate", "category": "jinggai_queshun"},
@@ -89,6 +91,24 @@ SAMPLES: dict[explain.Message, dict[str, object]] = {
     explain.SIMILAR_NO_EMBEDDING: {},
     explain.SIMILAR_BY_PICTURE: {"count": 2},
 }
+DUPLICATE_SAMPLES: dict[str, dict[str, object]] = {
+    duplicates.NO_COORDINATES: {},
+    duplicates.TOO_FAR: {"distance": 812.4, "limit": 150.0},
+    duplicates.TOO_LATE: {"hours": 61.25, "limit": 48.0},
+    duplicates.NEAR_IDENTICAL: {"distance": 40.0, "similarity": 0.97},
+    duplicates.OTHER_CATEGORY: {"distance": 40.0},
+    duplicates.SAME_SPOT: {"distance": 12.0},
+    duplicates.NO_VECTORS: {"distance": 90.0},
+    duplicates.TOO_DISSIMILAR: {"distance": 90.0, "similarity": 0.21},
+    duplicates.SIMILAR_TEXT: {"distance": 90.0, "similarity": 0.83},
+    duplicates.NO_CANDIDATE: {},
+    duplicates.NO_LLM_TO_ASK: {},
+    duplicates.LLM_UNAVAILABLE_REASON: {},
+    duplicates.LLM_SAME: {"why": duplicates.SIMILAR_TEXT % {"distance": 90.0, "similarity": 0.7}},
+    duplicates.LLM_DIFFERENT: {},
+}
+SAMPLES.update({message: DUPLICATE_SAMPLES[message.template]
+                for message in explain.DUPLICATE_REASONS})
 KEPT = {"text", "detail"}
 """Kinds of value shown as stored (a rule id, an e-mail address, an error's own words)."""
 
@@ -204,6 +224,28 @@ def test_a_recheck_note_reads_back_with_its_finding_and_detail(zh: Reader) -> No
     assert gone == "camera cam-7 zone gate: jinggai_queshun gone."
     assert localize(gone, zh).text == "摄像头 cam-7 区域 gate：井盖缺损已消失。"
     assert not localize("an ordinary note. with a full stop", zh).known
+
+
+def test_the_duplicate_judges_reasons_read_back_in_chinese(zh: Reader) -> None:
+    at = datetime(2026, 6, 1, 14, tzinfo=UTC)
+    seen = Sighting(text="井盖缺了一块", category="jinggai_queshun", lat=30.62, lon=114.27, at=at,
+                    embedding=[1.0, 0.0])
+    candidates = [Candidate(incident_id=str(n), text="井盖缺失", category=category, lat=30.62 + north,
+                            lon=114.27, at=at - timedelta(hours=hours), embedding=vector)
+                  for n, (category, north, hours, vector) in enumerate([
+                      ("jinggai_queshun", 0.0001, 0, [0.9, 0.1]),
+                      ("jinggai_queshun", 0.0005, 0, None),
+                      ("daolu_posun", 0.0002, 0, [0.0, 1.0]),
+                      ("jinggai_queshun", 0.05, 0, [1.0, 0.0]),
+                      ("jinggai_queshun", 0.0, 90, [1.0, 0.0])])]
+    verdict = judge(seen, candidates, chat=None)
+    reasons = [verdict.reason, *(a.reason for a in verdict.assessments)]
+    assert len(set(reasons)) >= 5
+    for reason in reasons:
+        merged = explain.EVENT_MERGED(source="hotline", why=reason)
+        shown = localize(merged, zh)
+        assert shown.known and 'lang="en"' not in str(shown.html), merged
+        assert not LATIN.search(shown.text), shown.text
 
 
 def test_every_message_is_translated_with_its_placeholders() -> None:
