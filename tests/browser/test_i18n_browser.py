@@ -9,7 +9,7 @@ English word beyond an allow-list (the brand, file formats, the language menu's 
 The machine-written explanations are read there too: a ticket routed by a rule shows its
 routing reason and the router's note, and a ticket sent to triage (no keyword, no place, no
 LLM, a report that orders the system about) shows its triage reasons, all as Chinese
-sentences and none of them marked ``lang="en"``.
+sentences and none of them marked ``lang="en"``; so does the "show similar" panel.
 A second dispatcher picks English in the header's language menu and gets the same pages in
 English, with the city's English names of categories and agencies.
 
@@ -171,6 +171,11 @@ def test_pages_in_chinese_and_in_english(server: str) -> None:
             assert "统计看板" in dashboard and "在办工单（按类别）" in dashboard
             ask = _visit(page, f"{server}/ask?q=" + "老城区的占道经营", "i18n-zh-5-ask.png", zh)
             assert "城市问询" in ask
+            page.locator(f'tr[data-ticket="{stall}"] button.similar').click()  # "show similar"
+            explanation = page.locator("#similar .explanation")
+            sync_api.expect(explanation).to_contain_text(re.compile("张工单|没有文本向量"))
+            zh["i18n-zh-5b-similar.png"] = page.inner_text("#similar")
+            page.screenshot(path=str(SHOTS / "i18n-zh-5b-similar.png"), full_page=True)
             failed = _visit(page, f"{server}/dead-letters", "i18n-zh-6-failed-work.png", zh)
             assert "投递失败" in failed
             missing = _visit(page, f"{server}/tickets/987654321", "i18n-zh-7-error.png", zh)
