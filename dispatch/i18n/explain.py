@@ -1,5 +1,7 @@
 """The sentences the system writes about a ticket (routing reasons, triage reasons, the notes
-of its own actors in a ticket's history), each defined once, and shown in the reader's language.
+of its own actors in a ticket's history, the "show similar" explanation), each defined once,
+and shown in the reader's language. The duplicate judge's reasons are marked where they are
+written (``agents.duplicates``: the agents do not import dispatch) and wrapped here.
 
 A ``Message`` is an English gettext template marked ``N_`` (so it is in the catalog). The code
 that decides something stores ``MESSAGE(**values)``: plain English, as the JSON API and older
