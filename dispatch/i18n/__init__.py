@@ -11,8 +11,12 @@ source language: its "catalog" is the msgids themselves.
 
 Refresh the catalogs after changing a template (run from the repository root)::
 
-    pybabel extract -F dispatch/i18n/babel.cfg -o dispatch/i18n/locales/messages.pot .
-    pybabel update -i dispatch/i18n/locales/messages.pot -d dispatch/i18n/locales
+    pybabel extract -F dispatch/i18n/babel.cfg --sort-output --no-location --project=CityLoop \
+        --copyright-holder="CityLoop contributors" --msgid-bugs-address=dev@cityloop \
+        -o dispatch/i18n/locales/messages.pot .
+    pybabel update -w 100 --no-fuzzy-matching -i dispatch/i18n/locales/messages.pot -d dispatch/i18n/locales
+
+(the flags keep the files as committed: sorted, no source lines, the ``.po`` 100 wide).
 
 ``tests/unit/dispatch/test_i18n_catalog.py`` fails while a string is missing or untranslated.
 """
