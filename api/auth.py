@@ -14,17 +14,20 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api import errors
 from api.deps import RuntimeDep
 from api.web.messages import CSRF, describe
 from api.web.render import error_page, language_of
 from dispatch import i18n
 from dispatch.accounts import sessions as websessions
 from dispatch.accounts.models import User
-from dispatch.core.errors import NotFound
+from dispatch.core.errors import InvalidField, NotFound
 from dispatch.core.runtime import get_runtime
+from dispatch.i18n import explain
 from dispatch.tickets.access import AccessDenied
 
 SESSION_COOKIE = "cityloop_session"
@@ -148,8 +151,39 @@ async def _not_found(request: Request, exc: NotFound) -> Response:
     return error_page(404, describe(exc, language_of(request, user)), request, user)
 
 
+PAGES = ("/tickets/", "/inbox", "/learning", "/dead-letters", "/language", "/dashboard", "/ask",
+         "/login")
+"""Where a browser posts forms: a refused form answers with a page, not JSON."""
+
+
+async def _invalid_form(request: Request, exc: RequestValidationError) -> Response:
+    """A form field the page's own checks let through (a browser without ``maxlength``, a
+    hand-made request): the error page names the field and the limit in the reader's
+    language; any other request gets the JSON answer."""
+    if _wants_json(request) or not request.url.path.startswith(PAGES):
+        return await errors.validation(request, exc)
+    first = exc.errors()[0] if exc.errors() else {}
+    field = errors.field_name(tuple(first.get("loc", ())))
+    limit = (first.get("ctx") or {}).get("max_length")
+    message = (explain.TOO_LONG(limit=int(limit)) if first.get("type") == "string_too_long" and limit
+               else str(first.get("msg", "invalid")))
+    user = await run_in_threadpool(_reader, request)
+    return error_page(422, describe(InvalidField(field, message), language_of(request, user)),
+                      request, user)
+
+
+async def _invalid_field(request: Request, exc: InvalidField) -> Response:
+    """A refusal no page caught itself (a form field's own type check): a page for pages."""
+    if _wants_json(request) or not request.url.path.startswith(PAGES):
+        return await errors.invalid_field(request, exc)
+    user = await run_in_threadpool(_reader, request)
+    return error_page(422, describe(exc, language_of(request, user)), request, user)
+
+
 def install(app: FastAPI) -> None:
-    """After ``api.errors.install``: pages get an HTML 404 instead of the JSON one."""
+    """After ``api.errors.install``: pages get an HTML 404 (and 422) instead of the JSON one."""
+    app.add_exception_handler(RequestValidationError, _invalid_form)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidField, _invalid_field)  # type: ignore[arg-type]
     app.add_exception_handler(NotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(NotSignedIn, _not_signed_in)  # type: ignore[arg-type]
     app.add_exception_handler(BadCsrf, _bad_csrf)  # type: ignore[arg-type]

@@ -14,17 +14,17 @@ from dispatch.tickets.lifecycle import IllegalTransition
 log = logging.getLogger(__name__)
 
 
-def _field(loc: tuple[object, ...]) -> str:
+def field_name(loc: tuple[object, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
     return ".".join(parts) or "body"
 
 
-async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     errors = []
     for err in exc.errors():
         message = str(err.get("msg", "invalid"))
         loc = tuple(err.get("loc", ()))
-        field = _field(loc)
+        field = field_name(loc)
         if err.get("type") == "extra_forbidden":
             message = "unknown field"
         if err.get("type") == "json_invalid":
@@ -36,7 +36,7 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": errors})
 
 
-async def _invalid_field(_: Request, exc: InvalidField) -> JSONResponse:
+async def invalid_field(_: Request, exc: InvalidField) -> JSONResponse:
     return JSONResponse(
         status_code=422,
         content={"detail": [{"field": exc.field, "message": exc.message, "type": "invalid"}]})
@@ -57,8 +57,8 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
-    app.add_exception_handler(InvalidField, _invalid_field)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidField, invalid_field)  # type: ignore[arg-type]
     app.add_exception_handler(NotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(IllegalTransition, _illegal)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

@@ -16,6 +16,7 @@ from api.web.messages import describe
 from api.web.render import language_of
 from api.web.ticket_view import event_image, ticket_page_response
 from dispatch.core.errors import InvalidField, NotFound
+from dispatch.i18n import explain
 from dispatch.tickets import collab
 from dispatch.tickets.access import visible_ticket
 
@@ -44,7 +45,7 @@ def upload_attachment(request: Request, ticket_id: int, db: SessionDep, rt: Runt
     try:
         upload = read_upload(file, config.max_image_bytes)
         if upload is None:
-            raise InvalidField("file", "choose a file to attach")
+            raise InvalidField("file", explain.CHOOSE_FILE())
         with db.begin():
             ticket = visible_ticket(db_session=db, user=who.user, ticket_id=ticket_id,
                                     for_update=True)

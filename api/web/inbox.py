@@ -20,7 +20,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.web.render import page, tr
 from dispatch.accounts.models import User
 from dispatch.core.errors import InvalidField, NotFound
-from dispatch.i18n import N_
+from dispatch.i18n import N_, explain
 from dispatch.tickets import access, collab, inbox
 from dispatch.tickets.access import visible_ticket
 from dispatch.tickets.flows import take_action
@@ -152,7 +152,7 @@ def bulk_assign(
     """Assign each chosen ticket on its own to a colleague of that ticket's agency; tickets
     the user may not see, or whose agency is not the assignee's, are counted as skipped."""
     if not assignee.strip():
-        raise InvalidField("assignee", "choose a colleague to assign the tickets to")
+        raise InvalidField("assignee", explain.CHOOSE_COLLEAGUE())
     done = skipped = 0
     for one in dict.fromkeys(ticket_id or []):
         try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dispatch import i18n
 from dispatch.core.errors import InvalidField, NotFound
-from dispatch.i18n import N_
+from dispatch.core.runtime import get_runtime
+from dispatch.i18n import N_, explain
 from dispatch.tickets.access import AccessDenied
 from dispatch.tickets.lifecycle import IllegalTransition
 
@@ -21,6 +22,7 @@ DENIED = N_("You are not allowed to do that.")
 NOT_FOUND = N_("Not found: %(what)s %(ident)s.")
 ILLEGAL = N_("A ticket in status “%(status)s” cannot take the action “%(action)s”.")
 INVALID = N_("The field “%(field)s” was not accepted.")
+INVALID_BECAUSE = N_("The field “%(field)s” was not accepted: %(reason)s.")
 FAILED = N_("That did not work.")
 STATUS_TITLES = {
     400: N_("Bad request"), 401: N_("Sign in first"), 403: N_("Not allowed"),
@@ -45,8 +47,20 @@ def describe(exc: Exception, language: str) -> str:
                             status=i18n.label(language, i18n.STATUS_LABELS, exc.status),
                             action=i18n.label(language, i18n.ACTION_LABELS, exc.action))
     if isinstance(exc, InvalidField):
-        return i18n.gettext(language, INVALID, field=exc.field)
+        field = i18n.label(language, i18n.FIELD_LABELS, exc.field)
+        refusal = explain.localize(exc.message, _reader(language))
+        if refusal.known:  # a refusal the catalog has, with its limit
+            return i18n.gettext(language, INVALID_BECAUSE, field=field, reason=refusal.text)
+        return i18n.gettext(language, INVALID, field=field)
     return i18n.gettext(language, FAILED)
+
+
+def _reader(language: str) -> explain.Reader:
+    try:
+        city = get_runtime().city
+    except Exception:  # no runtime (an error before start-up): codes as they are
+        return explain.Reader(language)
+    return explain.Reader(language, i18n.CityNames(city, language), city.city.timezone)
 
 
 def status_title(status: int, language: str) -> str:

@@ -17,6 +17,7 @@ from api.web.messages import describe
 from api.web.render import language_of
 from api.web.ticket_view import ticket_page_response
 from dispatch.core.errors import InvalidField
+from dispatch.i18n import explain
 from dispatch.tickets import access, collab
 from dispatch.tickets import service as ticket_service
 from dispatch.tickets.access import visible_ticket
@@ -49,7 +50,7 @@ def ticket_action(
         upload = read_upload(photo, config.max_image_bytes)
         if upload is not None:
             if action != "resolve":
-                raise InvalidField("photo", "only a resolution takes a photo")
+                raise InvalidField("photo", explain.PHOTO_ONLY_ON_RESOLVE())
             collab.check_upload(upload=upload, max_bytes=config.max_image_bytes,
                                 allowed=PHOTO_TYPES, field="photo")
         take_action(db_session=db, city=rt.city, user=who.user, ticket_id=ticket_id, action=action,

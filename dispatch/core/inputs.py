@@ -24,6 +24,7 @@ from pydantic import AfterValidator
 
 from agents.text import control_char
 from dispatch.core.errors import InvalidField
+from dispatch.i18n import explain
 
 MAX_BIGINT = 2**63 - 1
 MIN_BIGINT = -(2**63)
@@ -36,12 +37,11 @@ def text_problem(value: str) -> str | None:
     """Why ``value`` cannot be stored as text, or None."""
     index = control_char(value)
     if index is not None:
-        return (f"must not contain control characters (U+{ord(value[index]):04X} at "
-                f"position {index})")
+        return explain.CONTROL_CHARACTER(code=f"U+{ord(value[index]):04X}", position=index)
     try:
         value.encode()
     except UnicodeEncodeError as exc:
-        return f"must be valid Unicode text (a lone surrogate at position {exc.start})"
+        return explain.LONE_SURROGATE(position=exc.start)
     return None
 
 

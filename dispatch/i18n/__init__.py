@@ -185,6 +185,10 @@ WORDS: tuple[str, ...] = (  # shown by the learning page as they are stored
     N_("category"), N_("agency"), N_("current"), N_("retired"), N_("candidate"),
     N_("proposed"), N_("accepted"), N_("dismissed"),
 )
+FIELD_LABELS: dict[str, str] = {  # the form fields a refusal names (English: the code)
+    code: code for code in (N_("note"), N_("reason"), N_("agency"), N_("rating"), N_("category"),
+                            N_("assignee"), N_("file"), N_("photo"), N_("action"), N_("language"))
+}
 WHAT_LABELS: dict[str, str] = {  # the things a NotFound names
     "ticket": N_("ticket"), "event": N_("event"), "incident": N_("incident"),
     "attachment": N_("attachment"), "snapshot of ticket": N_("snapshot of ticket"),

@@ -167,6 +167,33 @@ SIMILAR_BY_TEXT = Message(
 SIMILAR_NO_EMBEDDING = Message(N_("this ticket has no text embedding (embeddings are off)"))
 SIMILAR_BY_PICTURE = Message(N_("%(count)d by what the camera saw"))
 
+# ---------------------------------------------------------------- refusals (InvalidField.message)
+# What a form's field was refused for, with its limit; a page names the field by its label
+# (``i18n.FIELD_LABELS``) and shows the refusal in the reader's language.
+TOO_LONG = Message(N_("at most %(limit)d characters"))
+OVER_CHARACTER_LIMIT = Message(N_("%(length)d characters is over the limit of %(limit)d"))
+COMMENT_EMPTY = Message(N_("a comment cannot be empty"))
+TRIAGE_HAS_NO_AGENCY = Message(N_("a ticket in triage has no agency to assign within"))
+NOT_A_COLLEAGUE = Message(N_("'%(user)s' is not an active colleague of '%(agency)s'"),
+                          {"agency": "agency"})
+CHOOSE_COLLEAGUE = Message(N_("choose a colleague to assign the tickets to"))
+FILE_EMPTY = Message(N_("the file is empty"))
+FILE_TOO_LARGE = Message(N_("the file is over the limit of %(limit)d bytes"))
+FILE_TYPE = Message(N_("the file is not one of the allowed types: %(types)s"))
+CHOOSE_FILE = Message(N_("choose a file to attach"))
+PHOTO_ONLY_ON_RESOLVE = Message(N_("only a resolution takes a photo"))
+REASON_REQUIRED = Message(N_("a reason is required to reject a ticket"))
+NO_CALLBACK_STEP = Message(
+    N_("this city's workflow has no callback step (%(setting)s in the city file)"))
+RATING_REQUIRED = Message(N_("a rating is required for a callback: %(ratings)s"))
+AGENCY_REQUIRED = Message(N_("an agency code is required to reassign a ticket"))
+CATEGORY_REQUIRED = Message(N_("a category code is required to change the category"))
+ALREADY_FILED_UNDER = Message(N_("the ticket is already filed under '%(category)s'"),
+                              {"category": "category"})
+CONTROL_CHARACTER = Message(
+    N_("must not contain control characters (%(code)s at position %(position)d)"))
+LONE_SURROGATE = Message(N_("must be valid Unicode text (a lone surrogate at position %(position)d)"))
+
 # ---------------------------------------------------------------- a finding and its detail
 # (tried last: they match whenever their finding is a message)
 RECHECK_NOTE = Message(N_("%(finding)s. %(detail)s"), {"finding": "message", "detail": "detail"})

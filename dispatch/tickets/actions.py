@@ -30,17 +30,15 @@ class FollowUp(BaseModel):
 
 def _check_request(*, city: CityConfig, action: Action, request: ActionRequest) -> None:
     if action == "reject" and not request.reason:
-        raise InvalidField("reason", "a reason is required to reject a ticket")
+        raise InvalidField("reason", explain.REASON_REQUIRED())
     if action == "callback":
         if not city.workflow.callback:
-            raise InvalidField("action", "this city's workflow has no callback step "
-                                         "(workflow: {callback: true} in the city file)")
+            raise InvalidField("action", explain.NO_CALLBACK_STEP(setting="workflow: {callback: true}"))
         if request.rating is None:
-            raise InvalidField("rating", "a rating is required for a callback: "
-                                         + ", ".join(RATINGS))
+            raise InvalidField("rating", explain.RATING_REQUIRED(ratings=", ".join(RATINGS)))
     if action == "reassign":
         if not request.agency:
-            raise InvalidField("agency", "an agency code is required to reassign a ticket")
+            raise InvalidField("agency", explain.AGENCY_REQUIRED())
         if city.agency(request.agency) is None:
             known = ", ".join(a.code for a in city.agencies)
             raise InvalidField("agency", f"unknown agency {request.agency!r}; known: {known}")
@@ -103,7 +101,7 @@ def change_category(
     """
     code = (category or "").strip()
     if not code:
-        raise InvalidField("category", "a category code is required to change the category")
+        raise InvalidField("category", explain.CATEGORY_REQUIRED())
     spec = city.category(code)
     if spec is None:
         known = ", ".join(c.code for c in city.categories)
@@ -111,7 +109,7 @@ def change_category(
     ticket = get_ticket(db_session=db_session, ticket_id=ticket_id, for_update=True)
     previous = ticket.category
     if code == previous:
-        raise InvalidField("category", f"the ticket is already filed under {code!r}")
+        raise InvalidField("category", explain.ALREADY_FILED_UNDER(category=code))
     ticket.category, ticket.priority = code, spec.priority
     ticket.incident.category = code
     change = (explain.RECATEGORIZED_WITH_NOTE(before=previous, after=code, note=note) if note

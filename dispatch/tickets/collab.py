@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, undefer
 
 from dispatch.accounts.models import User
 from dispatch.core.errors import InvalidField, NotFound
+from dispatch.i18n import explain
 from dispatch.tickets.models import Ticket, TicketAttachment, TicketComment
 from dispatch.tickets.service import record
 
@@ -40,9 +41,9 @@ def add_comment(*, db_session: Session, ticket: Ticket, author: str, body: str,
                 internal: bool) -> TicketComment:
     text = body.strip()
     if not text:
-        raise InvalidField("note", "a comment cannot be empty")
+        raise InvalidField("note", explain.COMMENT_EMPTY())
     if len(text) > MAX_COMMENT:
-        raise InvalidField("note", f"{len(text)} characters is over the limit of {MAX_COMMENT}")
+        raise InvalidField("note", explain.OVER_CHARACTER_LIMIT(length=len(text), limit=MAX_COMMENT))
     comment = TicketComment(ticket_id=ticket.id, author=author, body=text, internal=internal)
     db_session.add(comment)
     record(db_session=db_session, ticket=ticket, actor=author,
@@ -71,12 +72,11 @@ def assign(*, db_session: Session, ticket: Ticket, assignee: str, actor: str) ->
     """Give the ticket to an active colleague of the ticket's agency."""
     name = assignee.strip().lower()
     if ticket.agency is None:
-        raise InvalidField("assignee", "a ticket in triage has no agency to assign within")
+        raise InvalidField("assignee", explain.TRIAGE_HAS_NO_AGENCY())
     user = db_session.scalar(select(User).where(User.username == name))
     if user is None or not user.active or user.agency != ticket.agency \
             or user.role not in AGENCY_ROLES:
-        raise InvalidField("assignee",
-                           f"{assignee[:64]!r} is not an active colleague of {ticket.agency!r}")
+        raise InvalidField("assignee", explain.NOT_A_COLLEAGUE(user=assignee[:64], agency=ticket.agency))
     before = ticket.assignee
     ticket.assignee = user.username
     record(db_session=db_session, ticket=ticket, actor=actor, action="assign",
@@ -103,12 +103,12 @@ def clean_file_name(name: str) -> str:
 def check_upload(*, upload: Upload, max_bytes: int, allowed: tuple[str, ...], field: str) -> str:
     """The content type sniffed from the bytes; InvalidField names the field and the limit."""
     if not upload.data:
-        raise InvalidField(field, "the file is empty")
+        raise InvalidField(field, explain.FILE_EMPTY())
     if len(upload.data) > max_bytes:
-        raise InvalidField(field, f"the file is over the limit of {max_bytes} bytes")
+        raise InvalidField(field, explain.FILE_TOO_LARGE(limit=max_bytes))
     content_type = sniff(upload.data, allowed)
     if content_type is None:
-        raise InvalidField(field, f"the file is not one of the allowed types: {', '.join(allowed)}")
+        raise InvalidField(field, explain.FILE_TYPE(types=", ".join(allowed)))
     return content_type
 
 

@@ -291,7 +291,7 @@ def recategorize(*, db_session: Session, city: CityConfig, user: User, ticket_id
     category (``dispatch.learning.corrections``). The agency stays; the change is published on
     MQTT when the city publishes tickets there."""
     if note is not None and len(note) > 4000:
-        raise InvalidField("note", "at most 4000 characters")
+        raise InvalidField("note", explain.TOO_LONG(limit=4000))
     with db_session.begin():
         access.visible_ticket(db_session=db_session, user=user, ticket_id=ticket_id, for_update=True)
         if not access.may(user, access.RECATEGORIZE):

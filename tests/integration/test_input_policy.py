@@ -4,8 +4,10 @@ concurrent duplicates answer 4xx (or the first event), never 500 (issue 16)."""
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
+import re
 import struct
 import threading
 import zlib
@@ -45,7 +47,13 @@ def body(**changes: Any) -> dict[str, Any]:
 
 
 def refused(response: Any, field: str, status: int = 422) -> str:
+    """The refusal's message: from the JSON answer, or from the error page a form gets
+    (``<field>: <message>`` in English)."""
     assert response.status_code == status, response.text
+    if response.headers["content-type"].startswith("text/html"):
+        found = re.search(rf"{re.escape(field)}: ([^<]+)", response.text)
+        assert found, response.text
+        return html.unescape(found.group(1))
     items = response.json()["detail"]
     found = [item for item in items if item["field"] == field]
     assert found, items

@@ -112,3 +112,24 @@ def test_new_user_login(clients: dict[str, TestClient]) -> None:
     login(client, "i18n-admin", "admin")
     learning = client.get("/learning", headers=ZH).text
     assert "<h1>学习</h1>" in learning and "规则建议" in learning
+
+
+def test_a_refused_form_field_is_named_with_its_limit_in_the_readers_language(
+        clients: dict[str, TestClient], tickets: dict[str, int]) -> None:
+    """A refusal says which field and why, limit included, in the reader's words."""
+    staff = clients["staff"]
+    own = tickets["own"]
+    long_note = "长" * 4001
+    english = staff.post(f"/tickets/{own}/comments", data={"note": long_note})
+    assert english.status_code == 422 and "text/html" in english.headers["content-type"]
+    assert "note: at most 4000 characters" in english.text
+    chinese = staff.post(f"/tickets/{own}/comments", data={"note": long_note}, headers=ZH)
+    assert chinese.status_code == 422
+    assert "“备注”未被接受：最多 4000 个字符。" in chinese.text and "characters" not in chinese.text
+    # the JSON API keeps its JSON answer
+    api = staff.post(f"/api/tickets/{own}/acknowledge", json={"actor": "x", "note": long_note})
+    assert api.status_code == 422 and api.json()["detail"][0]["field"] == "note"
+    empty = staff.post(f"/tickets/{own}/comments", data={"note": "  "}, headers=ZH)
+    assert empty.status_code == 422 and "“备注”未被接受：留言不能为空。" in empty.text
+    bell = staff.post(f"/tickets/{own}/comments", data={"note": "响铃\x07"}, headers=ZH)
+    assert bell.status_code == 422 and "不能含控制字符（第 2 个字符处为 U+0007）" in bell.text
