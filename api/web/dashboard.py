@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -19,8 +20,10 @@ from api.auth import UserDep
 from api.deps import ConfigDep, RuntimeDep, SessionDep
 from api.web.inbox import FilterDep
 from api.web.maps import CHART_JS, LEAFLET_CSS, LEAFLET_JS, map_data
-from api.web.render import page
+from api.web.render import language_of, page
+from dispatch import i18n
 from dispatch.core.runtime import Runtime
+from dispatch.i18n import N_
 from dispatch.tickets import access, dashboard
 from dispatch.tickets.inbox import InboxFilter
 
@@ -83,18 +86,60 @@ def dashboard_page(request: Request, db: SessionDep, rt: RuntimeDep, config: Con
     })
 
 
-def _lines(rt: Runtime, scope: str | None, where: InboxFilter) -> Iterator[str]:
-    """In a session of its own: the response streams after the route has returned."""
+CSV_HEADERS: dict[str, str] = {  # the export's columns for a reader of another language
+    "id": N_("id"), "reference": N_("reference"), "created_at": N_("created at"),
+    "status": N_("status"), "priority": N_("priority"), "category": N_("category"),
+    "district": N_("district"), "agency": N_("agency"), "assignee": N_("assignee"),
+    "title": N_("title"), "sla_due_at": N_("due at"), "sla_state": N_("SLA state"),
+}
+BOM = "\ufeff"
+"""Before a non-English export: spreadsheet programs then read the file as UTF-8 (without it,
+Excel on a Chinese Windows reads GBK and shows mojibake)."""
+
+
+def _lines(rt: Runtime, scope: str | None, where: InboxFilter, language: str = i18n.DEFAULT,
+           ) -> Iterator[str]:
+    """In a session of its own: the response streams after the route has returned. English:
+    the codes, as scripts read them; another language: its column names, labels and the
+    city's names, dates in the city's time zone, with a byte-order mark."""
     with rt.factory() as db:
-        yield from dashboard.csv_lines(db_session=db, scope=scope, where=where)
+        if language == i18n.DEFAULT:
+            yield from dashboard.csv_lines(db_session=db, scope=scope, where=where)
+            return
+        names = i18n.CityNames(rt.city, language)
+        zone = rt.city.city.timezone
+
+        def shown(row: dashboard.Row) -> dashboard.Row:
+            (ident, reference, created, status, priority, category, district, agency, assignee,
+             title, due, sla) = row
+            return [ident, reference, _local(created, zone),
+                    i18n.label(language, i18n.STATUS_LABELS, status),
+                    i18n.label(language, i18n.PRIORITY_LABELS, priority), names.category(category),
+                    names.district(district), names.agency(agency), assignee, title,
+                    _local(due, zone), i18n.label(language, i18n.SLA_LABELS, sla)]
+
+        header = [i18n.gettext(language, CSV_HEADERS[column]) for column in dashboard.CSV_COLUMNS]
+        first = True
+        for chunk in dashboard.csv_lines(db_session=db, scope=scope, where=where, header=header,
+                                         shown=shown):
+            yield BOM + chunk if first else chunk
+            first = False
+
+
+def _local(moment: object, zone: str) -> object:
+    """A time as the city's wall clock (``2026-12-06 18:13``), which a spreadsheet reads."""
+    if not isinstance(moment, datetime):
+        return moment
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
 
 
 @router.get("/tickets.csv")
-def tickets_csv(rt: RuntimeDep, who: UserDep, where: FilterDep) -> StreamingResponse:
+def tickets_csv(request: Request, rt: RuntimeDep, who: UserDep, where: FilterDep) -> StreamingResponse:
     """Every ticket the inbox filters match (``status=all`` for every status), newest first;
     cells that a spreadsheet would run as a formula are quoted."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     return StreamingResponse(
-        _lines(rt, access.agency_scope(who.user), where), media_type="text/csv; charset=utf-8",
+        _lines(rt, access.agency_scope(who.user), where, language_of(request, who.user)),
+        media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"',
                  "X-Content-Type-Options": "nosniff"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -156,9 +156,16 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
+Row = list[object]
+
+
 def csv_lines(*, db_session: Session, scope: str | None, where: InboxFilter,
-              now: datetime | None = None, batch: int = 1000) -> Iterator[str]:
-    """The header, then every ticket the inbox filter matches, newest first."""
+              now: datetime | None = None, batch: int = 1000,
+              header: Sequence[str] = CSV_COLUMNS, shown: Callable[[Row], Row] | None = None,
+              ) -> Iterator[str]:
+    """The header, then every ticket the inbox filter matches, newest first. ``header`` and
+    ``shown`` (a row of ``CSV_COLUMNS`` values → the values written) let a reader of another
+    language get the columns' names and the codes' labels in it; by default, codes."""
     moment = now or datetime.now(UTC)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -169,14 +176,14 @@ def csv_lines(*, db_session: Session, scope: str | None, where: InboxFilter,
         buffer.truncate()
         return out
 
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(header)
     yield flush()
     stmt = matching(scope=scope, where=where, now=moment).order_by(Ticket.id.desc())
     for ticket in db_session.scalars(stmt.execution_options(yield_per=batch)):
-        writer.writerow([safe_cell(v) for v in (
-            ticket.id, ticket.reference, ticket.created_at, ticket.status, ticket.priority,
-            ticket.category, ticket.district, ticket.agency, ticket.assignee, ticket.title,
-            ticket.sla_due_at, sla_state(ticket, moment))])
+        row: Row = [ticket.id, ticket.reference, ticket.created_at, ticket.status, ticket.priority,
+                    ticket.category, ticket.district, ticket.agency, ticket.assignee, ticket.title,
+                    ticket.sla_due_at, sla_state(ticket, moment)]
+        writer.writerow([safe_cell(v) for v in (shown(row) if shown is not None else row)])
         if buffer.tell() > 64_000:
             yield flush()
     yield flush()
