@@ -10,6 +10,8 @@ The machine-written explanations are read there too: a ticket routed by a rule s
 routing reason and the router's note, and a ticket sent to triage (no keyword, no place, no
 LLM, a report that orders the system about) shows its triage reasons, all as Chinese
 sentences and none of them marked ``lang="en"``; so does the "show similar" panel.
+A complaint typed on the hotline page and an Open311 request of a Chinese app reach the
+Chinese inbox of the agency that handles them (the second test).
 A second dispatcher picks English in the header's language menu and gets the same pages in
 English, with the city's English names of categories and agencies.
 
@@ -32,6 +34,7 @@ import pytest
 from api.app import create_app
 from api.config import ApiConfig
 from cityloop.localservices import free_port
+from dispatch.accounts import apikeys
 from dispatch.core.runtime import get_runtime
 from dispatch.incidents import flows as incident_flows
 from dispatch.tickets import flows as ticket_flows
@@ -96,11 +99,16 @@ def make_ticket(base: str, description: str, lat: float | None = None, lon: floa
         report.update(lat=lat, lon=lon)
     response = httpx.post(f"{base}/api/events", timeout=10, json=report)
     assert response.status_code == 202, response.text
+    return route_event(response.json()["id"])
+
+
+def route_event(event_id: str) -> int:
+    """What the understand and route workers do, in-process: the ticket id."""
     rt = get_runtime()
     assert rt.city.city.name == "江城市"
     incident_id = incident_flows.understand_event(
         factory=rt.factory, city=rt.city, chat=None, embedder=rt.embedder,
-        event_id=uuid.UUID(response.json()["id"]))
+        event_id=uuid.UUID(event_id))
     assert incident_id is not None
     routed = ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None,
                                          incident_id=incident_id)
@@ -228,5 +236,71 @@ def test_pages_in_chinese_and_in_english(server: str) -> None:
             chrome = page.inner_text("header").replace("中文", "")
             assert not re.search(r"[\u4e00-\u9fff]", chrome), chrome
             context.close()
+        finally:
+            browser.close()
+
+
+def _chat(page: sync_api.Page, text: str) -> str:
+    """Type one message on the hotline page; the city's reply."""
+    replies = page.locator("#log .msg.city")
+    before = replies.count()
+    page.locator("#text").fill(text)
+    page.locator("#chat button[type=submit]").click()
+    sync_api.expect(replies).to_have_count(before + 1)
+    return replies.nth(before).inner_text()
+
+
+def test_a_complaint_on_the_hotline_page_and_one_over_open311_reach_the_chinese_inbox(
+        server: str) -> None:
+    """The other two ways in, as citizens use them: a complaint typed on the hotline page
+    (问题、时间、联系电话, then 是 to confirm) and an Open311 request of a Chinese app come out as
+    routed tickets in the Chinese inbox of the agency that handles them."""
+    ensure_user("zh-shizheng", "staff", "shizheng")
+    ensure_user("zh-huanwei", "staff", "huanwei")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with get_runtime().factory() as db, db.begin():
+        key = apikeys.add(db_session=db, name="jiangcheng-app", rate_limit_per_minute=60)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            citizen = browser.new_context(locale="zh-CN", viewport={"width": 1000, "height": 900})
+            page = citizen.new_page()
+            page.set_default_timeout(20_000)
+            page.goto(f"{server}/hotline")
+            _chat(page, "我要反映：幸福小区3栋楼下的路灯不亮，晚上一片漆黑")
+            _chat(page, "昨晚")
+            confirm = _chat(page, "13812345678")
+            assert "幸福小区3栋楼下" in confirm
+            done = _chat(page, "是")
+            page.screenshot(path=str(SHOTS / "i18n-zh-10-hotline-complaint.png"), full_page=True)
+            # the reply gives the report's registration number (the event id) until a ticket exists
+            registered = re.search(r"登记号 ([0-9a-f-]{36})", done)
+            assert registered is not None and "感谢您的反映" in done, done
+            lamp = route_event(registered.group(1))
+            citizen.close()
+
+            response = httpx.post(f"{server}/open311/v2/requests.json", timeout=10, data={
+                "api_key": key, "service_code": "GB-06010", "lat": "30.55", "long": "114.35",
+                "description": "江南区滨江花园北门外堆了一大堆生活垃圾，好几天没人清运",
+                "first_name": "丽", "last_name": "王", "phone": "13812345678"})
+            assert response.status_code == 200, response.text
+            garbage = route_event(response.json()[0]["token"])
+
+            for user, ticket, shot, words in (
+                    ("zh-shizheng", lamp, "i18n-zh-11-inbox-hotline.png", ("路灯不亮", "幸福小区")),
+                    ("zh-huanwei", garbage, "i18n-zh-12-inbox-open311.png", ("暴露垃圾", "滨江花园"))):
+                staff = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+                inbox_page = staff.new_page()
+                inbox_page.set_default_timeout(20_000)
+                _sign_in(inbox_page, server, user, "用户名", "密码", "登录")
+                seen: dict[str, str] = {}
+                inbox = _visit(inbox_page, f"{server}/inbox", shot, seen)
+                assert "工单箱" in inbox and words[0] in inbox, inbox
+                opened = _visit(inbox_page, f"{server}/tickets/{ticket}", shot.replace(".png", "-ticket.png"),
+                                seen)
+                assert all(word in opened for word in words), opened
+                assert all(not english_words(text) for text in seen.values()), \
+                    {k: english_words(v) for k, v in seen.items()}
+                staff.close()
         finally:
             browser.close()
