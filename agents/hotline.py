@@ -59,6 +59,14 @@ Calibrated with `cityloop eval hotline --off-topic cityloop/evaluation/data/off_
 of the answerable and the off-topic questions (0.450), it refuses 100% of the odd half's
 off-topic questions and 4.2% of its answerable ones. 0.40 before refused 99.2% and 4.0%
 on the index that still embedded the shared page titles."""
+MIN_LEXICAL_SCORE = 0.34
+"""The best passage's weighted lexical coverage (``dispatch.hotline.kb.weighted_coverage``)
+below which the hotline says it does not know, for questions its embedding model cannot
+read. Calibrated with ``cityloop eval hotline --data ../shared/data/zh/beijing_gov_faq.csv
+--off-topic cityloop/evaluation/data/off_topic.csv --off-topic-language zh`` on the even
+half of the 2,275 answerable and 80 off-topic Chinese questions, BM25's top passage (0.342):
+on the odd half it refuses 80.0% of the off-topic questions and 11.8% of the answerable
+ones; plain coverage, calibrated the same way, 75.0% and 12.4%."""
 
 Mode = Literal["idle", "collecting", "confirming", "rating"]
 ReplyKind = Literal["answer", "unknown", "ask", "confirm", "submitted", "cancelled", "status",
@@ -73,7 +81,10 @@ class Passage(BaseModel):
     title: str
     source: str
     text: str
-    score: float = Field(description="cosine similarity of the passage to the question")
+    score: float = Field(description="how well the passage answers the question (``measure``)")
+    measure: Literal["cosine", "lexical"] = "cosine"
+    """``cosine``: similarity of the passage to the question; ``lexical``: its weighted
+    coverage of the question's words, where the embedding model cannot read the question."""
 
 
 class Citation(BaseModel):
@@ -140,6 +151,8 @@ class HotlineConfig(BaseModel):
     min_score: float = Field(default=MIN_ANSWER_SCORE, ge=0, le=1)
     """The best passage's cosine similarity to the question below which the hotline says it
     does not know."""
+    min_lexical_score: float = Field(default=MIN_LEXICAL_SCORE, ge=0, le=1)
+    """The same for a passage scored by lexical coverage (``Passage.measure``)."""
     max_passages: int = Field(default=3, ge=1, le=8)
     answer_max_tokens: int = Field(default=160, ge=40, le=1000)
     language: str = Field(default="en", pattern=r"^[a-z]{2}(?:[_-][A-Za-z]{2,4})?$")
@@ -323,10 +336,14 @@ def status_reply(reference: str, tools: HotlineTools, say: Phrases = ENGLISH) ->
     return Reply(kind="status", text=text, status=found)
 
 
+def threshold(passage: Passage, config: HotlineConfig) -> float:
+    return config.min_lexical_score if passage.measure == "lexical" else config.min_score
+
+
 def answer(question: str, tools: HotlineTools, config: HotlineConfig, say: Phrases = ENGLISH) -> Reply:
     """An answer from the retrieved passages with its citation, or "I don't know"."""
     passages = tools.retrieve(redact(question))[: config.max_passages]
-    if not passages or max(p.score for p in passages) < config.min_score:
+    if not passages or max(p.score for p in passages) < threshold(passages[0], config):
         return Reply(kind="unknown", text=say.unknown)
     by: Literal["llm", "extract", "rules"] = "extract"
     chosen, text = passages[0], ""

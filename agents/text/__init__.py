@@ -35,7 +35,15 @@ from agents.text.pii import (
 )
 from agents.text.script import to_simplified
 from agents.text.sentences import cut_at_word, split_sentences
-from agents.text.words import STOPWORDS, content_words, search_terms, segment_for_search, stem, tokens
+from agents.text.words import (
+    STOPWORDS,
+    content_words,
+    search_terms,
+    segment_for_search,
+    stem,
+    tokens,
+    word_weight,
+)
 
 __all__ = [
     "EMAIL",
@@ -69,4 +77,5 @@ __all__ = [
     "to_simplified",
     "tokens",
     "word_forms",
+    "word_weight",
 ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+import statistics
 import warnings
 from functools import cache
+from pathlib import Path
 from typing import Protocol
 
 from agents.text.normalise import CJK_CHARS, clean
@@ -125,3 +127,25 @@ def content_words(text: str) -> set[str]:
     """
     return {stem(token) for token in tokens(text)
             if token not in STOPWORDS and any(ch.isalnum() for ch in token)}
+
+
+@cache
+def _corpus_idf() -> tuple[dict[str, float], float]:
+    """jieba's table of word IDFs over a general Chinese corpus, and its median."""
+    import jieba
+
+    table: dict[str, float] = {}
+    path = Path(jieba.__file__).parent / "analyse" / "idf.txt"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word, _, weight = line.partition(" ")
+        if weight:
+            table[word] = float(weight)
+    return table, statistics.median(table.values())
+
+
+def word_weight(word: str) -> float:
+    """How much a word says, whatever the knowledge base: its IDF over a general Chinese
+    corpus (jieba's table: "企鹅" 9.9, "路灯" 9.0, "办理" 6.6, "时间" 4.1), the table's median
+    for a word it lacks. Loaded on first use."""
+    table, median = _corpus_idf()
+    return table.get(word, median)

@@ -20,7 +20,7 @@ from api.deps import ConfigDep, RuntimeDep
 from api.web.render import page
 from dispatch.core.inputs import SafeText
 from dispatch.hotline.flows import converse
-from dispatch.hotline.kb import VectorIndex
+from dispatch.hotline.kb import KbIndex
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["hotline"])
@@ -37,11 +37,11 @@ class HotlineAnswer(Reply):
     conversation_id: uuid.UUID
 
 
-def _index(request: Request) -> VectorIndex:
-    """One vector index per process, kept on the app (reloaded when the chunks change)."""
+def _index(request: Request) -> KbIndex:
+    """One knowledge-base index per process, kept on the app (reloaded when the chunks change)."""
     index = getattr(request.app.state, "hotline_index", None)
     if index is None:
-        index = request.app.state.hotline_index = VectorIndex()
+        index = request.app.state.hotline_index = KbIndex()
     return index
 
 

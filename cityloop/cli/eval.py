@@ -337,7 +337,7 @@ def _database(settings: Settings) -> Iterator[str]:
 @with_settings
 def hotline(settings: Settings, data: Path, llm_sample: int, off_topic: Path | None,
             off_topic_language: str | None, experiments: bool, seed: int, as_json: bool) -> int:
-    """Recall@k of the right answer (full-text, vector, hybrid), the shown text, abstention."""
+    """Recall@k of the right answer (full-text, vector, hybrid, BM25), the shown text, abstention."""
     import json
 
     from agents import model_name

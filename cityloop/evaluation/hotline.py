@@ -6,12 +6,16 @@ number. A hit is right when its document is one of the question's own answers (a
 asked on two pages has two). The page URL alone is not the test: several answers share a
 page, and "always cite the largest page" would score well on pages.
 
-Three figures per retriever: recall@1 and recall@5 of the right answer, and recall@1 on the
-even- and odd-numbered questions (a choice made on one half holds on the other). For the
-hotline's retriever also the text it shows (``agents.answer_span``) scored against the
-reference answer (content-word F1), and, with off-topic questions, abstention: the share
-of off-topic questions refused and of answerable questions wrongly refused, at the
-hotline's threshold and at the threshold calibrated on the even half (reported on the odd).
+Three figures per retriever (full text, vector, hybrid, BM25, and the most-answered
+baseline): recall@1 and recall@5 of the right answer, and recall@1 on the even- and
+odd-numbered questions (a choice made on one half holds on the other). The hotline's
+retriever is the one ``hotline_mode`` picks for the questions: vector, or BM25 for Chinese
+the embedding model cannot read. For it also the text it shows (``agents.answer_span``)
+scored against the reference answer (content-word F1), and, with off-topic questions,
+abstention: the share of off-topic questions refused and of answerable questions wrongly
+refused, at the hotline's threshold and at the threshold calibrated on the even half
+(reported on the odd). Where the hotline scores by words (BM25), its weighted coverage is
+reported beside the plain coverage it used before.
 """
 
 from __future__ import annotations
@@ -34,25 +38,24 @@ from sqlalchemy.orm import Session
 from agents.answer_span import answer_span, units
 from agents.embeddings import Embedder
 from agents.errors import LLMUnavailable
-from agents.hotline import MIN_ANSWER_SCORE, Passage, choose_and_draft, grounded
-from agents.text import content_words, has_cjk
+from agents.hotline import MIN_ANSWER_SCORE, MIN_LEXICAL_SCORE, Passage, choose_and_draft, grounded
+from agents.text import clean, content_words
 from cityloop.evaluation.abstention import Abstention, abstention
-from cityloop.evaluation.bm25 import BM25
 from dispatch.core.base import Base
 from dispatch.hotline.kb import (
     HOTLINE_MODE,
+    LEXICAL_MODE,
     Hit,
+    KbIndex,
     Mode,
-    VectorIndex,
     add_documents,
     hotline_mode,
-    lexical_coverage,
     search,
 )
 from dispatch.hotline.models import KbChunk, KbDocument
 from dispatch.hotline.parse import ParsedDocument, chunk_paragraphs
 
-MODES: tuple[Mode, ...] = ("fulltext", "vector", "hybrid")
+MODES: tuple[Mode, ...] = ("fulltext", "vector", "hybrid", "bm25")
 OFF_TOPIC_FILE = Path(__file__).resolve().parent / "data" / "off_topic.csv"
 
 
@@ -69,6 +72,8 @@ class Case:
 class Report:
     documents: int = 0
     questions: int = 0
+    retriever: Mode = HOTLINE_MODE
+    """The retriever the hotline uses for these questions (``hotline_mode``)."""
     recall: dict[Mode, dict[int, float]] = field(default_factory=dict)
     recall1_halves: dict[Mode, tuple[float, float]] = field(default_factory=dict)
     """recall@1 on the even- and the odd-numbered questions: a choice made on one half holds on the other"""
@@ -82,10 +87,11 @@ class Report:
     top1_right_on_sample: int = 0
     experiments: dict[str, dict[int, float]] = field(default_factory=dict)
     lexical_abstention: Abstention | None = None
-    """Where the hotline searches by full text (questions its embedding model cannot read):
-    abstention on the top hit's ``lexical_coverage``."""
-    bm25: dict[int, float] = field(default_factory=dict)
-    bm25_halves: tuple[float, float] = (0.0, 0.0)
+    """Where the hotline searches by BM25 (questions its embedding model cannot read):
+    abstention on the top hit's weighted coverage, the hotline's answer score."""
+    coverage_abstention: Abstention | None = None
+    """The same on the top hit's plain coverage (the share of the question's content
+    words in the passage) at ``MIN_ANSWER_SCORE``: the score the hotline used before."""
     baseline: dict[int, float] = field(default_factory=dict)
     """The trivial retriever: the answers that answer most questions, the same for every
     question (the majority baseline of retrieval)."""
@@ -149,6 +155,15 @@ def load_questions(path: Path, language: str | None = None) -> list[str]:
                 and (language is None or r.get("language", "") == language)]
 
 
+def coverage(question: str, passage: str) -> float:
+    """The share of the question's content words that occur in the passage, unweighted."""
+    words = content_words(question)
+    if not words:
+        return 0.0
+    plain = clean(passage).text.lower()
+    return sum(word in plain for word in words) / len(words)
+
+
 def f1(shown: str, reference: str) -> float:
     """Content-word F1 of ``shown`` against ``reference`` (English and Chinese)."""
     said, expected = content_words(shown), content_words(reference)
@@ -160,7 +175,7 @@ def f1(shown: str, reference: str) -> float:
 
 
 def _recall(db_session: Session, cases: list[Case], vectors: np.ndarray, embedder: Embedder,
-            index: VectorIndex, mode: Mode, ks: tuple[int, ...]) -> tuple[dict[int, float], tuple[float, float],
+            index: KbIndex, mode: Mode, ks: tuple[int, ...]) -> tuple[dict[int, float], tuple[float, float],
                                                                           list[list[Hit]]]:
     right = {k: 0 for k in ks}
     first = [0, 0]
@@ -187,24 +202,26 @@ def evaluate(
     report.documents, _ = add_documents(db_session=db_session, documents=docs, embedder=embedder)
     progress(f"indexed {report.documents} answers; embedding {len(cases)} questions")
     vectors = embedder.embed([c.question for c in cases])
-    index = VectorIndex().refresh(db_session)
+    index = KbIndex().refresh(db_session)
+    modes = [hotline_mode(c.question, embedder) for c in cases]
+    report.retriever = max(MODES, key=modes.count)
     for mode in MODES:
         report.recall[mode], report.recall1_halves[mode], hits = _recall(
             db_session, cases, vectors, embedder, index, mode, ks)
         progress(f"{mode}: " + ", ".join(f"recall@{k} {v:.3f}" for k, v in report.recall[mode].items()))
-        if mode == HOTLINE_MODE:
+        if mode == report.retriever:
             report.shown_f1 = _shown(cases, hits, embedder)
-            answerable = [h[0].cosine if h else 0.0 for h in hits]
+        if mode == HOTLINE_MODE:
+            answerable = [h[0].answer_score if h else 0.0 for h in hits]
     report.baseline = majority_baseline(cases, ks)
-    if any(has_cjk(case.question) for case in cases):
-        report.bm25, report.bm25_halves = bm25_recall(docs, cases, ks)
-        progress("bm25: " + ", ".join(f"recall@{k} {v:.3f}" for k, v in report.bm25.items()))
     if off_topic:
         off_vectors = embedder.embed(off_topic)
         snapshot = index.snapshot(db_session)
         off = [float(np.max(snapshot.similarities(v))) if snapshot.ids.size else 0.0 for v in off_vectors]
         report.abstention = abstention(answerable, off, MIN_ANSWER_SCORE)
-        report.lexical_abstention = _lexical_abstention(db_session, cases, off_topic, embedder, index)
+        if LEXICAL_MODE in modes:
+            report.lexical_abstention, report.coverage_abstention = _lexical_abstention(
+                db_session, cases, off_topic, embedder, index)
     if chat is not None and llm_sample > 0:
         _score_llm(report, db_session, cases, vectors, embedder, index, chat, llm_sample, seed, progress)
     return report
@@ -221,36 +238,19 @@ def majority_baseline(cases: list[Case], ks: tuple[int, ...]) -> dict[int, float
             for k in ks}
 
 
-def bm25_recall(docs: list[ParsedDocument], cases: list[Case], ks: tuple[int, ...]
-                ) -> tuple[dict[int, float], tuple[float, float]]:
-    """recall@k of Okapi BM25 over the segmented answers (in process), and recall@1 on the
-    even- and odd-numbered questions."""
-    index = BM25([" ".join(d.chunks) for d in docs])
-    right = {k: 0 for k in ks}
-    first = [0, 0]
-    for number, case in enumerate(cases):
-        found = [docs[d].source in case.answers for d, _ in index.top(case.question, max(ks))]
-        for k in ks:
-            right[k] += any(found[:k])
-        first[number % 2] += any(found[:1])
-    halves = (len(cases) - len(cases) // 2, len(cases) // 2)
-    return ({k: right[k] / len(cases) for k in ks},
-            (first[0] / max(1, halves[0]), first[1] / max(1, halves[1])))
-
-
 def _lexical_abstention(db_session: Session, cases: list[Case], off_topic: list[str], embedder: Embedder,
-                        index: VectorIndex) -> Abstention | None:
-    """Abstention as the hotline does it for questions its model cannot read, or None when
-    the model reads them all."""
-    if all(hotline_mode(c.question, embedder) == HOTLINE_MODE for c in cases):
-        return None
-
-    def top(question: str) -> float:
+                        index: KbIndex) -> tuple[Abstention, Abstention]:
+    """Abstention where the hotline searches by BM25 (the questions its model cannot read,
+    and every off-topic question): on the top hit's weighted coverage (the hotline's) and
+    on its plain coverage (before)."""
+    questions = [c.question for c in cases if hotline_mode(c.question, embedder) == LEXICAL_MODE]
+    tops = {}
+    for question in {*questions, *off_topic}:
         hits = search(db_session=db_session, query=question, embedder=embedder, index=index, k=1,
-                      mode=hotline_mode(question, embedder))
-        return lexical_coverage(question, hits[0].text) if hits else 0.0
-
-    return abstention([top(c.question) for c in cases], [top(q) for q in off_topic], MIN_ANSWER_SCORE)
+                      mode=LEXICAL_MODE)
+        tops[question] = (hits[0].answer_score, coverage(question, hits[0].text)) if hits else (0.0, 0.0)
+    return (abstention([tops[q][0] for q in questions], [tops[q][0] for q in off_topic], MIN_LEXICAL_SCORE),
+            abstention([tops[q][1] for q in questions], [tops[q][1] for q in off_topic], MIN_ANSWER_SCORE))
 
 
 def _shown(cases: list[Case], hits: list[list[Hit]], embedder: Embedder) -> dict[str, float]:
@@ -274,14 +274,15 @@ def _shown(cases: list[Case], hits: list[list[Hit]], embedder: Embedder) -> dict
 
 
 def _score_llm(report: Report, db_session: Session, cases: list[Case], vectors: np.ndarray,
-               embedder: Embedder, index: VectorIndex, chat: BaseChatModel, n: int, seed: int,
+               embedder: Embedder, index: KbIndex, chat: BaseChatModel, n: int, seed: int,
                progress: Callable[[str], None]) -> None:
     sample = random.Random(seed).sample(range(len(cases)), min(n, len(cases)))
     report.llm_sample = len(sample)
     for done, i in enumerate(sample, start=1):
         hits = search(db_session=db_session, query=cases[i].question, embedder=embedder, index=index,
-                      k=3, mode=HOTLINE_MODE, query_vector=vectors[i])
-        passages = [Passage(title=h.title, source=h.source, text=h.text, score=h.cosine) for h in hits]
+                      k=3, mode=report.retriever, query_vector=vectors[i])
+        passages = [Passage(title=h.title, source=h.source, text=h.text, score=h.answer_score,
+                            measure=h.measure) for h in hits]
         report.top1_right_on_sample += bool(passages) and passages[0].source in cases[i].answers
         try:
             chosen, draft = choose_and_draft(chat, cases[i].question, passages, 160)
@@ -297,8 +298,8 @@ def _score_llm(report: Report, db_session: Session, cases: list[Case], vectors: 
 def as_json(report: Report) -> dict[str, Any]:
     """The figures as one JSON object; the top-level recall is the hotline's retriever's."""
     out: dict[str, Any] = {
-        "documents": report.documents, "questions": report.questions, "retriever": HOTLINE_MODE,
-        "recall_at_1": report.recall[HOTLINE_MODE][1], "recall_at_5": report.recall[HOTLINE_MODE][5],
+        "documents": report.documents, "questions": report.questions, "retriever": report.retriever,
+        "recall_at_1": report.recall[report.retriever][1], "recall_at_5": report.recall[report.retriever][5],
         "by_retriever": {mode: {"recall_at_1": r[1], "recall_at_5": r[5],
                                 "recall_at_1_even_odd": list(report.recall1_halves[mode])}
                          for mode, r in report.recall.items()},
@@ -306,13 +307,12 @@ def as_json(report: Report) -> dict[str, Any]:
     }
     out["baseline_most_answered"] = {"recall_at_1": report.baseline.get(1),
                                       "recall_at_5": report.baseline.get(5)}
-    if report.bm25:
-        out["bm25_segmented"] = {"recall_at_1": report.bm25[1], "recall_at_5": report.bm25[5],
-                                 "recall_at_1_even_odd": list(report.bm25_halves)}
     if report.abstention is not None:
         out["abstention"] = report.abstention.as_json()
     if report.lexical_abstention is not None:
         out["lexical_abstention"] = report.lexical_abstention.as_json()
+    if report.coverage_abstention is not None:
+        out["coverage_abstention"] = report.coverage_abstention.as_json()
     if report.experiments:
         out["experiments"] = {name: {"recall_at_1": r[1], "recall_at_5": r[5]}
                               for name, r in report.experiments.items()}
@@ -330,17 +330,14 @@ def format_report(report: Report, *, model: str) -> str:
              + "   recall@1 even/odd questions"]
     for mode, recall in report.recall.items():
         even, odd = report.recall1_halves.get(mode, (float("nan"), float("nan")))
-        mark = "   <- the hotline's" if mode == HOTLINE_MODE else ""
+        mark = "   <- the hotline's" if mode == report.retriever else ""
         lines.append(f"{mode:<10}" + "".join(f"{recall[k]:>11.3f}" for k in ks)
                      + f"   {even:.3f} / {odd:.3f}{mark}")
-    if report.bm25:
-        lines.append(f"{'bm25':<10}" + "".join(f"{report.bm25[k]:>11.3f}" for k in ks)
-                     + f"   {report.bm25_halves[0]:.3f} / {report.bm25_halves[1]:.3f}   (in process, segmented)")
     if report.baseline:
         lines.append(f"{'baseline':<10}" + "".join(f"{report.baseline[k]:>11.3f}" for k in ks)
                      + "   (the most-answered answers for every question)")
     if report.shown_f1:
-        lines += ["", f"shown text vs the reference answer (content-word F1, {HOTLINE_MODE} top 1): "
+        lines += ["", f"shown text vs the reference answer (content-word F1, {report.retriever} top 1): "
                   f"whole passage {report.shown_f1['passage']:.3f}, answer span {report.shown_f1['span']:.3f}"]
     for name, recall in report.experiments.items():
         if name == next(iter(report.experiments)):
@@ -349,11 +346,14 @@ def format_report(report: Report, *, model: str) -> str:
     if report.abstention is not None:
         lines += ["", *report.abstention.lines()]
     if report.lexical_abstention is not None:
-        lines += ["", "questions the embedding model cannot read (full text, lexical coverage):",
+        lines += ["", "questions the embedding model cannot read (BM25, weighted coverage: the hotline's):",
                   *report.lexical_abstention.lines()]
+    if report.coverage_abstention is not None:
+        lines += ["", "the same on plain coverage (the hotline's score before):",
+                  *report.coverage_abstention.lines()]
     if report.llm_sample:
         n = report.llm_sample
-        lines += ["", f"citations on a sample of {n} questions ({HOTLINE_MODE} top 3 -> {model}):",
+        lines += ["", f"citations on a sample of {n} questions ({report.retriever} top 3 -> {model}):",
                   f"  right citation, LLM's choice:      {report.llm_right}/{n} = {report.llm_right / n:.3f}",
                   f"  right citation, retrieval's top 1: {report.top1_right_on_sample}/{n} = "
                   f"{report.top1_right_on_sample / n:.3f}",

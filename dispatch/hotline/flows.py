@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import replace
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import ValidationError
@@ -34,7 +33,7 @@ from agents.hotline_intake import ReportForm
 from dispatch.city.config import CityConfig
 from dispatch.core.db import transaction
 from dispatch.hotline import service
-from dispatch.hotline.kb import HOTLINE_MODE, VectorIndex, hotline_mode, lexical_coverage, search
+from dispatch.hotline.kb import KbIndex, hotline_mode, search
 from dispatch.intake.flows import queue_understanding
 
 log = logging.getLogger(__name__)
@@ -42,17 +41,14 @@ log = logging.getLogger(__name__)
 
 def hotline_tools(
     *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
-    index: VectorIndex, max_image_bytes: int, conversation_id: uuid.UUID,
+    index: KbIndex, max_image_bytes: int, conversation_id: uuid.UUID,
 ) -> HotlineTools:
     """What the assistant (``agents.hotline``) may do: retrieve, submit a report, look up a ticket."""
 
     def retrieve(question: str) -> list[Passage]:
-        with transaction(factory) as db:
-            mode = hotline_mode(question, shared_embedder())
+        with transaction(factory) as db:  # Chinese the model cannot read: BM25, scored by words shared
             hits = search(db_session=db, query=question, embedder=shared_embedder(), index=index,
-                          k=3, mode=mode)
-        if mode != HOTLINE_MODE:  # Chinese the model cannot read: score by the words shared
-            hits = [replace(h, cosine=lexical_coverage(question, h.text)) for h in hits]
+                          k=3, mode=hotline_mode(question, shared_embedder()))
         return service.passages(hits)
 
     def submit(form: ReportForm) -> Submission:
@@ -77,7 +73,7 @@ def hotline_tools(
 
 def converse(
     *, factory: sessionmaker[Session], city: CityConfig, chat: BaseChatModel | None,
-    index: VectorIndex, max_image_bytes: int, conversation_id: uuid.UUID | None, text: str,
+    index: KbIndex, max_image_bytes: int, conversation_id: uuid.UUID | None, text: str,
     config: HotlineConfig | None = None,
 ) -> tuple[uuid.UUID, Reply]:
     """Answer one message of a conversation (a new one when the id is unknown or missing)."""

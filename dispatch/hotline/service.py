@@ -145,4 +145,5 @@ def rate_ticket(*, db_session: Session, city: CityConfig, request: RatingRequest
 
 
 def passages(hits: list[Hit]) -> list[Passage]:
-    return [Passage(title=h.title, source=h.source, text=h.text, score=h.cosine) for h in hits]
+    return [Passage(title=h.title, source=h.source, text=h.text, score=h.answer_score, measure=h.measure)
+            for h in hits]

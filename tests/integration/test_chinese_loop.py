@@ -2,7 +2,7 @@
 Open311 comes out as a routed ticket of the right agency with Chinese text, in that agency's
 inbox; the hotline answers from the Chinese KB, tells the status and takes the 回访 rating.
 
-Real PostgreSQL, real MiniLM (its Chinese path is full text over jieba words), no LLM (the
+Real PostgreSQL, real MiniLM (its Chinese path is BM25 over jieba words), no LLM (the
 paths a city runs when the model is down): routing is by keywords and the city's rules.
 """
 

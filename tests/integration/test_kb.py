@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agents.embeddings import shared_embedder
 from cityloop.cli.kb import SAMPLE_KB, expand
-from dispatch.hotline.kb import VectorIndex, add_documents, or_query, search
+from dispatch.hotline.kb import KbIndex, add_documents, or_query, search
 from dispatch.hotline.parse import parse_path
 from tests.helpers.db import truncate_all
 
@@ -67,7 +67,7 @@ def test_every_format_is_ingested_with_its_citation(kb_session: Session, tmp_pat
     assert all(len(chunk) <= 800 for doc in docs for chunk in doc.chunks)
 
     add_documents(db_session=kb_session, documents=docs, embedder=shared_embedder())
-    index = VectorIndex()
+    index = KbIndex()
     for mode in ("fulltext", "vector", "hybrid"):
         hits = search(db_session=kb_session, query="how fast are potholes filled?",
                       embedder=shared_embedder(), index=index, k=3, mode=mode)

@@ -24,7 +24,7 @@ from dispatch.core.config import DispatchConfig
 from dispatch.core.db import transaction
 from dispatch.core.runtime import get_runtime
 from dispatch.hotline import flows as hotline_flows
-from dispatch.hotline.kb import VectorIndex
+from dispatch.hotline.kb import KbIndex
 from dispatch.incidents import flows as incident_flows
 from dispatch.sla import scheduled
 from dispatch.tickets.models import Ticket
@@ -132,7 +132,7 @@ def test_two_messages_of_one_conversation_both_land(
 
     def say(conversation: uuid.UUID | None, text: str) -> uuid.UUID:
         conversation_id, _ = hotline_flows.converse(
-            factory=rt.factory, city=rt.city, chat=None, index=VectorIndex(),
+            factory=rt.factory, city=rt.city, chat=None, index=KbIndex(),
             max_image_bytes=100_000, conversation_id=conversation, text=text)
         return conversation_id
 

@@ -23,7 +23,7 @@ from dispatch.core.db import transaction
 from dispatch.core.runtime import get_runtime
 from dispatch.hotline import service as hotline_service
 from dispatch.hotline.flows import converse
-from dispatch.hotline.kb import VectorIndex
+from dispatch.hotline.kb import KbIndex
 from dispatch.incidents import flows as incident_flows
 from dispatch.intake.models import Event
 from dispatch.tickets import flows as ticket_flows
@@ -135,7 +135,7 @@ def test_the_demo_knowledge_base_answers_the_bulky_waste_question(client: TestCl
     added = load_sample_kb(rt.config.database_url, SAMPLE_CITY)
     assert added == len(list((SAMPLE_CITY.parent.parent / "kb" / "riverton").glob("*.md")))
     assert load_sample_kb(rt.config.database_url, SAMPLE_CITY) == 0  # once only
-    index = VectorIndex()
+    index = KbIndex()
 
     def ask(text: str) -> Any:
         return converse(factory=rt.factory, city=rt.city, chat=None, index=index, max_image_bytes=1000,

@@ -68,3 +68,19 @@ def test_the_json_has_the_hotline_retrievers_recall_and_both_abstention_figures(
     assert (data["recall_at_1"], data["recall_at_5"]) == (0.5, 1.0)
     assert data["abstention"]["off_topic_refused"] == 1.0
     assert data["abstention"]["answerable_refused"] == 0.0
+
+
+def test_where_the_hotline_uses_bm25_its_row_is_marked_and_both_lexical_scores_reported() -> None:
+    report = Report(documents=4, questions=4, retriever="bm25",
+                    recall={"fulltext": {1: 0.25, 5: 0.5}, "bm25": {1: 0.5, 5: 0.75}},
+                    recall1_halves={"fulltext": (0.5, 0.0), "bm25": (0.5, 0.5)},
+                    lexical_abstention=abstention([0.8, 0.7], [0.1, 0.5], threshold=0.34),
+                    coverage_abstention=abstention([0.8, 0.3], [0.1, 0.5], threshold=0.45))
+
+    lines = format_report(report, model="no LLM").splitlines()
+    data = as_json(report)
+
+    assert [line.split()[0] for line in lines if "the hotline's" in line and "<-" in line] == ["bm25"]
+    assert (data["retriever"], data["recall_at_1"], data["recall_at_5"]) == ("bm25", 0.5, 0.75)
+    assert data["lexical_abstention"]["off_topic_refused"] == 0.5
+    assert data["coverage_abstention"]["answerable_refused"] == 0.5

@@ -1,9 +1,8 @@
-"""The Chinese manipulation set and its scoring; BM25 over segmented Chinese text."""
+"""The Chinese manipulation set and its scoring."""
 
 from __future__ import annotations
 
 from cityloop.evaluation import manipulation as ev
-from cityloop.evaluation.bm25 import BM25
 
 
 def test_the_bundled_set_has_every_kind_of_attack_and_benign_controls() -> None:
@@ -30,10 +29,3 @@ def test_scoring_counts_a_missed_flag_and_a_false_alarm() -> None:
     scores = ev.score(rows, lambda text: {"routing_demand"})
     assert (scores.attacks_caught, scores.benign_flagged, scores.exact) == (0, 1, 0)
     assert scores.as_json()["recall_by_flag"] == {"prompt_injection": 0.0}
-
-
-def test_bm25_ranks_the_passage_sharing_the_rarer_words_first() -> None:
-    index = BM25(["路灯不亮请拨打热线，四十八小时内修复。", "垃圾清运每天两次。", "路面破损由市政维修。"])
-    assert index.top("路灯坏了多久能修好", 1)[0][0] == 0
-    assert index.top("垃圾什么时候清运", 1)[0][0] == 1
-    assert index.top("护照", 3) == []

@@ -1,5 +1,5 @@
-"""The hotline's vector index under concurrent refreshes: a search always pairs the ids of
-one load with the matrix and positions of the same load (issue 16)."""
+"""The hotline's knowledge-base index under concurrent refreshes: a search always pairs the
+ids of one load with the matrix, BM25 index and positions of the same load (issue 16)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dispatch.hotline.kb import VectorIndex
+from dispatch.hotline.kb import KbIndex
 from dispatch.hotline.models import EMBEDDING_DIM
 
 
@@ -40,12 +40,13 @@ class ChangingChunks:
                 self.sizes[threading.get_ident()] = size
                 return _Result((size, 10_000 + self.reads))
             size = self.sizes[threading.get_ident()]
-        rows = [(i + 1, np.full(EMBEDDING_DIM, 1.0 / (i + 1), dtype=np.float32)) for i in range(size)]
+        rows = [(i + 1, np.full(EMBEDDING_DIM, 1.0 / (i + 1), dtype=np.float32), f"路灯 第{i + 1}盏")
+                for i in range(size)]
         return _Result(rows)
 
 
 def test_searches_during_refreshes_see_one_whole_snapshot() -> None:
-    index, session = VectorIndex(), ChangingChunks()
+    index, session = KbIndex(), ChangingChunks()
     query = np.ones(EMBEDDING_DIM, dtype=np.float32)
     problems: list[str] = []
 
@@ -54,7 +55,7 @@ def test_searches_during_refreshes_see_one_whole_snapshot() -> None:
             snapshot = index.snapshot(session)  # type: ignore[arg-type]
             sims = snapshot.similarities(query)
             if not (len(snapshot.ids) == snapshot.matrix.shape[0] == len(snapshot.position)
-                    == sims.shape[0]):
+                    == sims.shape[0] == snapshot.lexical.size):
                 problems.append("ids, matrix and positions of different loads")
             for chunk_id, score in snapshot.top(sims, 5):
                 if snapshot.cosine(sims, chunk_id) != score:
@@ -75,9 +76,9 @@ def test_a_snapshot_is_reused_while_the_chunks_do_not_change() -> None:
             if "count" in str(statement):
                 self.reads += 1
                 return _Result((2, 2))
-            return _Result([(1, np.ones(EMBEDDING_DIM)), (2, np.zeros(EMBEDDING_DIM))])
+            return _Result([(1, np.ones(EMBEDDING_DIM), "路灯"), (2, np.zeros(EMBEDDING_DIM), "垃圾")])
 
-    index, session = VectorIndex(), Still()
+    index, session = KbIndex(), Still()
     first = index.snapshot(session)  # type: ignore[arg-type]
     assert index.snapshot(session) is first  # type: ignore[arg-type]
     assert index.refresh(session) is index  # type: ignore[arg-type]
