@@ -150,7 +150,7 @@ def test_the_command_scores_a_311_extract_per_category(tmp_path: Path, cli: Call
 def test_the_command_scores_the_bundled_labelled_set_by_default(cli: Callable[..., Result]) -> None:
     result = cli("eval", "classify", "--no-llm", "--no-embeddings", "--limit", "30")
     assert result.exit_code == 0, result.output
-    assert "Riverton" in result.stdout and "(30 labelled texts, 120 off-topic)" in result.stdout
+    assert "Riverton" in result.stdout and "(30 labelled texts, 160 off-topic)" in result.stdout
     assert "TOTAL" in result.stdout and "combined decided by: keywords" in result.stdout
 
 
