@@ -26,7 +26,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from dispatch.learning.history_files import HistoryRow
 
@@ -185,12 +185,20 @@ def _days(half_life: float) -> str:
     return f"{half_life:.0f} days"
 
 
-def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str = "en") -> str:
-    """The city file as YAML text with the evidence in comments."""
+AUTO: Literal["auto"] = "auto"
+
+
+def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str = "en",
+               half_life: float | None | Literal["auto"] = AUTO, rule_min_rows: int = RULE_MIN_ROWS,
+               rule_min_share: float = RULE_MIN_SHARE) -> str:
+    """The city file as YAML text with the evidence in comments. The half-life is chosen on
+    the records (``choose_half_life``) unless one is given (None: no weighting);
+    ``bench/draft_variants.py`` tries other settings."""
     if not counts.rows:
         raise ValueError("no record has both a request type and an agency: nothing to draft from")
-    choice = choose_half_life(counts)
-    half_life = choice.half_life
+    choice = (choose_half_life(counts) if isinstance(half_life, str)
+              else HalfLifeChoice(half_life, {}, 0))
+    weight_days = choice.half_life
     agency_code = Codes("agency")
     district_code = Codes("district")
     category_code = Codes("type", reserved=[FALLBACK])
@@ -202,8 +210,8 @@ def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str
         tried = ", ".join(f"{'none' if h is None else _days(h)}: {100 * a:.1f}%"
                           for h, a in choice.accuracy.items())
         lines += [
-            f"# Newer records count more: a record's weight halves every {_days(half_life)} before the "
-            "newest one." if half_life is not None else
+            f"# Newer records count more: a record's weight halves every {_days(weight_days)} before the "
+            "newest one." if weight_days is not None else
             "# Every record counts the same: weighting newer ones did not route the newest better.",
             f"# Chosen by drafting from the older 80% of the records and routing the newest "
             f"{choice.validation_rows} by type; half-life tried: {tried}.",
@@ -220,14 +228,14 @@ def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str
     lines.append("categories:")
     default_of: dict[str, str] = {}
     raw = counts.by_type()
-    weighted = counts.by_type(half_life) if half_life is not None else raw
+    weighted = counts.by_type(weight_days) if weight_days is not None else raw
     for request_type, agencies in sorted(raw.items(), key=lambda kv: -sum(kv[1].values())):
         best = _best(weighted[request_type])[0]
         default_of[request_type] = best
         others = ", ".join([f"{a}: {n:.0f}" for a, n in sorted(agencies.items(), key=lambda kv: -kv[1])
                             if a != best][:3])
         evidence = _evidence(agencies, best)
-        if half_life is not None:
+        if weight_days is not None:
             evidence += f", {100 * _share(weighted[request_type], best):.1f}% by weight"
         lines += [
             f"  - code: {category_code(request_type)}",
@@ -239,20 +247,22 @@ def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str
     lines += [f"  - code: {FALLBACK}", "    name: \"Other\"",
               f"    default_agency: {agency_code(commonest)}  # the commonest agency overall",
               f"fallback_category: {FALLBACK}", "routing:"]
-    rules = _district_rules(counts, half_life, default_of, agency_code, category_code, district_code)
+    rules = _district_rules(counts, weight_days, default_of, agency_code, category_code, district_code,
+                            min_rows=rule_min_rows, min_share=rule_min_share)
     lines += ["  rules:" if rules else "  rules: []", *rules]
     return "\n".join(lines) + "\n"
 
 
 def _district_rules(counts: Tally, half_life: float | None, default_of: dict[str, str],
-                    agency_code: Codes, category_code: Codes, district_code: Codes) -> list[str]:
+                    agency_code: Codes, category_code: Codes, district_code: Codes, *,
+                    min_rows: int = RULE_MIN_ROWS, min_share: float = RULE_MIN_SHARE) -> list[str]:
     lines: list[str] = []
     raw = counts.by_type_district()
     weighted = counts.by_type_district(half_life) if half_life is not None else raw
     for (request_type, district), agencies in sorted(raw.items()):
         best = _best(weighted[(request_type, district)])[0]
-        if (best == default_of[request_type] or agencies[best] < RULE_MIN_ROWS
-                or _share(weighted[(request_type, district)], best) < RULE_MIN_SHARE):
+        if (best == default_of[request_type] or agencies[best] < min_rows
+                or _share(weighted[(request_type, district)], best) < min_share):
             continue
         if district not in district_code.by_name:
             continue

@@ -127,3 +127,20 @@ def test_one_request_type_in_two_categories_is_refused() -> None:
         parse_city(data)
     assert any("categories[1].service_types[1]: 'Pothole (Street)' is already a service type of "
                "'pothole_street'" in p for p in caught.value.problems), caught.value.problems
+
+
+def test_the_draft_settings_can_be_given_instead_of_chosen() -> None:
+    """``half_life=None`` weighs every record the same; lower rule thresholds add district
+    rules (what ``bench/draft_variants.py`` varies)."""
+    rows = [row(n, "Potholes", "Roads", "NORTH") for n in range(30)]
+    rows += [row(100 + n, "Potholes", "Parks", "SOUTH") for n in range(4)]
+    rows += [row(200 + n, "Potholes", "Roads", "SOUTH") for n in range(2)]
+    counts = tally(rows)
+    strict = draft_city(counts, name="t", half_life=None)
+    loose = draft_city(counts, name="t", half_life=None, rule_min_rows=3, rule_min_share=0.6)
+    assert "Newer records count more" not in strict and "rules: []" in strict
+    assert "districts: [south]" in loose and "agency: parks" in loose
+    city = parse_city(__import__("yaml").safe_load(loose))
+    south = RoutingInput(category=city.categories[0].code, district="south", text="", at=AT)
+    decided = route_by_config(city, south)
+    assert decided is not None and decided.agency == "parks"
