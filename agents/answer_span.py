@@ -7,8 +7,11 @@ heading it stands under, then adjusted by two cues a retriever does not see:
 - the answer type: a "when / how long" question is answered by a sentence with a time or
   a frequency (when the passage has one), a "how much" question by one with a price or
   "free";
+- the answer type: a "who / which department" question (谁、哪个部门、找谁) is answered by
+  a sentence that names who is responsible (负责、由…处理, "responsible", "department");
 - negation: a sentence that says what is *not* done (or stands under a heading that does)
-  does not answer a question that asks what is done.
+  does not answer a question that asks what is done. In Chinese only the negations of an
+  action count (不予、不能、没有、禁止 …): 不 alone mostly describes the problem (路灯不亮).
 
 English and Chinese alike; headings are the short lines without a final full stop.
 """
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from agents.text import content_words, split_sentences
+from agents.text import content_words, has_cjk, split_sentences
 
 Embed = Callable[[Sequence[str]], NDArray[np.float32]]
 
@@ -31,7 +34,8 @@ HEADING_MAX = 80
 _END = re.compile(r"[.!?。！？：:]$")
 _NEGATION = re.compile(
     r"\b(?:not|never|cannot|can't|don't|doesn't|isn't|aren't|won't|without)\b"
-    r"|\bno\b(?!\s+(?:later|more|less|earlier|sooner)\b)|不|没有|无需|禁止|严禁",
+    r"|\bno\b(?!\s+(?:later|more|less|earlier|sooner)\b)"
+    r"|不[予能可会得用必准要](?!不)|不允许|不需要|不受理|不办理|不负责|不属于|不提供|没有|无需|禁止|严禁",
     re.IGNORECASE)
 _WHEN = re.compile(r"^\s*(?:when|how\s+(?:long|soon|often|quickly)|what\s+(?:time|day|days|hours))\b"
                    r"|什么时候|何时|多久|多长时间|几点|哪天|时间", re.IGNORECASE)
@@ -43,6 +47,15 @@ _TIME = re.compile(
 _HOW_MUCH = re.compile(r"^\s*(?:how\s+much|what\s+(?:does|is)\s+the\s+(?:cost|fee|price)"
                        r"|is\s+(?:it|there)\s+(?:free|a\s+(?:fee|charge)))|多少钱|费用|收费|价格",
                        re.IGNORECASE)
+_WHO = re.compile(r"^\s*(?:who\s+(?:is\s+responsible|handles|fixes|repairs|maintains|cleans|collects"
+                  r"|(?:do|should|can)\s+i\s+(?:call|contact|ask))\b|which\s+(?:department|agency|office)\b)"
+                  r"|找谁|谁[来管负修处]|谁负责|哪个(?:部门|单位|机构)|哪[个些]?部门|归谁|由谁", re.IGNORECASE)
+_RESPONSIBLE = re.compile(r"\b(?:responsible|department|agency|handled\s+by)\b"
+                          r"|负责|由.{1,20}?(?:处理|维修|管理|负责|办理)"
+                          r"|(?:管理处|管理局|执法局|部门|服务中心|管理中心|指挥中心|街道办|派出所)", re.IGNORECASE)
+WHO_BONUS = 0.5
+"""Added to a sentence naming who is responsible, for a question asking who: a bonus, not a
+filter (a "who" question may still be answered by another sentence that shares its words)."""
 _PRICE = re.compile(r"[$€£¥]\s*\d|\b(?:free|fee|fees|charge|charged|cost|costs|dollars?|cents?)\b"
                     r"|\d+\s*元|免费|收费", re.IGNORECASE)
 
@@ -64,7 +77,7 @@ def units(passage: str, title: str = "") -> list[Unit]:
         if not line:
             continue
         if len(line) <= HEADING_MAX and not _END.search(line) and len(split_sentences(line)) == 1:
-            heading = line
+            heading = line.lstrip("#").strip()  # a Markdown heading's marks are not its words
             continue
         found += [Unit(heading, sentence) for sentence in split_sentences(line)]
     return found
@@ -72,10 +85,11 @@ def units(passage: str, title: str = "") -> list[Unit]:
 
 def _shares(asked: set[str], said: set[str]) -> int:
     """How many asked words the text has, a word matching its longer forms ("bulk" in
-    "bulky", "collect" in "collection") when four letters or more."""
+    "bulky", "collect" in "collection") when four letters or more; a Chinese word matching
+    the words it is part of (修 in 维修, 修复)."""
     def has(word: str) -> bool:
         return any(w == word or (min(len(w), len(word)) >= 4 and (w.startswith(word) or word.startswith(w)))
-                   for w in said)
+                   or (has_cjk(word) and word in w) for w in said)
     return sum(has(word) for word in asked)
 
 
@@ -92,7 +106,9 @@ def _similarities(question: str, found: list[Unit], embed: Embed | None) -> list
 
 def _cue(question: str) -> re.Pattern[str] | None:
     """What an answer to ``question`` contains: a time, a price, or nothing in particular."""
-    return _TIME if _WHEN.search(question) else _PRICE if _HOW_MUCH.search(question) else None
+    if _WHEN.search(question):
+        return _TIME
+    return _PRICE if _HOW_MUCH.search(question) else None
 
 
 def scores(question: str, found: list[Unit], embed: Embed | None = None) -> list[float]:
@@ -102,6 +118,7 @@ def scores(question: str, found: list[Unit], embed: Embed | None = None) -> list
     cue = _cue(question)
     typed = cue is not None and any(cue.search(u.sentence) for u in found)
     negated_question = bool(_NEGATION.search(question))
+    asks_who = bool(_WHO.search(question))
     out = []
     for unit, similarity in zip(found, _similarities(question, found, embed), strict=True):
         score = similarity
@@ -109,6 +126,8 @@ def scores(question: str, found: list[Unit], embed: Embed | None = None) -> list
             score = float("-inf")
         if not negated_question and _NEGATION.search(f"{unit.heading} {unit.sentence}"):
             score -= NEGATION_PENALTY
+        if asks_who and _RESPONSIBLE.search(unit.sentence):
+            score += WHO_BONUS
         out.append(score)
     return out
 

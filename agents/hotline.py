@@ -340,10 +340,19 @@ def threshold(passage: Passage, config: HotlineConfig) -> float:
     return config.min_lexical_score if passage.measure == "lexical" else config.min_score
 
 
+def _best_score(passages: list[Passage]) -> float:
+    """What the threshold is held against: the best cosine of the passages; by words, the
+    top passage's own coverage (the retriever's first, which the threshold was calibrated
+    on, and the one an answer without the LLM is taken from)."""
+    if passages[0].measure == "lexical":
+        return passages[0].score
+    return max(p.score for p in passages)
+
+
 def answer(question: str, tools: HotlineTools, config: HotlineConfig, say: Phrases = ENGLISH) -> Reply:
     """An answer from the retrieved passages with its citation, or "I don't know"."""
     passages = tools.retrieve(redact(question))[: config.max_passages]
-    if not passages or max(p.score for p in passages) < threshold(passages[0], config):
+    if not passages or _best_score(passages) < threshold(passages[0], config):
         return Reply(kind="unknown", text=say.unknown)
     by: Literal["llm", "extract", "rules"] = "extract"
     chosen, text = passages[0], ""
@@ -356,7 +365,10 @@ def answer(question: str, tools: HotlineTools, config: HotlineConfig, say: Phras
         except LLMUnavailable as exc:
             log.warning("hotline: LLM unavailable, answering by extract: %s", exc)
     if not text:
-        text = answer_span(question, chosen.text, title=chosen.title, embed=tools.embed)
+        # the sentence by the words the question shares with it where the embedding model
+        # cannot read the question (it was retrieved by words too)
+        embed = tools.embed if chosen.measure == "cosine" else None
+        text = answer_span(question, chosen.text, title=chosen.title, embed=embed)
     return Reply(kind="answer", text=f"{text}\n\n{say.cite.format(title=chosen.title, source=chosen.source)}",
                  citations=[Citation(title=chosen.title, source=chosen.source)], answered_by=by)
 

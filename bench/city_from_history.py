@@ -57,14 +57,17 @@ def train_part(source: Path, target: Path, split: Split = "time") -> int:
     """The rows of ``source`` that ``split`` trains on (time: the older 80%; hash: four buckets
     in five), in the same layout."""
     with source.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        rows, lines = [], []
-        end = 1  # the header's line
-        for row in reader:  # each record's first line, as `read_history` numbers it
-            rows.append(row)
-            lines.append(end + 1)
-            end = reader.line_num
-        header = reader.fieldnames or []
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        rows: list[dict[str, str]] = []
+        lines: list[int] = []
+        end = reader.line_num
+        for cells in reader:  # each record's first line, numbered as `read_history` numbers it
+            line, end = end + 1, reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            rows.append(dict(zip(header, cells, strict=False)))
+            lines.append(line)
     dates: list[datetime | None] = [read_datetime("created_date", r.get("created_date"), None) for r in rows]
     train, _ = split_rows(rows, split, dates=dates, keys=lines)
     with target.open("w", newline="", encoding="utf-8") as handle:

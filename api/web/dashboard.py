@@ -134,12 +134,15 @@ def _local(moment: object, zone: str) -> object:
 
 
 @router.get("/tickets.csv")
-def tickets_csv(request: Request, rt: RuntimeDep, who: UserDep, where: FilterDep) -> StreamingResponse:
+def tickets_csv(request: Request, rt: RuntimeDep, who: UserDep, where: FilterDep,
+                codes: bool = False) -> StreamingResponse:
     """Every ticket the inbox filters match (``status=all`` for every status), newest first;
-    cells that a spreadsheet would run as a formula are quoted."""
+    cells that a spreadsheet would run as a formula are quoted. In the reader's language;
+    ``codes=1``: the codes and English column names whatever the language (for scripts)."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     return StreamingResponse(
-        _lines(rt, access.agency_scope(who.user), where, language_of(request, who.user)),
+        _lines(rt, access.agency_scope(who.user), where,
+               i18n.DEFAULT if codes else language_of(request, who.user)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"',
                  "X-Content-Type-Options": "nosniff"})

@@ -77,11 +77,13 @@ def _explain(context: Context, text: object, machine: bool = True) -> Markup:
     """A stored machine-written explanation (a routing or triage reason, a system note) in
     the reader's language (``dispatch.i18n.explain``). Text no message matches is shown as it
     is; where ``machine`` says it was written by the system, it is marked English
-    (``lang="en"``) on another language's page."""
+    (``lang="en"``) on another language's page. Where a person wrote (``machine`` False),
+    only the few messages the system writes there are re-written: "writer: call me back" in
+    a dispatcher's note stays the dispatcher's words."""
     language = _lang(context)
     reader = explain.Reader(language=language, names=context.get("names"),
                             timezone=str(context.get("timezone") or "UTC"))
-    shown = explain.localize(_visible(text), reader)
+    shown = explain.localize(_visible(text), reader, people=not machine)
     if shown.known or not machine or i18n.supported(language) == i18n.DEFAULT:
         return shown.html
     return Markup('<span lang="en">{}</span>').format(shown.text)

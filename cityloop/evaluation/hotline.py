@@ -36,7 +36,7 @@ from sqlalchemy import create_engine, pool, text
 from sqlalchemy.orm import Session
 
 from agents.answer_span import answer_span, units
-from agents.embeddings import Embedder
+from agents.embeddings import Embedder, reads_text
 from agents.errors import LLMUnavailable
 from agents.hotline import MIN_ANSWER_SCORE, MIN_LEXICAL_SCORE, Passage, choose_and_draft, grounded
 from agents.text import clean, content_words
@@ -268,8 +268,9 @@ def _shown(cases: list[Case], hits: list[list[Hit]], embedder: Embedder) -> dict
         return np.stack([cache[text] for text in texts])
 
     passage = [f1(top, case.reference) for case, top in zip(cases, tops, strict=True)]
-    span = [f1(answer_span(case.question, top, embed=embed) if top else "", case.reference)
-            for case, top in zip(cases, tops, strict=True)]
+    # as the hotline does: sentence embeddings where the model reads the question, else words
+    span = [f1(answer_span(case.question, top, embed=embed if reads_text(embedder, case.question) else None)
+               if top else "", case.reference) for case, top in zip(cases, tops, strict=True)]
     return {"passage": float(np.mean(passage)), "span": float(np.mean(span))}
 
 

@@ -48,6 +48,11 @@ ESCALATION_CHANNEL = N_("escalation e-mail, level %(level)s")
 CHANGE_CHANNEL = N_("message-bus notice of change %(number)s")
 
 
+CODE_KINDS = frozenset({"category", "agency", "priority", "flag", "source", "channel"})
+CODE_VALUE = r"[\w.:-]+"
+"""What a code in a message may be: one word of letters (any script), digits and ``_.:-``."""
+
+
 @dataclass(frozen=True, eq=False)
 class Message:
     """One machine-written sentence: ``RULE_MATCHED(rule="r1")`` → ``"rule 'r1' matched"``."""
@@ -65,6 +70,8 @@ class Message:
             parts.append(re.escape(self.template[end:found.start()]))
             conversion = found.group(2)[-1]
             value = {"d": r"-?\d+", "f": r"-?\d+(?:\.\d+)?"}.get(conversion, r".+?")
+            if self.kinds.get(found.group(1), "text") in CODE_KINDS:
+                value = CODE_VALUE  # a code, never a sentence: "pothole gone. the cone is" is none
             parts.append(f"(?P<{found.group(1)}>{value})")
             end = found.end()
         parts.append(re.escape(self.template[end:]))
@@ -204,6 +211,11 @@ MESSAGES: tuple[Message, ...] = (
       if isinstance(value, Message) and value not in (RECHECK_NOTE, RECHECK_FINDING)),
     *DUPLICATE_REASONS, RECHECK_NOTE, RECHECK_FINDING)
 """Every message, in the order they are tried (the first whole match wins)."""
+PEOPLE_MESSAGES: tuple[Message, ...] = (RECATEGORIZED_WITH_NOTE, RECATEGORIZED, REASSIGNED,
+                                        DELIVERY_RETRY, UNKNOWN_LOCATION)
+"""The messages the system writes where a person's words stand: the note of a category change
+or a retried delivery (the person's action), a reassignment without a note, the write-up's
+place without one."""
 
 
 # ---------------------------------------------------------------- showing them
@@ -230,8 +242,8 @@ class Localized(NamedTuple):
 _Piece = tuple[str, bool]  # (text, a detail kept in English)
 
 
-def _matches(text: str) -> Iterator[tuple[Message, dict[str, str]]]:
-    for message in MESSAGES:
+def _matches(text: str, among: tuple[Message, ...] | None = None) -> Iterator[tuple[Message, dict[str, str]]]:
+    for message in MESSAGES if among is None else among:
         found = message.pattern.fullmatch(text)
         if found is not None:
             yield message, found.groupdict()
@@ -293,33 +305,36 @@ def _filled(message: Message, values: dict[str, str], reader: Reader) -> list[_P
     return pieces
 
 
-def _one(text: str, reader: Reader) -> list[_Piece] | None:
-    for message, values in _matches(text):
+def _one(text: str, reader: Reader, among: tuple[Message, ...] | None = None) -> list[_Piece] | None:
+    for message, values in _matches(text, among):
         pieces = _filled(message, values, reader)
         if pieces is not None:
             return pieces
     return None
 
 
-def _pieces(text: str, reader: Reader) -> list[_Piece] | None:
+def _pieces(text: str, reader: Reader, among: tuple[Message, ...] | None = None) -> list[_Piece] | None:
     """The whole text as one message, else as messages joined by ``"; "``; None if neither."""
-    whole = _one(text, reader)
+    whole = _one(text, reader, among)
     if whole is not None or SEPARATOR not in text:
         return whole
     pieces: list[_Piece] = []
     joiner = SEPARATORS.get(reader.language, SEPARATOR)
     for index, part in enumerate(text.split(SEPARATOR)):
-        one = _one(part, reader)
+        one = _one(part, reader, among)
         if one is None:
             return None
         pieces += [(joiner, False)] * (index > 0) + one
     return pieces
 
 
-def localize(text: str | None, reader: Reader) -> Localized:
-    """``text`` (stored English) in the reader's language; English readers get it as stored."""
+def localize(text: str | None, reader: Reader, *, people: bool = False) -> Localized:
+    """``text`` (stored English) in the reader's language; English readers get it as stored.
+    ``people``: the text stands where a person writes (a history note of a person, a
+    dispatcher's reason): only the messages the system writes there (``PEOPLE_MESSAGES``) are
+    re-written; anything else is what the person typed, shown as typed."""
     text = text or ""
-    pieces = _pieces(text, reader)
+    pieces = _pieces(text, reader, PEOPLE_MESSAGES if people else MESSAGES)
     if pieces is None or i18n.supported(reader.language) in (None, i18n.DEFAULT):
         plain = Markup.escape(text)
         return Localized(text=text, html=plain, known=pieces is not None)

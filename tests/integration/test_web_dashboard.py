@@ -153,12 +153,17 @@ def test_a_chinese_reader_exports_chinese_columns_and_names(clients: dict[str, T
     assert response.status_code == 200
     assert response.content.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert list(rows[0]) == ["序号", "工单编号", "受理时间", "状态", "优先级", "类别", "区域", "部门",
+    assert list(rows[0]) == ["工单ID", "工单编号", "受理时间", "状态", "优先级", "类别", "区域", "部门",
                              "经办人", "标题", "办理时限", "时限状态"]
-    by_id = {int(r["序号"]): r for r in rows}
+    by_id = {int(r["工单ID"]): r for r in rows}
     assert by_id[tickets["other"]]["标题"] == "'" + formula
     assert by_id[tickets["triage"]]["状态"] == "受理" and by_id[tickets["triage"]]["部门"] == ""
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", by_id[tickets["own"]]["受理时间"])
     assert not re.search(r"[a-z]{3,}", by_id[tickets["own"]]["部门"] + by_id[tickets["own"]]["状态"])
     english = _csv(clients["dispatcher"], "status=all")
     assert english[0].keys() >= {"id", "status", "agency"} and not english[0]["id"].startswith("\ufeff")
+    # a script asks for the codes whatever the reader's language
+    scripted = clients["dispatcher"].get("/tickets.csv?status=all&codes=1",
+                                         headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert scripted.text.startswith("id,reference,") and by_id.keys() == {
+        int(r["id"]) for r in csv.DictReader(io.StringIO(scripted.text))}

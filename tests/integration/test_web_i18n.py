@@ -132,4 +132,4 @@ def test_a_refused_form_field_is_named_with_its_limit_in_the_readers_language(
     empty = staff.post(f"/tickets/{own}/comments", data={"note": "  "}, headers=ZH)
     assert empty.status_code == 422 and "“备注”未被接受：留言不能为空。" in empty.text
     bell = staff.post(f"/tickets/{own}/comments", data={"note": "响铃\x07"}, headers=ZH)
-    assert bell.status_code == 422 and "不能含控制字符（第 2 个字符处为 U+0007）" in bell.text
+    assert bell.status_code == 422 and "不能含控制字符（位置 2，从 0 起算：U+0007）" in bell.text

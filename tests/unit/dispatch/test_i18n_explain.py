@@ -275,3 +275,25 @@ def test_every_message_is_translated_with_its_placeholders() -> None:
         assert entry is not None and entry.string and not entry.fuzzy, message.template
         assert sorted(PLACEHOLDER.findall(str(entry.string))) == \
             sorted(PLACEHOLDER.findall(message.template)), message.template
+
+
+@pytest.mark.parametrize("text", [
+    "camera c1 zone z: pothole gone. the cone is gone",  # a detail that ends like a finding
+    "camera c1 zone z: jinggai queshun still present",  # a "code" with a space is no code
+])
+def test_a_code_value_is_one_word(text: str, zh: Reader) -> None:
+    shown = localize(text, zh)
+    assert "pothole gone" not in shown.text.replace(text, "") and "queshun还在" not in shown.text
+
+
+@pytest.mark.parametrize("note", ["writer: please call me back", "flag pole: leaning after the storm",
+                                  "LLM not configured"])
+def test_a_persons_note_stays_as_typed(note: str, zh: Reader) -> None:
+    shown = localize(note, zh, people=True)
+    assert shown.text == note and not shown.known
+
+
+def test_the_system_s_words_in_a_persons_row_still_read_in_chinese(zh: Reader) -> None:
+    stored = explain.RECATEGORIZED_WITH_NOTE(before="jinggai_queshun", after="baolu_laji", note="拍错了")
+    shown = localize(stored, zh, people=True)
+    assert shown.known and "拍错了" in shown.text and "暴露垃圾" in shown.text
