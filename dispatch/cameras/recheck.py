@@ -141,7 +141,7 @@ def _snapshot(result: RecheckResult) -> tuple[bytes | None, str | None]:
     return data, None
 
 
-def _note(row: Recheck, result: RecheckResult, dropped: str | None = None) -> str:
+def recheck_note(row: Recheck, result: RecheckResult, dropped: str | None = None) -> str:
     """``camera c1 zone z: pothole still present (score 0.91); snapshot dropped: …. detail``"""
     where = {"camera": row.camera_id, "zone": row.zone, "category": row.category}
     if result.score is None:
@@ -172,12 +172,12 @@ def _apply(db: Session, city: CityConfig, row: Recheck, ticket: Ticket, result: 
         ticket.status = next_status("reopen", before)
         row.status = "reopened"
         record(db_session=db, ticket=ticket, actor=ACTOR, action="reopen", from_status=before,
-               note=_note(row, result, dropped), data=data)
+               note=recheck_note(row, result, dropped), data=data)
         return
     row.status = "cleared"
     record(db_session=db, ticket=ticket, actor=ACTOR, action="recheck_cleared",
            from_status=ticket.status,
-           note=_note(row, result),
+           note=recheck_note(row, result),
            data=data)
     if city.rechecks is not None and city.rechecks.close_when_cleared and ticket.status == "resolved":
         ticket.status = next_status("close", "resolved")

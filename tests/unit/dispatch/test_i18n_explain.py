@@ -231,7 +231,7 @@ def test_the_writers_placeholder_for_no_place_is_a_message(zh: Reader) -> None:
 
 def test_a_recheck_note_reads_back_with_its_finding_and_detail(zh: Reader) -> None:
     row = Recheck(camera_id="cam-7", zone="gate", category="jinggai_queshun")
-    note = recheck._note(row, RecheckResult(still_present=True, score=0.91, detail="yolo: 1 box"),
+    note = recheck.recheck_note(row, RecheckResult(still_present=True, score=0.91, detail="yolo: 1 box"),
                          explain.SNAPSHOT_NOT_JPEG())
     assert note == ("camera cam-7 zone gate: jinggai_queshun still present (score 0.91); "
                     "snapshot dropped: not a JPEG. yolo: 1 box")  # as it was always stored
@@ -239,7 +239,7 @@ def test_a_recheck_note_reads_back_with_its_finding_and_detail(zh: Reader) -> No
     assert shown.text == ("摄像头 cam-7 区域 gate：井盖缺损仍在（得分 0.91）；"
                           "抓拍图未保存：不是 JPEG 图片。yolo: 1 box")
     assert str(shown.html).endswith('<span lang="en" class="detail">yolo: 1 box</span>')
-    gone = recheck._note(row, RecheckResult(still_present=False))
+    gone = recheck.recheck_note(row, RecheckResult(still_present=False))
     assert gone == "camera cam-7 zone gate: jinggai_queshun gone."
     assert localize(gone, zh).text == "摄像头 cam-7 区域 gate：井盖缺损已消失。"
     assert not localize("an ordinary note. with a full stop", zh).known
