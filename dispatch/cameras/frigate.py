@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -63,6 +64,7 @@ class FrigateObject(BaseModel):
     current_zones: list[str] = Field(default_factory=list)
     entered_zones: list[str] = Field(default_factory=list)
     has_snapshot: bool = False
+    start_time: float | None = None  # Unix seconds: when Frigate first saw the object
     has_clip: bool = False
     start_time: float | None = None
     end_time: float | None = None
@@ -130,6 +132,18 @@ def _box(obj: FrigateObject) -> list[float]:
     return [0.0, 0.0, 0.0, 0.0]
 
 
+def _started(obj: FrigateObject) -> datetime | None:
+    """When Frigate first saw the object; None (the arrival time) when absent, or later than now
+    (a camera clock running fast must not get its event refused)."""
+    if not obj.start_time or obj.start_time <= 0:
+        return None
+    try:
+        started = datetime.fromtimestamp(obj.start_time, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return started if started <= datetime.now(UTC) else None
+
+
 def handle_message(
     *, factory: sessionmaker[Session], city: CityConfig, settings: FrigateSettings, payload: bytes | bytearray,
     snapshot: SnapshotFetcher | None, max_image_bytes: int,
@@ -153,7 +167,7 @@ def handle_message(
     try:
         with transaction(factory) as db:
             result = camera_intake.submit(db_session=db, city=city, event=track, run_id=RUN_PREFIX + obj.id,
-                                          max_image_bytes=max_image_bytes)
+                                          max_image_bytes=max_image_bytes, seen_at=_started(obj))
             stored = db.get(Event, result.event_id) if result.created else None
             if stored is not None:
                 db.expunge(stored)

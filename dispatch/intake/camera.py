@@ -91,7 +91,11 @@ def submit(
     *, db_session: Session, city: CityConfig, event: TrackEvent, run_id: str, max_image_bytes: int,
     seen_at: datetime | None = None,
 ) -> IntakeResult:
-    """Store or refresh the event of one track. The caller commits, then enqueues new events."""
+    """Store or refresh the event of one track. The caller commits, then enqueues new events.
+
+    ``seen_at`` is when the camera saw the track (Frigate's ``start_time``); it becomes the
+    event's ``occurred_at``, so time-of-day routing rules read the sighting, not the arrival.
+    """
     camera = city.camera(event.camera_id)
     if camera is None:
         raise InvalidField("camera_id", f"unknown camera {event.camera_id!r}")
@@ -118,7 +122,7 @@ def submit(
         where = f" in zone {event.zone}" if event.zone else ""
         data = EventCreate(
             source="camera", category_hint=category.code, lat=camera.location.lat,
-            lon=camera.location.lon, address=camera.name,
+            lon=camera.location.lon, address=camera.name, occurred_at=seen_at,
             description=f"Camera {camera.name}{where} sees: {category.name.lower()}.",
         )
         stored, created = create_event(db_session=db_session, city=city, data=data,

@@ -249,11 +249,15 @@ class FakeTrackEvent:
     frame_size: tuple[int, int] | None = None
 
 
+NIGHT = datetime.fromisoformat("2024-07-15T23:00:00-05:00")  # Old Town's night tree rule applies
+
+
 def camera_ticket(event: FakeTrackEvent) -> int:
+    """A routed ticket from one camera sighting, seen at NIGHT (routing reads the sighting's time)."""
     rt = get_runtime()
     with transaction(rt.factory) as db:
         stored = camera_intake.submit(db_session=db, city=rt.city, event=event, run_id="run-1",
-                                      max_image_bytes=1_000_000)
+                                      max_image_bytes=1_000_000, seen_at=NIGHT)
     incident_id = incident_flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
                                                   embedder=rt.embedder, event_id=uuid.UUID(stored.event_id))
     assert incident_id is not None
@@ -281,7 +285,7 @@ def test_show_similar_also_finds_camera_tickets_that_look_alike(clients: dict[st
     everyone = clients["dispatcher"].get(f"/api/tickets/{made['tree']}/similar").json()
     assert [row["id"] for row in everyone["by_picture"]] == [made["same_tree"], made["garbage"], made["other_tree"]]
     assert "by what the camera saw" in everyone["explanation"]
-    # landscaping staff: the old town's trees go to public works, the garbage to sanitation
+    # landscaping staff: the old town's trees at night go to public works, the garbage to sanitation
     own = clients["staff"].get(f"/api/tickets/{made['tree']}/similar").json()
     assert [row["id"] for row in own["by_picture"]] == [made["same_tree"]]
     for without in (made["no_clip"], hotline):

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,14 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from PIL import Image
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from dispatch.cameras.frigate import FrigateBridge, frigate_event_key, handle_message
 from dispatch.city.config import CityConfig, load_city
 from dispatch.core.celery_app import configure
 from dispatch.core.config import DispatchConfig
 from dispatch.core.db import make_engine, make_session_factory
+from dispatch.intake.models import Event
 from tests.helpers.config import DOWN_LLM, SAMPLE_CITY, make_dispatch_config
 from tests.helpers.services import port_open
 
@@ -217,3 +219,24 @@ def test_a_message_that_is_not_frigates_is_ignored(setup: tuple[DispatchConfig, 
         assert handled.outcome == "ignored" and "not a Frigate event message" in handled.reason
     engine.dispose()
     assert _counts(config.database_url)["events"] == 0
+
+
+def test_a_frigate_event_happened_when_frigate_first_saw_the_object(
+        setup: tuple[DispatchConfig, CityConfig, str]) -> None:
+    """Time-of-day routing rules read the sighting: ``start_time`` is the event's ``occurred_at``;
+    a start in the future (a camera clock running fast) falls back to the arrival, never a refusal."""
+    config, city, _ = setup
+    assert city.frigate is not None
+    engine = make_engine(config.database_url, pool_size=1)
+    factory = make_session_factory(engine)
+    first = json.loads(SAMPLE.read_text().splitlines()[0])
+    seen: dict[str, datetime | None] = {}
+    for name, start in (("past", first["after"]["start_time"]), ("future", time.time() + 86_400), ("none", None)):
+        message = {**first, "after": {**first["after"], "id": f"{name}-{uuid.uuid4().hex[:6]}", "start_time": start}}
+        handled = handle_message(factory=factory, city=city, settings=city.frigate,
+                                 payload=json.dumps(message).encode(), snapshot=None, max_image_bytes=1000)
+        assert handled.outcome == "created", handled
+        with factory() as db:
+            seen[name] = db.scalar(select(Event.occurred_at).where(Event.id == uuid.UUID(handled.event_id)))
+    engine.dispose()
+    assert seen == {"past": datetime.fromtimestamp(first["after"]["start_time"], UTC), "future": None, "none": None}
