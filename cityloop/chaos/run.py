@@ -52,7 +52,7 @@ class ChaosConfig:
     stale_event_after_s: int = 60
     sweep_interval_s: float = 10.0
     quiet_s: float = 3.0
-    stall_s: float = 420.0  # a crashed sender's webhook claim expires after 5 min
+    stall_s: float = 180.0  # no progress for this long fails the run (a crashed send's claim lapses in 45 s)
     webhook: bool = True
     llm_disabled: bool = False  # no LLM configured at all (the batched rules-only path), not just unreachable
     broker: BrokerKind = "redis"

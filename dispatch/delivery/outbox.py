@@ -4,8 +4,10 @@ marked sent after it, dead-lettered after the last try.
 One row per (ticket, agency, channel, routing seq) makes a second send of the same
 delivery impossible from our side; the row's idempotency key goes out with the message so
 a receiver can drop the repeat of a send whose acknowledgement we lost. A claim is a
-``sending`` status with a time: a duplicate message finds it and does nothing; a claim
-older than ``CLAIM_TTL`` belongs to a crashed worker and the sweep sends again.
+``sending`` status with a lease: ``next_attempt_at`` is when the claim lapses (three times the
+channel's timeout and 15 s, ``registry.claim_lease``). A duplicate message before then finds
+the claim and does nothing; after it, the claim belongs to a crashed worker and the sweep sends
+again. A claim without a lease (written before leases) lapses ``CLAIM_TTL`` after it was taken.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from dispatch.city.config import CityConfig
 from dispatch.core.db import transaction
 from dispatch.delivery.base import DeliveryFailed, PermanentDeliveryError, TicketMessage
 from dispatch.delivery.models import DeadLetter, Delivery
-from dispatch.delivery.registry import CHANGE_PREFIX, build_channel, change_channel, channels_of, escalation_level
+from dispatch.delivery.registry import (
+    CHANGE_PREFIX,
+    build_channel,
+    change_channel,
+    channels_of,
+    claim_lease,
+    escalation_level,
+)
 from dispatch.i18n import explain
 from dispatch.intake.models import Event
 from dispatch.tickets.models import Ticket, TicketHistory
@@ -31,7 +40,7 @@ from dispatch.tickets.service import record
 
 log = logging.getLogger(__name__)
 ACTOR = "system:delivery"
-CLAIM_TTL = timedelta(minutes=5)  # longer than any channel's timeout (at most 120 s)
+CLAIM_TTL = timedelta(minutes=5)  # a claim without a lease: longer than any channel's timeout (<= 120 s)
 MAX_ERROR = 1000
 EARLY = timedelta(seconds=1)
 
@@ -110,7 +119,8 @@ def stalled(*, db_session: Session, older_than_s: int, limit: int = 500) -> list
     cutoff = now - timedelta(seconds=older_than_s)
     waiting = and_(Delivery.status == "pending",
                    func.coalesce(Delivery.next_attempt_at, Delivery.delivered_at) < cutoff)
-    orphaned = and_(Delivery.status == "sending", Delivery.claimed_at < now - CLAIM_TTL)
+    orphaned = and_(Delivery.status == "sending",
+                    func.coalesce(Delivery.next_attempt_at, Delivery.claimed_at + CLAIM_TTL) < now)
     stmt = (select(Delivery.id, Delivery.agency).where(or_(waiting, orphaned))
             .order_by(Delivery.id).limit(limit))
     return [(row[0], row[1]) for row in db_session.execute(stmt)]
@@ -140,6 +150,13 @@ def message_for(*, db_session: Session, city: CityConfig, ticket: Ticket, channe
         service_code=service_code, notice=notice, status=ticket.status)
 
 
+def _claim_holds(row: Delivery, now: datetime) -> bool:
+    """A ``sending`` row's claim is still its worker's: its lease (or ``CLAIM_TTL``) has not lapsed."""
+    if row.next_attempt_at is not None:
+        return row.next_attempt_at > now
+    return row.claimed_at is not None and row.claimed_at > now - CLAIM_TTL
+
+
 def claim(*, factory: sessionmaker[Session], city: CityConfig, delivery_id: int) -> Claim | None:
     """Take the delivery for one send, or None when it is done, stale or someone else's."""
     now = datetime.now(UTC)
@@ -148,7 +165,7 @@ def claim(*, factory: sessionmaker[Session], city: CityConfig, delivery_id: int)
                         .with_for_update(skip_locked=True))
         if row is None or row.status in ("sent", "dead", "stale"):
             return None
-        if row.status == "sending" and row.claimed_at and row.claimed_at > now - CLAIM_TTL:
+        if row.status == "sending" and _claim_holds(row, now):
             return None
         if row.status == "pending" and row.next_attempt_at and row.next_attempt_at > now + EARLY:
             return None  # a duplicate message before the backoff is over; the retry comes
@@ -158,6 +175,7 @@ def claim(*, factory: sessionmaker[Session], city: CityConfig, delivery_id: int)
             return None
         message = message_for(db_session=db, city=city, ticket=ticket, channel=row.channel)
         row.status, row.claimed_at, row.attempts = "sending", now, row.attempts + 1
+        row.next_attempt_at = now + claim_lease(city, row.agency, row.channel)
         return Claim(delivery_id=row.id, agency=row.agency, channel=row.channel,
                      attempts=row.attempts, message=message)
 
@@ -168,7 +186,7 @@ def mark_sent(*, factory: sessionmaker[Session], taken: Claim, remote_ref: str |
         if row is None or row.status == "sent":
             return
         if row.status != "sending" or row.attempts != taken.attempts:
-            # another claim took over (this send outlived CLAIM_TTL): the row is no longer ours,
+            # another claim took over (this send outlived its lease): the row is no longer ours,
             # but what we sent went out; record it so nobody sends it a third time
             log.warning("delivery %s: sent by an expired claim (attempt %s, row at %s, %s)",
                         row.id, taken.attempts, row.attempts, row.status)

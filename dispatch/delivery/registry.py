@@ -9,6 +9,7 @@ Secrets are read from the environment mapping the caller hands in.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 from dispatch.city.config import Agency, CityConfig
 from dispatch.city.handling import SmtpSettings
@@ -49,6 +50,34 @@ def channels_of(city: CityConfig, agency: Agency) -> list[str]:
     if city.mqtt is not None:
         names.append("mqtt")
     return names
+
+
+MAX_TIMEOUT_S = 120.0  # the largest timeout a channel may be given in the city file
+
+
+def channel_timeout_s(city: CityConfig, agency_code: str, channel: str) -> float:
+    """The timeout one send on the channel is given, as configured now (the largest allowed
+    when the channel is no longer configured)."""
+    agency = city.agency(agency_code)
+    smtp = city.smtp_for(agency) if agency is not None else None
+    if agency is None:
+        return MAX_TIMEOUT_S
+    if channel == "webhook" and agency.webhook is not None:
+        return agency.webhook.timeout_s
+    if channel == "open311" and agency.open311 is not None:
+        return agency.open311.timeout_s
+    if (channel == "email" or escalation_level(channel) is not None) and smtp is not None:
+        return smtp.timeout_s
+    if (channel == "mqtt" or channel.startswith(CHANGE_PREFIX)) and city.mqtt is not None:
+        return city.mqtt.timeout_s
+    return MAX_TIMEOUT_S
+
+
+def claim_lease(city: CityConfig, agency_code: str, channel: str) -> timedelta:
+    """How long a claim on one send holds: past it, the worker is taken for dead and the sweep
+    sends again. Three times the channel's timeout (a connection, the request, the answer)
+    and 15 s more; a worker SIGKILLed mid-send holds its webhook (10 s) for 45 s, not 5 min."""
+    return timedelta(seconds=3 * channel_timeout_s(city, agency_code, channel) + 15)
 
 
 def supervisors_by_email(city: CityConfig, agency: Agency) -> list[str]:

@@ -104,10 +104,12 @@ def test_workload_spreads_events_beyond_the_duplicate_radius() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
-def test_killed_worker_and_restarted_broker_lose_and_double_nothing(tmp_path: Path, broker: BrokerKind) -> None:
+def test_killed_worker_and_restarted_broker_lose_and_double_nothing(tmp_path: Path) -> None:
+    """On redis, the embedded default; RabbitMQ gets the same kills and restart in
+    ``test_topology.py`` (split topology), and ``scripts/chaos.py --broker rabbitmq`` at scale."""
+    broker: BrokerKind = "redis"
     cfg = ChaosConfig(events=300, backlog=40, visibility_timeout_s=15, stale_event_after_s=30,
-                      sweep_interval_s=4, stall_s=420, broker=broker, log_dir=tmp_path)
+                      sweep_interval_s=4, stall_s=180, broker=broker, log_dir=tmp_path)
     report = run_chaos(cfg, say=print)
     print(report.format())
 

@@ -224,17 +224,18 @@ def planned_webhook(client: TestClient) -> tuple[int, int]:
 
 
 def expire_claim(delivery_id: int) -> None:
-    """As if the worker holding the claim had outlived CLAIM_TTL."""
+    """As if the worker holding the claim had outlived its lease."""
     with get_runtime().factory() as db, db.begin():
         row = db.get(Delivery, delivery_id)
-        assert row is not None and row.status == "sending"
-        row.claimed_at = datetime.now(UTC) - outbox.CLAIM_TTL - timedelta(seconds=1)
+        assert row is not None and row.status == "sending" and row.claimed_at is not None
+        assert row.next_attempt_at is not None and row.next_attempt_at > row.claimed_at  # the lease
+        row.claimed_at, row.next_attempt_at = datetime.now(UTC) - timedelta(minutes=2), datetime.now(UTC)
 
 
 def test_an_expired_claim_does_not_overwrite_the_newer_claim_s_outcome(
     tmp_path: Path, migrated_db: str, broker_url: str, clean_state: None, http: HttpReceiver,
 ) -> None:
-    """A send that outlived CLAIM_TTL: a second worker claimed the row meanwhile. The first
+    """A send that outlived its claim's lease: a second worker claimed the row meanwhile. The first
     worker's late failure must not put the row back to pending (a third send would follow);
     its late success is recorded, so nobody sends again."""
     config = configured(tmp_path, migrated_db, broker_url, http_url=http.url, smtp_port=None)
@@ -260,6 +261,33 @@ def test_an_expired_claim_does_not_overwrite_the_newer_claim_s_outcome(
                            error=TransientDeliveryError("HTTP 503"))
         assert rows(ticket_id)["webhook"].status == "sent"  # the newer failure changes nothing
         assert outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id) is None
+
+
+def test_a_claim_holds_for_its_channel_s_lease_then_the_sweep_finds_it(
+    tmp_path: Path, migrated_db: str, broker_url: str, clean_state: None, http: HttpReceiver,
+) -> None:
+    """A worker SIGKILLed mid-send leaves its claim: the sweep takes it back when the lease
+    (three times the webhook's timeout and 15 s) lapses, not after a fixed five minutes."""
+    config = configured(tmp_path, migrated_db, broker_url, http_url=http.url, smtp_port=None)
+    with running(config) as client:
+        ticket_id, hook_id = planned_webhook(client)
+        rt = get_runtime()
+        agency = rt.city.agency(rows(ticket_id)["webhook"].agency)
+        assert agency is not None and agency.webhook is not None
+        assert outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id) is not None
+        row = rows(ticket_id)["webhook"]
+        assert row.claimed_at is not None and row.next_attempt_at is not None
+        assert row.next_attempt_at - row.claimed_at == timedelta(seconds=3 * agency.webhook.timeout_s + 15)
+        with rt.factory() as db:
+            assert outbox.stalled(db_session=db, older_than_s=3600) == []  # the lease holds
+        with rt.factory() as db, db.begin():
+            held = db.get(Delivery, hook_id)
+            assert held is not None
+            held.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)  # the worker died
+        with rt.factory() as db:
+            assert outbox.stalled(db_session=db, older_than_s=3600) == [(hook_id, row.agency)]
+        again = outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id)
+        assert again is not None and again.attempts == 2
 
 
 def test_a_late_success_settles_the_dead_letter_the_newer_claim_wrote(

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (RABBITMQ_BIN / "rabbitmq
 @pytest.mark.timeout(1500)
 def test_split_topology_loses_and_doubles_nothing(tmp_path: Path) -> None:
     cfg = ChaosConfig(events=200, backlog=40, topology="split", broker="rabbitmq", visibility_timeout_s=15,
-                      stale_event_after_s=30, sweep_interval_s=4, stall_s=420, log_dir=tmp_path)
+                      stale_event_after_s=30, sweep_interval_s=4, stall_s=180, log_dir=tmp_path)
     report = run_chaos(cfg, say=print)
     print(report.format())
 
