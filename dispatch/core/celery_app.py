@@ -43,11 +43,14 @@ def declared_queues(city: CityConfig) -> list[Queue]:
 
 
 def broker_settings(config: DispatchConfig) -> dict[str, object]:
-    """Per broker: Redis needs a visibility timeout for unacknowledged messages; RabbitMQ
+    """Per broker: Redis needs a visibility timeout for unacknowledged messages, and a scan for
+    them every 10 s (kombu scans every 10th interval, about 100 s, by default): the messages a
+    SIGKILLed worker held come back a visibility timeout and at most 10 s after it died. RabbitMQ
     gets publisher confirms (a publish returns once the broker has the message) and the
     queue-per-agency layout declared up front rather than created on first use."""
     if not is_amqp(config.broker_url):
-        return {"broker_transport_options": {"visibility_timeout": config.visibility_timeout_s}}
+        return {"broker_transport_options": {"visibility_timeout": config.visibility_timeout_s,
+                                             "unacked_restore_interval": 10, "unacked_restore_throttle": 1}}
     return {
         "broker_transport_options": {"confirm_publish": True},
         "task_queues": declared_queues(load_city(config.city_file)),

@@ -29,7 +29,8 @@ def test_rabbitmq_declares_every_queue_as_a_quorum_queue_with_publisher_confirms
 
 def test_redis_keeps_its_visibility_timeout_and_no_declared_queues() -> None:
     settings = broker_settings(_config("redis://127.0.0.1:6379/0"))
-    assert settings == {"broker_transport_options": {"visibility_timeout": 300}}
+    assert settings == {"broker_transport_options": {"visibility_timeout": 300, "unacked_restore_interval": 10,
+                                                     "unacked_restore_throttle": 1}}
 
 
 def test_amqp_urls_are_told_apart() -> None:
