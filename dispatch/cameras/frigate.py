@@ -64,9 +64,8 @@ class FrigateObject(BaseModel):
     current_zones: list[str] = Field(default_factory=list)
     entered_zones: list[str] = Field(default_factory=list)
     has_snapshot: bool = False
-    start_time: float | None = None  # Unix seconds: when Frigate first saw the object
     has_clip: bool = False
-    start_time: float | None = None
+    start_time: float | None = None  # Unix seconds: when Frigate first saw the object
     end_time: float | None = None
     false_positive: bool = False
     stationary: bool = False
