@@ -3,7 +3,8 @@ extract, then score the newest 20% (time-ordered split) with the drafted file, t
 hand-written file, and the learned models; categories too (keywords, embeddings, learned).
 
     .venv/bin/python bench/city_from_history.py nyc ../shared/data/311/nyc311_sample.csv
-    .venv/bin/python bench/city_from_history.py sf ../shared/data/311/sf311_sample.csv
+    .venv/bin/python bench/city_from_history.py sf ../shared/data/311/sf311_sample.csv [--split hash]
+        [--agencies as-named]
 
 Prints one JSON object per measurement; every figure comes from the same commands a user runs
 (`cityloop city init`, `cityloop eval routing|classify --split time --json`). Beside them,
@@ -26,6 +27,7 @@ from collections.abc import Callable, Hashable
 from datetime import datetime
 from pathlib import Path
 
+from cityloop.cli.system import city_path
 from cityloop.evaluation.routing import Case, load_mapped_cases, rules_agency
 from cityloop.evaluation.split import Split, ceiling, split_rows
 from dispatch.city.config import load_city
@@ -106,22 +108,50 @@ def tables(drafted: Path, data: Path, columns: str, split: Split = "time") -> di
             "ceiling": round(ceiling([case.visible for case in test], truth), 4)}
 
 
-def main(city: str, data: Path, split: Split = "time") -> None:
+def on_hand_written_agencies(drafted: Path, hand_written: str, data: Path, columns: str, hand_columns: str,
+                             split: Split = "time") -> dict[str, object]:
+    """Both files judged by one yardstick that is not the draft's own: the hand-written file's
+    agencies. A drafted agency counts as the hand-written agency its name (or a record name it
+    was folded from) answers to; the test rows are the drafted evaluation's, where the
+    hand-written file knows the record's agency."""
+    draft, hand = load_city(drafted), load_city(city_path(hand_written))
+    cases = load_mapped_cases(data, draft, ColumnMap.parse(columns)).cases
+    _, test = split_rows(cases, split, dates=[case.at for case in cases], keys=[case.line for case in cases])
+    hand_cases = {case.line: case for case in load_mapped_cases(data, hand, ColumnMap.parse(hand_columns)).cases}
+    hand_truth = {line: case.truth for line, case in hand_cases.items()}
+
+    def as_hand(code: str | None) -> str | None:
+        agency = draft.agency(code) if code else None
+        if agency is None:
+            return None
+        return next((found for name in (agency.name, *agency.aliases)
+                     if (found := hand.agency_for_name(name.rstrip("* _-"))) is not None), None)
+
+    rows = [case for case in test if case.line in hand_truth]
+    drafted_right = sum(as_hand(rules_agency(draft, case)) == hand_truth[case.line] for case in rows)
+    hand_right = sum(rules_agency(hand, hand_cases[case.line]) == hand_truth[case.line] for case in rows)
+    return {"rows": len(rows), "drafted_file": round(drafted_right / max(len(rows), 1), 4),
+            "hand_written_file": round(hand_right / max(len(rows), 1), 4)}
+
+
+def main(city: str, data: Path, split: Split = "time", agencies: str = "departments") -> None:
     layout = LAYOUTS[city]
     with tempfile.TemporaryDirectory() as folder:
         train = Path(folder) / f"{city}_train.csv"
         drafted = Path(folder) / f"{city}_drafted.yaml"
         size = train_part(data, train, split)
         cityloop("city", "init", "--from-history", str(train), "--map", layout["map"], "--timezone",
-                 layout["tz"], "-o", str(drafted))
+                 layout["tz"], "--agencies", agencies, "-o", str(drafted))
         for label, city_file, columns in (("drafted", str(drafted), layout["map"]),
                                           ("hand-written", city, layout["eval_map"])):
             report = json.loads(cityloop("eval", "routing", "--city", city_file, "--data", str(data),
                                          "--map", columns, "--split", split, "--json"))
-            print(json.dumps({"city": city, "measure": "routing", "file": label, "drafted_from": size,
-                              **report}))
-        print(json.dumps({"city": city, "measure": "tables", "split": split,
+            print(json.dumps({"city": city, "measure": "routing", "file": label, "agencies": agencies,
+                              "drafted_from": size, **report}))
+        print(json.dumps({"city": city, "measure": "tables", "split": split, "agencies": agencies,
                           **tables(drafted, data, layout["map"], split)}))
+        print(json.dumps({"city": city, "measure": "on_hand_written_agencies", "split": split, "agencies": agencies,
+                          **on_hand_written_agencies(drafted, city, data, layout["map"], layout["eval_map"], split)}))
         for label, city_file in (("drafted", str(drafted)), ("hand-written", city)):
             report = json.loads(cityloop("eval", "classify", "--city", city_file, "--data", str(data),
                                          "--map", layout["map"], "--split", split, "--json"))
@@ -134,5 +164,7 @@ if __name__ == "__main__":
     parser.add_argument("data", type=Path)
     parser.add_argument("--split", choices=["time", "hash"], default="time",
                         help="time: draft from the older 80%%, score the newest 20%%; hash: one row in five held out")
+    parser.add_argument("--agencies", choices=["departments", "as-named"], default="departments",
+                        help="`cityloop city init --agencies`: queues folded into departments, or one agency per name")
     args = parser.parse_args()
-    main(args.city, args.data, args.split)
+    main(args.city, args.data, args.split, args.agencies)

@@ -64,10 +64,13 @@ def check_config(settings: Settings, file: Path | None) -> int:
 @click.option("--date-format", metavar="STRPTIME", help="The dates' format, when not a common one.")
 @click.option("--name", help="The city's name (default: the file's name).")
 @click.option("--timezone", default="UTC", show_default=True, help="The city's IANA time zone.")
+@click.option("--agencies", "agencies", type=click.Choice(["departments", "as-named"]), default="departments",
+              show_default=True, help="Fold work queues named after their department (\"DPW Ops Queue\", "
+              "\"DPW BSM Queue\") into one agency, or keep one agency per name in the records.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the drafted city file.")
 def init(source: Path, columns: str | None, date_format: str | None, name: str | None, timezone: str,
-         output: Path) -> None:
+         agencies: str, output: Path) -> None:
     """Draft a city file from the city's own records: agencies, categories, routing, districts."""
     from cityloop.cli.context import CommandFailed
     from cityloop.cli.history import parse_map
@@ -88,7 +91,8 @@ def init(source: Path, columns: str | None, date_format: str | None, name: str |
 
     try:
         counts = tally(counted(read_history(source, column_map, date_format=date_format)))
-        text = draft_city(counts, name=name or source.stem, timezone=timezone)
+        text = draft_city(counts, name=name or source.stem, timezone=timezone,
+                          group_agencies=agencies == "departments")
     except (HistoryFileError, ValueError) as exc:
         raise CommandFailed(str(exc)) from None
     output.write_text(text, encoding="utf-8")

@@ -1,6 +1,10 @@
 """A first city file drafted from the city's own records (``cityloop city init --from-history``).
 
-- agencies: one per agency name in the records, named as the records name it;
+- agencies: one per agency name in the records, named as the records name it; where the
+  records name an agency's work queues ("DPW Ops Queue", "DPW BSM Queue", "Recology_Litter"),
+  the queues of one department are one agency ("DPW", "Recology") whose ``aliases`` hold a
+  prefix ("DPW *") and every queue name, so a renamed or new queue is still the department's
+  (``agency_groups``; ``group_agencies=False`` keeps one agency per name);
 - categories: one per request type, with the exact ``service_types`` mapping, and a
   ``default_agency``: the agency that handled most requests of the type (the evidence, count
   and share, is written beside it as a YAML comment);
@@ -95,6 +99,64 @@ class Tally:
         return out
 
 
+ACRONYM = re.compile(r"^[A-Z0-9&]{2,12}$")
+HEAD = re.compile(r"^(.+?)(\s+-\s+|_)")
+
+
+def department(name: str) -> tuple[str, str | None] | None:
+    """The department a queue-like agency name starts with, and the prefix that matches its
+    queues: an acronym first word ("DPW Ops Queue" -> "DPW", "DPW *"), else the part before
+    " - " or "_" ("Recology_Litter" -> "Recology", "Recology_*"); None for a plain name."""
+    text = name.strip()
+    token = re.split(r"[\s_-]+", text, maxsplit=1)[0]
+    if ACRONYM.match(token):
+        if token == text:
+            return token, None
+        return token, f"{token}{text[len(token)]}*"
+    found = HEAD.match(text)
+    if found and found.group(1).strip():
+        return found.group(1).strip(), found.group(0) + "*"
+    return None
+
+
+@dataclass(frozen=True)
+class AgencyGroup:
+    name: str
+    members: tuple[str, ...]  # the records' names, commonest first
+    prefixes: tuple[str, ...]
+
+
+def agency_groups(agencies: Counter[str]) -> list[AgencyGroup]:
+    """The records' agency names folded into departments (two names or more sharing one);
+    every other name is a group of its own. Commonest group first."""
+    by_key: dict[str, list[str]] = defaultdict(list)
+    prefixes: dict[str, set[str]] = defaultdict(set)
+    for agency, _ in agencies.most_common():
+        found = department(agency)
+        key = found[0] if found else agency
+        by_key[key].append(agency)
+        if found and found[1]:
+            prefixes[key].add(found[1])
+    groups = []
+    for key, members in by_key.items():
+        if len(members) > 1:
+            groups.append(AgencyGroup(key, tuple(members), tuple(sorted(prefixes[key]))))
+        else:
+            groups += [AgencyGroup(member, (member,), ()) for member in members]
+    return sorted(groups, key=lambda g: -sum(agencies[m] for m in g.members))
+
+
+def regroup(counts: Tally, groups: list[AgencyGroup]) -> Tally:
+    """The same counts with each agency name replaced by its group's name."""
+    of = {member: group.name for group in groups for member in group.members}
+    out = Tally(rows=counts.rows, districts=Counter(counts.districts))
+    for (kind, district, agency, day), n in counts.cells.items():
+        out.cells[(kind, district, of.get(agency, agency), day)] += n
+    for agency, n in counts.agencies.items():
+        out.agencies[of.get(agency, agency)] += n
+    return out
+
+
 def tally(rows: Iterable[HistoryRow | object]) -> Tally:
     """Counts of the usable rows (anything else, a bad row, is passed over)."""
     counts = Tally()
@@ -172,6 +234,11 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _comment(text: str) -> str:
+    """A record's text made safe for a YAML comment: one line."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
 def _evidence(weights: Weights, agency: str) -> str:
     total = sum(weights.values())
     return f"{weights[agency]:.0f} of {total:.0f} records ({100 * weights[agency] / total:.1f}%)"
@@ -190,12 +257,17 @@ AUTO: Literal["auto"] = "auto"
 
 def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str = "en",
                half_life: float | None | Literal["auto"] = AUTO, rule_min_rows: int = RULE_MIN_ROWS,
-               rule_min_share: float = RULE_MIN_SHARE) -> str:
+               rule_min_share: float = RULE_MIN_SHARE, group_agencies: bool = True) -> str:
     """The city file as YAML text with the evidence in comments. The half-life is chosen on
     the records (``choose_half_life``) unless one is given (None: no weighting);
     ``bench/draft_variants.py`` tries other settings."""
     if not counts.rows:
         raise ValueError("no record has both a request type and an agency: nothing to draft from")
+    groups = agency_groups(counts.agencies) if group_agencies else [
+        AgencyGroup(a, (a,), ()) for a, _ in counts.agencies.most_common()]
+    names_of = {g.name: g for g in groups}
+    as_named = counts.agencies
+    counts = regroup(counts, groups)
     choice = (choose_half_life(counts) if isinstance(half_life, str)
               else HalfLifeChoice(half_life, {}, 0))
     weight_days = choice.half_life
@@ -219,7 +291,18 @@ def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str
     lines += ["city:", f"  name: {_q(name)}", f"  timezone: {_q(timezone)}", f"  language: {_q(language)}",
               "agencies:"]
     for agency, n in counts.agencies.most_common():
-        lines += [f"  - code: {agency_code(agency)}  # {n} records", f"    name: {_q(agency)}"]
+        group = names_of[agency]
+        if len(group.members) == 1:
+            lines += [f"  - code: {agency_code(agency)}  # {n} records", f"    name: {_q(agency)}"]
+            continue
+        uncovered = [m for m in group.members if not any(m.casefold().startswith(p[:-1].casefold())
+                                                          for p in group.prefixes)]
+        aliases = [*group.prefixes, *uncovered][:500]
+        named = _comment(", ".join(f"{m} ({as_named[m]})" for m in group.members[:5]))
+        lines += [f"  - code: {agency_code(agency)}  # {n} records under {len(group.members)} names",
+                  f"    # the records' names: {named}" + (", ..." if len(group.members) > 5 else ""),
+                  f"    name: {_q(agency)}",
+                  f"    aliases: [{', '.join(_q(a) for a in aliases)}]"]
     districts = [d for d, _ in counts.districts.most_common(MAX_DISTRICTS)]
     lines.append("districts:" if districts else "districts: []")
     for district in districts:
@@ -232,8 +315,8 @@ def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str
     for request_type, agencies in sorted(raw.items(), key=lambda kv: -sum(kv[1].values())):
         best = _best(weighted[request_type])[0]
         default_of[request_type] = best
-        others = ", ".join([f"{a}: {n:.0f}" for a, n in sorted(agencies.items(), key=lambda kv: -kv[1])
-                            if a != best][:3])
+        others = _comment(", ".join([f"{a}: {n:.0f}" for a, n in sorted(agencies.items(), key=lambda kv: -kv[1])
+                                     if a != best][:3]))
         evidence = _evidence(agencies, best)
         if weight_days is not None:
             evidence += f", {100 * _share(weighted[request_type], best):.1f}% by weight"

@@ -93,10 +93,37 @@ def test_newer_records_count_more_when_that_routes_the_newest_better() -> None:
     choice = choose_half_life(counts)
     assert choice.half_life is not None and choice.validation_rows >= 100
     assert choice.accuracy[choice.half_life] > choice.accuracy[None]
-    text = draft_city(counts, name="Drift City")
+    text = draft_city(counts, name="Drift City", group_agencies=False)
     assert route(text, "Graffiti", None) == "dpw_new_queue"  # 400 records against 600
     assert "default_agency: dpw_new_queue  # 400 of 1000 records (40.0%), " in text
     assert f"halves every {choice.half_life:.0f} days" in text
+    # as departments, both queues are DPW's, and so is the next one the city opens
+    departments = parse_city(__import__("yaml").safe_load(draft_city(counts, name="Drift City")))
+    assert [a.name for a in departments.agencies] == ["Police", "DPW"]
+    assert departments.agency_for_name("DPW Newest Queue") == "dpw"
+
+
+def test_work_queues_fold_into_their_department_and_plain_names_stay_apart() -> None:
+    names = {"DPW Ops Queue": 40, "DPW BSM Queue": 30, "Recology_Litter": 20, "Recology_Abandoned": 10,
+             "Department of Transportation": 25, "Department of Sanitation": 25, "NYPD": 15,
+             "Housing Authority SR Queue": 12, "PUC - Water\n# injected: true": 5}
+    rows = [row(1000 * i + n, f"Type {i}", agency) for i, (agency, count) in enumerate(names.items())
+            for n in range(count)]
+    text = draft_city(tally(rows), name="Queue City")
+    city = parse_city(__import__("yaml").safe_load(text))
+    assert [a.name for a in city.agencies] == [
+        "DPW", "Recology", "Department of Transportation", "Department of Sanitation", "NYPD",
+        "Housing Authority SR Queue", "PUC - Water\n# injected: true"]
+    assert city.agency("dpw").aliases == ["DPW *"]  # type: ignore[union-attr]
+    assert "# the records' names: DPW Ops Queue (40), DPW BSM Queue (30)" in text
+    assert {name: city.agency_for_name(name) for name in
+            ("DPW BSM Queue", "dpw new queue", "Recology_Overflowing", "Department of Parks", "NYPD")} == {
+        "DPW BSM Queue": "dpw", "dpw new queue": "dpw", "Recology_Overflowing": "recology",
+        "Department of Parks": None, "NYPD": "nypd"}
+    assert route(text, "Type 1", None) == "dpw" and route(text, "Type 3", None) == "recology"
+    assert "injected" not in "".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+    as_named = parse_city(__import__("yaml").safe_load(draft_city(tally(rows), name="q", group_agencies=False)))
+    assert len(as_named.agencies) == len(names) and all(not a.aliases for a in as_named.agencies)
 
 
 def test_without_drift_every_record_counts_the_same() -> None:
