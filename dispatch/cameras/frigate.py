@@ -40,6 +40,7 @@ from dispatch.city.config import CityConfig
 from dispatch.city.integrations import FrigateSettings
 from dispatch.core.db import transaction
 from dispatch.core.errors import InvalidField
+from dispatch.core.inputs import moment_problem
 from dispatch.core.mqtt import client, target
 from dispatch.intake import camera as camera_intake
 from dispatch.intake.flows import queue_understanding
@@ -132,15 +133,15 @@ def _box(obj: FrigateObject) -> list[float]:
 
 
 def _started(obj: FrigateObject) -> datetime | None:
-    """When Frigate first saw the object; None (the arrival time) when absent, or later than now
-    (a camera clock running fast must not get its event refused)."""
+    """When Frigate first saw the object; None (the arrival time) when absent, later than now or
+    before 1990 (a camera clock running fast, or reset to 1970, must not get its event refused)."""
     if not obj.start_time or obj.start_time <= 0:
         return None
     try:
         started = datetime.fromtimestamp(obj.start_time, UTC)
     except (OverflowError, OSError, ValueError):
         return None
-    return started if started <= datetime.now(UTC) else None
+    return started if started <= datetime.now(UTC) and moment_problem(started) is None else None
 
 
 def handle_message(
@@ -172,6 +173,8 @@ def handle_message(
                 db.expunge(stored)
     except InvalidField as exc:
         return Handled("ignored", f"{exc.field}: {exc.message}")
+    except ValidationError as exc:  # a value the event schema refuses: said, never a crashed bridge
+        return Handled("ignored", f"not a storable event: {str(exc)[:200]}")
     if stored is not None:
         queue_understanding(stored)
         return Handled("created", event_id=result.event_id)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -119,8 +119,9 @@ def stalled(*, db_session: Session, older_than_s: int, limit: int = 500) -> list
     cutoff = now - timedelta(seconds=older_than_s)
     waiting = and_(Delivery.status == "pending",
                    func.coalesce(Delivery.next_attempt_at, Delivery.delivered_at) < cutoff)
-    orphaned = and_(Delivery.status == "sending",
-                    func.coalesce(Delivery.next_attempt_at, Delivery.claimed_at + CLAIM_TTL) < now)
+    lease_end = case((Delivery.next_attempt_at > Delivery.claimed_at, Delivery.next_attempt_at),
+                     else_=Delivery.claimed_at + CLAIM_TTL)
+    orphaned = and_(Delivery.status == "sending", lease_end < now)
     stmt = (select(Delivery.id, Delivery.agency).where(or_(waiting, orphaned))
             .order_by(Delivery.id).limit(limit))
     return [(row[0], row[1]) for row in db_session.execute(stmt)]
@@ -151,10 +152,14 @@ def message_for(*, db_session: Session, city: CityConfig, ticket: Ticket, channe
 
 
 def _claim_holds(row: Delivery, now: datetime) -> bool:
-    """A ``sending`` row's claim is still its worker's: its lease (or ``CLAIM_TTL``) has not lapsed."""
-    if row.next_attempt_at is not None:
+    """A ``sending`` row's claim is still its worker's: its lease has not lapsed. A claim without a
+    lease — ``next_attempt_at`` empty, or a retry's time from before the claim, as a worker of an
+    older release leaves it — holds ``CLAIM_TTL``."""
+    if row.claimed_at is None:
+        return False
+    if row.next_attempt_at is not None and row.next_attempt_at > row.claimed_at:
         return row.next_attempt_at > now
-    return row.claimed_at is not None and row.claimed_at > now - CLAIM_TTL
+    return row.claimed_at > now - CLAIM_TTL
 
 
 def claim(*, factory: sessionmaker[Session], city: CityConfig, delivery_id: int) -> Claim | None:

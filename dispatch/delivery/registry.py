@@ -73,11 +73,19 @@ def channel_timeout_s(city: CityConfig, agency_code: str, channel: str) -> float
     return MAX_TIMEOUT_S
 
 
+MAIL_LEASE = timedelta(minutes=5)
+
+
 def claim_lease(city: CityConfig, agency_code: str, channel: str) -> timedelta:
     """How long a claim on one send holds: past it, the worker is taken for dead and the sweep
     sends again. Three times the channel's timeout (a connection, the request, the answer)
-    and 15 s more; a worker SIGKILLed mid-send holds its webhook (10 s) for 45 s, not 5 min."""
-    return timedelta(seconds=3 * channel_timeout_s(city, agency_code, channel) + 15)
+    and 15 s more; a worker SIGKILLed mid-send holds its webhook (10 s) for 45 s, not 5 min.
+    E-mail holds at least 5 min: SMTP's timeout bounds each of its many steps, not the send,
+    and a mailbox does not drop a repeated message the way a receiver drops a repeated key."""
+    lease = timedelta(seconds=3 * channel_timeout_s(city, agency_code, channel) + 15)
+    if channel == "email" or escalation_level(channel) is not None:
+        return max(lease, MAIL_LEASE)
+    return lease
 
 
 def supervisors_by_email(city: CityConfig, agency: Agency) -> list[str]:

@@ -108,14 +108,15 @@ def submit(
         raise InvalidField("snapshot", f"larger than the limit of {max_image_bytes} bytes")
     crop = _embedding(getattr(event, "embedding", None))
     key = idempotency_key(event.camera_id, run_id, event.track_id)
-    seen = (seen_at or datetime.now(UTC)).isoformat()
+    now = datetime.now(UTC)
+    first, seen = (seen_at or now).astimezone(UTC).isoformat(), now.isoformat()  # last_seen: this sighting's arrival
     info = {
         "camera_id": camera.id, "camera_name": camera.name, "zone": event.zone,
         "track_id": int(event.track_id), "box": _box(event.box), "category": category.code,
         "scores": {k: round(float(v), 4) for k, v in event.scores.items() if math.isfinite(float(v))},
         "run_id": run_id,
         **({"frame": [int(v) for v in event.frame_size]} if event.frame_size else {}),
-        "first_seen": seen, "last_seen": seen, "ended": event.kind == "end",
+        "first_seen": first, "last_seen": max(first, seen), "ended": event.kind == "end",
     }
     existing = db_session.scalar(select(Event).where(Event.idempotency_key == key).with_for_update())
     if existing is None:

@@ -101,6 +101,9 @@ class Tally:
 
 ACRONYM = re.compile(r"^[A-Z0-9&]{2,12}$")
 HEAD = re.compile(r"^(.+?)(\s+-\s+|_)")
+# first words that name no department of their own ("NYC Parks", "DEPT of ...")
+GENERIC = frozenset({"DEPARTMENT", "DEPT", "CITY", "COUNTY", "STATE", "OFFICE", "BUREAU", "DIVISION", "BOARD",
+                     "NYC", "SF", "LA", "US", "USA", "THE"})
 
 
 def department(name: str) -> tuple[str, str | None] | None:
@@ -109,7 +112,8 @@ def department(name: str) -> tuple[str, str | None] | None:
     " - " or "_" ("Recology_Litter" -> "Recology", "Recology_*"); None for a plain name."""
     text = name.strip()
     token = re.split(r"[\s_-]+", text, maxsplit=1)[0]
-    if ACRONYM.match(token):
+    shouting = text == text.upper() and " " in text  # "DEPARTMENT OF SANITATION": no acronym in it
+    if ACRONYM.match(token) and token not in GENERIC and not shouting:
         if token == text:
             return token, None
         return token, f"{token}{text[len(token)]}*"
@@ -140,7 +144,12 @@ def agency_groups(agencies: Counter[str]) -> list[AgencyGroup]:
     groups = []
     for key, members in by_key.items():
         if len(members) > 1:
-            groups.append(AgencyGroup(key, tuple(members), tuple(sorted(prefixes[key]))))
+            # a prefix that would also take another group's name ("AT *" and "At Home Care") is
+            # left out: the group's names are listed exactly instead
+            own = set(members)
+            safe = [p for p in sorted(prefixes[key]) if not any(
+                other.casefold().startswith(p[:-1].casefold()) for other in agencies if other not in own)]
+            groups.append(AgencyGroup(key, tuple(members), tuple(safe)))
         else:
             groups += [AgencyGroup(member, (member,), ()) for member in members]
     return sorted(groups, key=lambda g: -sum(agencies[m] for m in g.members))

@@ -31,6 +31,7 @@ from dispatch.delivery import (
 )
 from dispatch.delivery import flows as delivery_flows
 from dispatch.delivery.models import DeadLetter, Delivery
+from dispatch.delivery.registry import claim_lease
 from tests.helpers.delivery import configured, rows, running
 from tests.helpers.receivers import (
     ENV,
@@ -283,11 +284,24 @@ def test_a_claim_holds_for_its_channel_s_lease_then_the_sweep_finds_it(
         with rt.factory() as db, db.begin():
             held = db.get(Delivery, hook_id)
             assert held is not None
-            held.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)  # the worker died
+            held.claimed_at = datetime.now(UTC) - timedelta(minutes=1)  # the worker died a lease ago
+            held.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
         with rt.factory() as db:
             assert outbox.stalled(db_session=db, older_than_s=3600) == [(hook_id, row.agency)]
         again = outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id)
         assert again is not None and again.attempts == 2
+        # a worker of the release before leases leaves a retry's time, earlier than its claim: no lease
+        with rt.factory() as db, db.begin():
+            held = db.get(Delivery, hook_id)
+            assert held is not None
+            held.claimed_at = datetime.now(UTC) - timedelta(seconds=5)
+            held.next_attempt_at = held.claimed_at - timedelta(seconds=30)
+        with rt.factory() as db:
+            assert outbox.stalled(db_session=db, older_than_s=3600) == []  # it holds CLAIM_TTL
+        assert outbox.claim(factory=rt.factory, city=rt.city, delivery_id=hook_id) is None
+        # e-mail holds 5 min whatever its timeout: SMTP's timeout bounds a step, not the send
+        assert claim_lease(rt.city, row.agency, "escalation-1") >= timedelta(minutes=5)
+        assert claim_lease(rt.city, row.agency, "webhook") < timedelta(minutes=1)
 
 
 def test_a_late_success_settles_the_dead_letter_the_newer_claim_wrote(

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -224,19 +224,35 @@ def test_a_message_that_is_not_frigates_is_ignored(setup: tuple[DispatchConfig, 
 def test_a_frigate_event_happened_when_frigate_first_saw_the_object(
         setup: tuple[DispatchConfig, CityConfig, str]) -> None:
     """Time-of-day routing rules read the sighting: ``start_time`` is the event's ``occurred_at``;
-    a start in the future (a camera clock running fast) falls back to the arrival, never a refusal."""
+    a start in the future (a camera clock running fast) or before 1990 (a clock reset) falls back
+    to the arrival, never a refusal."""
     config, city, _ = setup
     assert city.frigate is not None
     engine = make_engine(config.database_url, pool_size=1)
     factory = make_session_factory(engine)
     first = json.loads(SAMPLE.read_text().splitlines()[0])
     seen: dict[str, datetime | None] = {}
-    for name, start in (("past", first["after"]["start_time"]), ("future", time.time() + 86_400), ("none", None)):
+    sent: dict[str, dict[str, Any]] = {}
+    for name, start in (("past", first["after"]["start_time"]), ("future", time.time() + 86_400), ("none", None),
+                        ("clock_reset", 86_400.0)):  # 1970-01-02: before any event CityLoop stores
         message = {**first, "after": {**first["after"], "id": f"{name}-{uuid.uuid4().hex[:6]}", "start_time": start}}
         handled = handle_message(factory=factory, city=city, settings=city.frigate,
                                  payload=json.dumps(message).encode(), snapshot=None, max_image_bytes=1000)
         assert handled.outcome == "created", handled
+        sent[name] = message
         with factory() as db:
             seen[name] = db.scalar(select(Event.occurred_at).where(Event.id == uuid.UUID(handled.event_id)))
+    # a later message of the same object (same start_time) moves last_seen, never first_seen
+    update = {**sent["past"], "type": "update"}
+    refreshed = handle_message(factory=factory, city=city, settings=city.frigate,
+                               payload=json.dumps(update).encode(), snapshot=None, max_image_bytes=1000)
+    assert refreshed.outcome == "refreshed", refreshed
+    with factory() as db:
+        stored = db.get(Event, uuid.UUID(refreshed.event_id))
+        assert stored is not None
+        started = datetime.fromtimestamp(first["after"]["start_time"], UTC)
+        assert datetime.fromisoformat(stored.attributes["first_seen"]) == started
+        assert datetime.fromisoformat(stored.attributes["last_seen"]) > started + timedelta(days=365)  # now
     engine.dispose()
-    assert seen == {"past": datetime.fromtimestamp(first["after"]["start_time"], UTC), "future": None, "none": None}
+    assert seen == {"past": datetime.fromtimestamp(first["after"]["start_time"], UTC), "future": None, "none": None,
+                    "clock_reset": None}

@@ -106,22 +106,30 @@ def test_newer_records_count_more_when_that_routes_the_newest_better() -> None:
 def test_work_queues_fold_into_their_department_and_plain_names_stay_apart() -> None:
     names = {"DPW Ops Queue": 40, "DPW BSM Queue": 30, "Recology_Litter": 20, "Recology_Abandoned": 10,
              "Department of Transportation": 25, "Department of Sanitation": 25, "NYPD": 15,
-             "Housing Authority SR Queue": 12, "PUC - Water\n# injected: true": 5}
+             "Housing Authority SR Queue": 12, "PUC - Water\n    injected: true": 6, "PUC Sewer Ops": 5,
+             "DEPARTMENT OF PARKS": 4, "DEPARTMENT OF BUILDINGS": 3, "NYC Parks": 2, "NYC Housing": 2,
+             "AT and T - Graffiti": 2, "AT and T - Lines": 1, "At Home Care": 1}
     rows = [row(1000 * i + n, f"Type {i}", agency) for i, (agency, count) in enumerate(names.items())
             for n in range(count)]
     text = draft_city(tally(rows), name="Queue City")
     city = parse_city(__import__("yaml").safe_load(text))
     assert [a.name for a in city.agencies] == [
         "DPW", "Recology", "Department of Transportation", "Department of Sanitation", "NYPD",
-        "Housing Authority SR Queue", "PUC - Water\n# injected: true"]
+        "Housing Authority SR Queue", "PUC", "DEPARTMENT OF PARKS", "DEPARTMENT OF BUILDINGS", "AT",
+        "NYC Parks", "NYC Housing", "At Home Care"]
     assert city.agency("dpw").aliases == ["DPW *"]  # type: ignore[union-attr]
+    # "AT *" would take "At Home Care" (names match in any case): the group's names are listed instead
+    assert city.agency("at").aliases == ["AT and T - Graffiti", "AT and T - Lines"]  # type: ignore[union-attr]
+    assert city.agency_for_name("At Home Care") == "at_home_care"
     assert "# the records' names: DPW Ops Queue (40), DPW BSM Queue (30)" in text
     assert {name: city.agency_for_name(name) for name in
-            ("DPW BSM Queue", "dpw new queue", "Recology_Overflowing", "Department of Parks", "NYPD")} == {
+            ("DPW BSM Queue", "dpw new queue", "Recology_Overflowing", "Department of Buses", "NYPD")} == {
         "DPW BSM Queue": "dpw", "dpw new queue": "dpw", "Recology_Overflowing": "recology",
-        "Department of Parks": None, "NYPD": "nypd"}
+        "Department of Buses": None, "NYPD": "nypd"}
     assert route(text, "Type 1", None) == "dpw" and route(text, "Type 3", None) == "recology"
-    assert "injected" not in "".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+    # a record name with a line break stays inside its comment: the file loads, nothing was added
+    assert "PUC - Water injected: true (6), PUC Sewer Ops (5)" in text
+    assert not any(line.lstrip().startswith("injected") for line in text.splitlines())
     as_named = parse_city(__import__("yaml").safe_load(draft_city(tally(rows), name="q", group_agencies=False)))
     assert len(as_named.agencies) == len(names) and all(not a.aliases for a in as_named.agencies)
 
