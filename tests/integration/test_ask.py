@@ -252,18 +252,29 @@ class FakeTrackEvent:
 NIGHT = datetime.fromisoformat("2024-07-15T23:00:00-05:00")  # Old Town's night tree rule applies
 
 
-def camera_ticket(event: FakeTrackEvent) -> int:
-    """A routed ticket from one camera sighting, seen at NIGHT (routing reads the sighting's time)."""
+def camera_ticket(event: FakeTrackEvent, seen_at: datetime = NIGHT) -> int:
+    """A routed ticket from one camera sighting, seen at NIGHT unless told (routing reads the
+    sighting's time, not the arrival's)."""
     rt = get_runtime()
     with transaction(rt.factory) as db:
         stored = camera_intake.submit(db_session=db, city=rt.city, event=event, run_id="run-1",
-                                      max_image_bytes=1_000_000, seen_at=NIGHT)
+                                      max_image_bytes=1_000_000, seen_at=seen_at)
     incident_id = incident_flows.understand_event(factory=rt.factory, city=rt.city, chat=None,
                                                   embedder=rt.embedder, event_id=uuid.UUID(stored.event_id))
     assert incident_id is not None
     routed = ticket_flows.route_incident(factory=rt.factory, city=rt.city, chat=None, incident_id=incident_id)
     assert routed is not None
     return routed[0]
+
+
+def test_a_camera_sighting_is_routed_by_when_it_was_seen_not_when_it_arrived(
+        clients: dict[str, TestClient]) -> None:
+    """Old Town's fallen trees go to public works from 22:00 to 06:00, to landscaping by day."""
+    night = camera_ticket(FakeTrackEvent("cam-old-town-square", 1, "fallen_tree", None))
+    day = camera_ticket(FakeTrackEvent("cam-old-town-square", 2, "fallen_tree", None),
+                        seen_at=datetime.fromisoformat(NOON))
+    agencies = {ticket: clients["dispatcher"].get(f"/api/tickets/{ticket}").json()["agency"] for ticket in (night, day)}
+    assert agencies == {night: "public_works", day: "landscaping"}
 
 
 def test_show_similar_also_finds_camera_tickets_that_look_alike(clients: dict[str, TestClient]) -> None:
