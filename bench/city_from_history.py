@@ -100,12 +100,14 @@ def tables(drafted: Path, data: Path, columns: str, split: Split = "time") -> di
     def share(answers: list[str | None]) -> float:
         return round(sum(a == t for a, t in zip(answers, truth, strict=True)) / len(truth), 4)
 
-    return {"rows": len(test), "drafted_file": share([rules_agency(city, case) for case in test]),
+    routed = share([rules_agency(city, case) for case in test])
+    full = ceiling([case.visible for case in test], truth)
+    return {"rows": len(test), "drafted_file": routed,
             "train_type_table": share([by_type.get(case.category) for case in test]),
             "train_type_text_table": share([by_text.get(case.visible, by_type.get(case.category))
                                             for case in test]),
             "type_ceiling": round(ceiling([case.category for case in test], truth), 4),
-            "ceiling": round(ceiling([case.visible for case in test], truth), 4)}
+            "ceiling": round(full, 4), "drafted_share_of_ceiling": round(routed / full, 4) if full else None}
 
 
 def on_hand_written_agencies(drafted: Path, hand_written: str, data: Path, columns: str, hand_columns: str,

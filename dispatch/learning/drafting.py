@@ -3,13 +3,19 @@
 - agencies: one per agency name in the records, named as the records name it; where the
   records name an agency's work queues ("DPW Ops Queue", "DPW BSM Queue", "Recology_Litter"),
   the queues of one department are one agency ("DPW", "Recology") whose ``aliases`` hold a
-  prefix ("DPW *") and every queue name, so a renamed or new queue is still the department's
+  prefix ("DPW *") and every queue name, so a renamed or new queue is still the department's;
+  plain queue names that share their first words are one unit ("Parking Enforcement Dispatch
+  Queue", "Parking Enforcement Review Queue" -> "Parking Enforcement")
   (``agency_groups``; ``group_agencies=False`` keeps one agency per name);
 - categories: one per request type, with the exact ``service_types`` mapping, and a
   ``default_agency``: the agency that handled most requests of the type (the evidence, count
   and share, is written beside it as a YAML comment);
-- routing rules: where one district's requests of a type went to another agency than the
-  type's default, often and consistently enough (``RULE_MIN_ROWS``, ``RULE_MIN_SHARE``);
+- routing rules: where requests of a type with one short text (a sub-type the records pick
+  from a list, "Utility Lines/Wires") went to another agency than the type's default, often and
+  consistently enough, a keyword rule for that text, the most specific first; how often and how
+  consistently is chosen on the records, like the half-life below, and no text rule is drafted
+  unless they route the newest records better (``choose_text_rules``); then, where one
+  district's requests of a type went elsewhere (``RULE_MIN_ROWS``, ``RULE_MIN_SHARE``);
 - districts: by the names the records use (no polygons);
 - the fallback category ``other``, whose default agency is the commonest agency overall.
 
@@ -32,6 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
+from agents.text import keyword_pattern, keyword_specificity, matches_keyword
 from dispatch.learning.history_files import HistoryRow
 
 RULE_MIN_ROWS = 20
@@ -41,8 +48,14 @@ FALLBACK = "other"
 HALF_LIVES: tuple[float | None, ...] = (None, 1460.0, 730.0, 365.0, 180.0, 90.0)  # days
 VALIDATION_SHARE = 0.2
 MIN_VALIDATION_ROWS = 100  # dated records in the newest fifth; fewer: nothing is weighted
+TEXT_RULE_MAX_CHARS = 60  # a longer text is a citizen's own words, not a sub-type from a list
+TEXT_KEYS_MAX = 100_000  # distinct (type, text) pairs kept; past that, new texts count as none
+# (min rows, min share) tried for text rules; the first that routes the newest records best wins
+TEXT_RULE_SETTINGS: tuple[tuple[int, float], ...] = ((20, 0.8), (10, 0.8), (10, 0.6), (5, 0.8), (5, 0.6),
+                                                     (3, 0.8), (3, 0.6))
 
 Cell = tuple[str, str, str, int | None]  # (request type, district or "", agency, day or None)
+TextCell = tuple[str, str, str, int | None]  # (request type, short text or "", agency, day or None)
 Weights = dict[str, float]
 K = TypeVar("K")
 
@@ -55,6 +68,8 @@ class Tally:
     cells: Counter[Cell] = field(default_factory=Counter)
     agencies: Counter[str] = field(default_factory=Counter)
     districts: Counter[str] = field(default_factory=Counter)
+    texts: Counter[TextCell] = field(default_factory=Counter)
+    text_keys: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, row: HistoryRow) -> None:
         if not row.category or not row.agency:
@@ -62,6 +77,12 @@ class Tally:
         self.rows += 1
         day = row.created_at.date().toordinal() if row.created_at is not None else None
         self.cells[(row.category, row.district or "", row.agency, day)] += 1
+        text = _comment(row.text) if len(row.text) <= TEXT_RULE_MAX_CHARS else ""
+        if (row.category, text) not in self.text_keys:
+            if len(self.text_keys) >= TEXT_KEYS_MAX:
+                text = ""
+            self.text_keys.add((row.category, text))
+        self.texts[(row.category, text, row.agency, day)] += 1
         self.agencies[row.agency] += 1
         if row.district:
             self.districts[row.district] += 1
@@ -77,6 +98,18 @@ class Tally:
         records dated before the day ``before`` when it is given."""
         return self._sum(lambda cell: cell[0], half_life, before)
 
+    def by_type_text(self, half_life: float | None = None, *, before: int | None = None
+                     ) -> dict[tuple[str, str], Weights]:
+        """Agency weights per (type, short text), the blank text left out."""
+        out: dict[tuple[str, str], Weights] = defaultdict(lambda: defaultdict(float))
+        newest = self.newest_day() if before is None else before - 1
+        oldest = self.oldest_day()
+        for (kind, text, agency, day), n in self.texts.items():
+            if not text or (before is not None and (day is None or day >= before)):
+                continue
+            out[(kind, text)][agency] += n * _weight(day, newest, oldest, half_life)
+        return out
+
     def by_type_district(self, half_life: float | None = None) -> dict[tuple[str, str], Weights]:
         return self._sum(lambda cell: (cell[0], cell[1]), half_life, None, skip_blank=True)
 
@@ -91,12 +124,17 @@ class Tally:
                 continue
             if before is not None and (day is None or day >= before):
                 continue
-            weight = 1.0
-            if half_life is not None and newest is not None:
-                age = newest - (day if day is not None else (oldest or newest))
-                weight = 0.5 ** (max(age, 0) / half_life)
-            out[key(cell)][cell[2]] += n * weight
+            out[key(cell)][cell[2]] += n * _weight(day, newest, oldest, half_life)
         return out
+
+
+def _weight(day: int | None, newest: int | None, oldest: int | None, half_life: float | None) -> float:
+    """A record's weight: it halves every ``half_life`` days before the newest (an undated
+    record counts as the oldest)."""
+    if half_life is None or newest is None:
+        return 1.0
+    age = newest - (day if day is not None else (oldest or newest))
+    return float(0.5 ** (max(age, 0) / half_life))
 
 
 ACRONYM = re.compile(r"^[A-Z0-9&]{2,12}$")
@@ -123,6 +161,31 @@ def department(name: str) -> tuple[str, str | None] | None:
     return None
 
 
+QUEUE_TAIL = re.compile(r"(?:\s+-)?(?:\s+hold)?\s+queue(?:\s+-\s+hold)?$", re.IGNORECASE)
+
+
+def queue_family(name: str) -> str | None:
+    """The leading words a plain work-queue name shares with its unit's other queues: its
+    first two words when it ends in "Queue" ("Parking Enforcement Dispatch Queue" ->
+    "Parking Enforcement"); None for any other name, or one that starts with a generic word."""
+    head = QUEUE_TAIL.sub("", name.strip())
+    words = head.split()
+    if head == name.strip() or len(words) < 3 or words[0].upper() in GENERIC:
+        return None
+    return " ".join(words[:2])
+
+
+def _common_words(names: list[str]) -> str:
+    """The leading words every name shares (queue tails dropped)."""
+    split = [QUEUE_TAIL.sub("", n.strip()).split() for n in names]
+    shared: list[str] = []
+    for words in zip(*split, strict=False):
+        if any(w.casefold() != words[0].casefold() for w in words):
+            break
+        shared.append(words[0])
+    return " ".join(shared)
+
+
 @dataclass(frozen=True)
 class AgencyGroup:
     name: str
@@ -141,6 +204,17 @@ def agency_groups(agencies: Counter[str]) -> list[AgencyGroup]:
         by_key[key].append(agency)
         if found and found[1]:
             prefixes[key].add(found[1])
+    # plain queue names of one unit ("Parking Enforcement Dispatch Queue", "... Review Queue")
+    families: dict[str, list[str]] = defaultdict(list)
+    for key, members in by_key.items():
+        family = queue_family(key) if len(members) == 1 and department(key) is None else None
+        if family is not None:
+            families[family.casefold()].append(key)
+    for names in families.values():
+        if len(names) > 1:
+            unit = _common_words(names)
+            by_key.setdefault(unit, []).extend(m for n in names for m in by_key.pop(n))
+            prefixes[unit].add(f"{unit} *")
     groups = []
     for key, members in by_key.items():
         if len(members) > 1:
@@ -158,9 +232,11 @@ def agency_groups(agencies: Counter[str]) -> list[AgencyGroup]:
 def regroup(counts: Tally, groups: list[AgencyGroup]) -> Tally:
     """The same counts with each agency name replaced by its group's name."""
     of = {member: group.name for group in groups for member in group.members}
-    out = Tally(rows=counts.rows, districts=Counter(counts.districts))
+    out = Tally(rows=counts.rows, districts=Counter(counts.districts), text_keys=set(counts.text_keys))
     for (kind, district, agency, day), n in counts.cells.items():
         out.cells[(kind, district, of.get(agency, agency), day)] += n
+    for (kind, text, agency, day), n in counts.texts.items():
+        out.texts[(kind, text, of.get(agency, agency), day)] += n
     for agency, n in counts.agencies.items():
         out.agencies[of.get(agency, agency)] += n
     return out
@@ -188,9 +264,8 @@ class HalfLifeChoice:
     validation_rows: int
 
 
-def choose_half_life(counts: Tally) -> HalfLifeChoice:
-    """The candidate half-life whose type → agency table, drafted from the older 80% of the
-    dated records, routes their newest 20% best (no weighting wins ties)."""
+def _validation_cut(counts: Tally) -> tuple[int | None, int]:
+    """The first day of the newest fifth of the dated records, and how many dated records."""
     per_day: Counter[int] = Counter()
     for cell, n in counts.cells.items():
         if cell[3] is not None:
@@ -202,6 +277,13 @@ def choose_half_life(counts: Tally) -> HalfLifeChoice:
         cut = day
         if seen >= VALIDATION_SHARE * total:
             break
+    return cut, total
+
+
+def choose_half_life(counts: Tally) -> HalfLifeChoice:
+    """The candidate half-life whose type → agency table, drafted from the older 80% of the
+    dated records, routes their newest 20% best (no weighting wins ties)."""
+    cut, total = _validation_cut(counts)
     validation = [(cell, n) for cell, n in counts.cells.items() if cell[3] is not None
                   and cut is not None and cell[3] >= cut]
     size = sum(n for _, n in validation)
@@ -213,6 +295,75 @@ def choose_half_life(counts: Tally) -> HalfLifeChoice:
         accuracy[half_life] = sum(n for cell, n in validation if table.get(cell[0]) == cell[2]) / size
     best = max(HALF_LIVES, key=lambda h: (accuracy[h], -HALF_LIVES.index(h)))
     return HalfLifeChoice(best, accuracy, size)
+
+
+TextRules = dict[str, list[tuple[str, str, str]]]  # type -> [(keyword, agency, evidence)], most specific first
+Setting = tuple[int, float]  # (min rows, min share)
+
+
+def text_rules(counts: Tally, half_life: float | None, default_of: dict[str, str], setting: Setting, *,
+               before: int | None = None) -> TextRules:
+    """Per request type, the short texts whose records went to another agency than the type's
+    default, in at least ``min rows`` records and ``min share`` of the weight; the most specific
+    text first, as a rule list is read."""
+    min_rows, min_share = setting
+    raw = counts.by_type_text(None, before=before)
+    weighted = counts.by_type_text(half_life, before=before) if half_life is not None else raw
+    out: TextRules = defaultdict(list)
+    for (kind, text), weights in weighted.items():
+        best = _best(weights)[0]
+        if (kind not in default_of or best == default_of[kind] or raw[(kind, text)].get(best, 0) < min_rows
+                or _share(weights, best) < min_share or keyword_pattern(text) is None):
+            continue
+        out[kind].append((text, best, _evidence(raw[(kind, text)], best)))
+    for rules in out.values():
+        rules.sort(key=lambda rule: (-keyword_specificity(rule[0]), rule[0]))
+    return out
+
+
+def _routed(kind: str, text: str, default_of: dict[str, str], rules: TextRules) -> str | None:
+    """Where the drafted file sends a record: its type's first text rule that matches, else
+    the type's default."""
+    for keyword, agency, _ in rules.get(kind, ()):
+        if text and matches_keyword(text, keyword):
+            return agency
+    return default_of.get(kind)
+
+
+@dataclass(frozen=True)
+class TextRuleChoice:
+    setting: Setting | None  # None: no text rule
+    accuracy: dict[Setting | None, float]  # of each candidate on the newest fifth
+    validation_rows: int
+
+
+def choose_text_rules(counts: Tally, half_life: float | None) -> TextRuleChoice:
+    """The text-rule setting whose rules, drafted from the older 80% of the dated records,
+    route their newest 20% best; no text rule unless some setting routes them strictly better.
+    A record whose text was too long to keep is routed by its type in every candidate. With
+    too few dated records, only the strictest setting's rules are drafted."""
+    cut, total = _validation_cut(counts)
+    validation: Counter[tuple[str, str, str]] = Counter()
+    for (kind, text, agency, day), n in counts.texts.items():
+        if day is not None and cut is not None and day >= cut:
+            validation[(kind, text, agency)] += n
+    size = sum(validation.values())
+    if cut is None or size < MIN_VALIDATION_ROWS or size >= total:
+        return TextRuleChoice(TEXT_RULE_SETTINGS[0], {}, size)
+    default_of = {kind: _best(w)[0] for kind, w in counts.by_type(half_life, before=cut).items()}
+    accuracy: dict[Setting | None, float] = {}
+    for setting in (None, *TEXT_RULE_SETTINGS):
+        rules = text_rules(counts, half_life, default_of, setting, before=cut) if setting else {}
+        answers: dict[tuple[str, str], str | None] = {}
+        right = 0
+        for (kind, text, agency), n in validation.items():
+            if (kind, text) not in answers:
+                answers[(kind, text)] = _routed(kind, text, default_of, rules)
+            right += n * (answers[(kind, text)] == agency)
+        accuracy[setting] = right / size
+    candidates = (None, *TEXT_RULE_SETTINGS)
+    best = max(candidates, key=lambda c: (accuracy[c], -candidates.index(c)))
+    return TextRuleChoice(best, accuracy, size)
 
 
 class Codes:
@@ -266,7 +417,8 @@ AUTO: Literal["auto"] = "auto"
 
 def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str = "en",
                half_life: float | None | Literal["auto"] = AUTO, rule_min_rows: int = RULE_MIN_ROWS,
-               rule_min_share: float = RULE_MIN_SHARE, group_agencies: bool = True) -> str:
+               rule_min_share: float = RULE_MIN_SHARE, group_agencies: bool = True,
+               text_rule_setting: Setting | None | Literal["auto"] = AUTO) -> str:
     """The city file as YAML text with the evidence in comments. The half-life is chosen on
     the records (``choose_half_life``) unless one is given (None: no weighting);
     ``bench/draft_variants.py`` tries other settings."""
@@ -339,10 +491,38 @@ def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str
     lines += [f"  - code: {FALLBACK}", "    name: \"Other\"",
               f"    default_agency: {agency_code(commonest)}  # the commonest agency overall",
               f"fallback_category: {FALLBACK}", "routing:"]
-    rules = _district_rules(counts, weight_days, default_of, agency_code, category_code, district_code,
-                            min_rows=rule_min_rows, min_share=rule_min_share)
-    lines += ["  rules:" if rules else "  rules: []", *rules]
+    text_choice = (choose_text_rules(counts, weight_days) if isinstance(text_rule_setting, str)
+                   else TextRuleChoice(text_rule_setting, {}, 0))
+    rules = _text_rule_lines(text_choice, counts, weight_days, default_of, agency_code, category_code)
+    rules += _district_rules(counts, weight_days, default_of, agency_code, category_code, district_code,
+                             min_rows=rule_min_rows, min_share=rule_min_share)
+    has_rules = any(line.startswith("    - id:") for line in rules)
+    lines += ["  rules:" if has_rules else "  rules: []", *rules]
     return "\n".join(lines) + "\n"
+
+
+def _text_rule_lines(choice: TextRuleChoice, counts: Tally, half_life: float | None, default_of: dict[str, str],
+                     agency_code: Codes, category_code: Codes) -> list[str]:
+    lines: list[str] = []
+    if choice.accuracy:
+        tried = ", ".join(f"{'none' if c is None else f'{c[0]}, {100 * c[1]:.0f}%'}: {100 * a:.1f}%"
+                          for c, a in choice.accuracy.items())
+        lines.append(f"    # Text rules chosen by drafting from the older 80% of the records and routing the newest "
+                     f"{choice.validation_rows}; tried (at least N records, S% of them): {tried}.")
+    if choice.setting is None:
+        return lines
+    rules = text_rules(counts, half_life, default_of, choice.setting)
+    if not rules:
+        return lines
+    lines.append(f"    # A short text (a sub-type) that went elsewhere than its type's default agency in at least "
+                 f"{choice.setting[0]} records and {100 * choice.setting[1]:.0f}% of them; the most specific first.")
+    for kind in sorted(rules, key=lambda k: category_code(k)):
+        code = category_code(kind)
+        for n, (keyword, agency, evidence) in enumerate(rules[kind], start=1):
+            lines += [f"    - id: {code[:40]}.text{n}  # {evidence}",
+                      f"      categories: [{code}]", f"      keywords: [{_q(keyword)}]",
+                      f"      agency: {agency_code(agency)}"]
+    return lines
 
 
 def _district_rules(counts: Tally, half_life: float | None, default_of: dict[str, str],

@@ -108,15 +108,21 @@ def test_work_queues_fold_into_their_department_and_plain_names_stay_apart() -> 
              "Department of Transportation": 25, "Department of Sanitation": 25, "NYPD": 15,
              "Housing Authority SR Queue": 12, "PUC - Water\n    injected: true": 6, "PUC Sewer Ops": 5,
              "DEPARTMENT OF PARKS": 4, "DEPARTMENT OF BUILDINGS": 3, "NYC Parks": 2, "NYC Housing": 2,
-             "AT and T - Graffiti": 2, "AT and T - Lines": 1, "At Home Care": 1}
+             "AT and T - Graffiti": 2, "AT and T - Lines": 1, "At Home Care": 1,
+             "Parking Enforcement Dispatch Queue": 9, "Parking Enforcement Review Queue": 8,
+             "Noise Report Queue": 7, "Dept of Health Queue": 3, "Dept of Housing Queue": 3}
     rows = [row(1000 * i + n, f"Type {i}", agency) for i, (agency, count) in enumerate(names.items())
             for n in range(count)]
     text = draft_city(tally(rows), name="Queue City")
     city = parse_city(__import__("yaml").safe_load(text))
     assert [a.name for a in city.agencies] == [
-        "DPW", "Recology", "Department of Transportation", "Department of Sanitation", "NYPD",
-        "Housing Authority SR Queue", "PUC", "DEPARTMENT OF PARKS", "DEPARTMENT OF BUILDINGS", "AT",
-        "NYC Parks", "NYC Housing", "At Home Care"]
+        "DPW", "Recology", "Department of Transportation", "Department of Sanitation", "Parking Enforcement",
+        "NYPD", "Housing Authority SR Queue", "PUC", "Noise Report Queue", "DEPARTMENT OF PARKS",
+        "DEPARTMENT OF BUILDINGS", "AT", "Dept of Health Queue", "Dept of Housing Queue", "NYC Parks",
+        "NYC Housing", "At Home Care"]
+    # plain queue names of one unit fold on their shared first words; a generic first word does not
+    assert city.agency("parking_enforcement").aliases == ["Parking Enforcement *"]  # type: ignore[union-attr]
+    assert city.agency_for_name("Parking Enforcement Tow Queue") == "parking_enforcement"
     assert city.agency("dpw").aliases == ["DPW *"]  # type: ignore[union-attr]
     # "AT *" would take "At Home Care" (names match in any case): the group's names are listed instead
     assert city.agency("at").aliases == ["AT and T - Graffiti", "AT and T - Lines"]  # type: ignore[union-attr]
@@ -179,3 +185,58 @@ def test_the_draft_settings_can_be_given_instead_of_chosen() -> None:
     south = RoutingInput(category=city.categories[0].code, district="south", text="", at=AT)
     decided = route_by_config(city, south)
     assert decided is not None and decided.agency == "parks"
+
+
+def text_row(n: int, kind: str, agency: str, text: str, day: int) -> HistoryRow:
+    return HistoryRow(line=n, text=text, category=kind, agency=agency, created_at=AT + timedelta(days=day),
+                      closed_at=None, district=None, lat=None, lon=None, external_id=None)
+
+
+def streetlights(*, telling: bool) -> list[HistoryRow]:
+    """Streetlight requests over 100 days: the pole's material (the records' sub-type) tells the
+    agency when ``telling``, else the agency is one in five whatever the text."""
+    rows = []
+    for n in range(600):
+        wooden = n % 3 == 0
+        text = ("Light out on Wooden Pole" if wooden else "Light out on Concrete Pole") if n % 2 else "Light out"
+        if telling:
+            agency = "PG and E" if wooden and n % 2 else "PUC"
+        else:
+            agency = "PG and E" if n % 5 == 0 else "PUC"
+        rows.append(text_row(n, "Streetlight - Light Out", agency, text, n // 6))
+    return rows
+
+
+def test_a_sub_type_that_tells_the_agency_becomes_a_keyword_rule_chosen_on_the_newest_records() -> None:
+    text = draft_city(tally(streetlights(telling=True)), name="Pole City")
+    city = parse_city(__import__("yaml").safe_load(text))
+    assert "# Text rules chosen by drafting from the older 80% of the records" in text
+    [rule] = city.routing.rules
+    assert rule.keywords == ["Light out on Wooden Pole"] and rule.agency == "pg_and_e"
+    code = city.category_for_type("Streetlight - Light Out")
+    assert code is not None
+
+    def routed(words: str) -> str | None:
+        decided = route_by_config(city, RoutingInput(category=code, district=None, text=words, at=AT))
+        return decided.agency if decided else None
+
+    assert routed("Light out on Wooden Pole") == "pg_and_e"
+    assert routed("Light out on Concrete Pole") == "puc" and routed("Light out") == "puc"
+    # given instead of chosen: None drafts no text rule
+    assert parse_city(__import__("yaml").safe_load(
+        draft_city(tally(streetlights(telling=True)), name="t", text_rule_setting=None))).routing.rules == []
+
+
+def test_no_text_rule_when_the_text_does_not_tell_the_agency() -> None:
+    text = draft_city(tally(streetlights(telling=False)), name="Noise City")
+    assert "none: " in text  # the candidates were tried on the newest records
+    assert parse_city(__import__("yaml").safe_load(text)).routing.rules == []
+
+
+def test_a_citizen_s_long_text_is_never_a_keyword() -> None:
+    long_text = "The light on the wooden pole outside number 12 has been out for a week now, please fix"
+    rows = [text_row(n, "Streetlight", "PG and E" if n % 2 else "PUC", long_text if n % 2 else "x", n // 6)
+            for n in range(600)]
+    counts = tally(rows)
+    assert {text for _, text, _, _ in counts.texts} == {"", "x"}
+    assert parse_city(__import__("yaml").safe_load(draft_city(counts, name="t"))).routing.rules == []
