@@ -4,8 +4,8 @@
   records name an agency's work queues ("DPW Ops Queue", "DPW BSM Queue", "Recology_Litter"),
   the queues of one department are one agency ("DPW", "Recology") whose ``aliases`` hold a
   prefix ("DPW *") and every queue name, so a renamed or new queue is still the department's;
-  plain queue names that share their first words are one unit ("Parking Enforcement Dispatch
-  Queue", "Parking Enforcement Review Queue" -> "Parking Enforcement")
+  plain queue names of one unit, differing only in the queue's role, are one agency ("Parking
+  Enforcement Dispatch Queue", "Parking Enforcement Review Queue" -> "Parking Enforcement")
   (``agency_groups``; ``group_agencies=False`` keeps one agency per name);
 - categories: one per request type, with the exact ``service_types`` mapping, and a
   ``default_agency``: the agency that handled most requests of the type (the evidence, count
@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from agents.text import keyword_pattern, keyword_specificity, matches_keyword
+from agents.text import clean, keyword_pattern, keyword_specificity
 from dispatch.learning.history_files import HistoryRow
 
 RULE_MIN_ROWS = 20
@@ -49,7 +49,10 @@ HALF_LIVES: tuple[float | None, ...] = (None, 1460.0, 730.0, 365.0, 180.0, 90.0)
 VALIDATION_SHARE = 0.2
 MIN_VALIDATION_ROWS = 100  # dated records in the newest fifth; fewer: nothing is weighted
 TEXT_RULE_MAX_CHARS = 60  # a longer text is a citizen's own words, not a sub-type from a list
-TEXT_KEYS_MAX = 100_000  # distinct (type, text) pairs kept; past that, new texts count as none
+TEXT_KEYS_MAX = 100_000  # distinct (type, text) pairs kept; past that, a new text is UNKNOWN_TEXT
+UNKNOWN_TEXT = "\x00"  # a text past the cap: never a keyword, and scored as misrouted by any text rule
+MAX_TEXT_RULES_PER_TYPE = 50  # the texts with the most records first
+MAX_TEXT_RULES = 1000
 # (min rows, min share) tried for text rules; the first that routes the newest records best wins
 TEXT_RULE_SETTINGS: tuple[tuple[int, float], ...] = ((20, 0.8), (10, 0.8), (10, 0.6), (5, 0.8), (5, 0.6),
                                                      (3, 0.8), (3, 0.6))
@@ -77,11 +80,13 @@ class Tally:
         self.rows += 1
         day = row.created_at.date().toordinal() if row.created_at is not None else None
         self.cells[(row.category, row.district or "", row.agency, day)] += 1
-        text = _comment(row.text) if len(row.text) <= TEXT_RULE_MAX_CHARS else ""
+        # every text is kept (a long one can hold a keyword), up to TEXT_KEYS_MAX distinct ones
+        text = re.sub(r"\s+", " ", row.text).strip()
         if (row.category, text) not in self.text_keys:
             if len(self.text_keys) >= TEXT_KEYS_MAX:
-                text = ""
-            self.text_keys.add((row.category, text))
+                text = UNKNOWN_TEXT
+            else:
+                self.text_keys.add((row.category, text))
         self.texts[(row.category, text, row.agency, day)] += 1
         self.agencies[row.agency] += 1
         if row.district:
@@ -100,12 +105,13 @@ class Tally:
 
     def by_type_text(self, half_life: float | None = None, *, before: int | None = None
                      ) -> dict[tuple[str, str], Weights]:
-        """Agency weights per (type, short text), the blank text left out."""
+        """Agency weights per (type, short text): the texts that could be keywords, a sub-type
+        picked from a list (at most ``TEXT_RULE_MAX_CHARS``, with a letter or digit)."""
         out: dict[tuple[str, str], Weights] = defaultdict(lambda: defaultdict(float))
         newest = self.newest_day() if before is None else before - 1
         oldest = self.oldest_day()
         for (kind, text, agency, day), n in self.texts.items():
-            if not text or (before is not None and (day is None or day >= before)):
+            if not _keyword_like(text) or (before is not None and (day is None or day >= before)):
                 continue
             out[(kind, text)][agency] += n * _weight(day, newest, oldest, half_life)
         return out
@@ -126,6 +132,10 @@ class Tally:
                 continue
             out[key(cell)][cell[2]] += n * _weight(day, newest, oldest, half_life)
         return out
+
+
+def _keyword_like(text: str) -> bool:
+    return 0 < len(text) <= TEXT_RULE_MAX_CHARS and text != UNKNOWN_TEXT and any(ch.isalnum() for ch in text)
 
 
 def _weight(day: int | None, newest: int | None, oldest: int | None, half_life: float | None) -> float:
@@ -164,26 +174,31 @@ def department(name: str) -> tuple[str, str | None] | None:
 QUEUE_TAIL = re.compile(r"(?:\s+-)?(?:\s+hold)?\s+queue(?:\s+-\s+hold)?$", re.IGNORECASE)
 
 
+# the last word of a queue name that names the queue's role in its unit, not another unit:
+# "Parking Enforcement Dispatch Queue" and "Parking Enforcement Review Queue" are one unit's,
+# "San Francisco Police Queue" and "San Francisco Fire Queue" are not
+QUEUE_ROLES = frozenset({"dispatch", "review", "hold", "intake", "triage", "escalation", "escalations", "supervisor",
+                         "manager", "admin", "field", "desk", "backlog", "pending", "followup", "callback",
+                         "overflow", "night", "weekend", "qa", "approval", "approvals", "assignment", "closed",
+                         "closure", "inbound", "outbound", "referral", "referrals", "work"})
+JOINING = frozenset({"and", "of", "for", "the", "&", "to", "in", "on", "at", "-"})
+
+
 def queue_family(name: str) -> str | None:
-    """The leading words a plain work-queue name shares with its unit's other queues: its
-    first two words when it ends in "Queue" ("Parking Enforcement Dispatch Queue" ->
-    "Parking Enforcement"); None for any other name, or one that starts with a generic word."""
+    """The unit a plain work-queue name belongs to: the name without "Queue" and without a last
+    word that names the queue's role (``QUEUE_ROLES``): "Parking Enforcement Dispatch Queue" ->
+    "Parking Enforcement", "Housing Authority SR Hold Queue" -> "Housing Authority SR". None for
+    a name that does not end in "Queue", or whose unit would be one word, start with a generic
+    word or end in a joining word ("Parks and")."""
     head = QUEUE_TAIL.sub("", name.strip())
-    words = head.split()
-    if head == name.strip() or len(words) < 3 or words[0].upper() in GENERIC:
+    if head == name.strip():
         return None
-    return " ".join(words[:2])
-
-
-def _common_words(names: list[str]) -> str:
-    """The leading words every name shares (queue tails dropped)."""
-    split = [QUEUE_TAIL.sub("", n.strip()).split() for n in names]
-    shared: list[str] = []
-    for words in zip(*split, strict=False):
-        if any(w.casefold() != words[0].casefold() for w in words):
-            break
-        shared.append(words[0])
-    return " ".join(shared)
+    words = head.split()
+    if words and words[-1].casefold() in QUEUE_ROLES:
+        words = words[:-1]
+    if len(words) < 2 or words[0].upper() in GENERIC or words[-1].casefold() in JOINING:
+        return None
+    return " ".join(words)
 
 
 @dataclass(frozen=True)
@@ -212,7 +227,7 @@ def agency_groups(agencies: Counter[str]) -> list[AgencyGroup]:
             families[family.casefold()].append(key)
     for names in families.values():
         if len(names) > 1:
-            unit = _common_words(names)
+            unit = queue_family(names[0]) or names[0]
             by_key.setdefault(unit, []).extend(m for n in names for m in by_key.pop(n))
             prefixes[unit].add(f"{unit} *")
     groups = []
@@ -309,24 +324,41 @@ def text_rules(counts: Tally, half_life: float | None, default_of: dict[str, str
     min_rows, min_share = setting
     raw = counts.by_type_text(None, before=before)
     weighted = counts.by_type_text(half_life, before=before) if half_life is not None else raw
-    out: TextRules = defaultdict(list)
+    found: list[tuple[float, str, str, str, str]] = []  # (records, type, text, agency, evidence)
     for (kind, text), weights in weighted.items():
         best = _best(weights)[0]
         if (kind not in default_of or best == default_of[kind] or raw[(kind, text)].get(best, 0) < min_rows
                 or _share(weights, best) < min_share or keyword_pattern(text) is None):
             continue
-        out[kind].append((text, best, _evidence(raw[(kind, text)], best)))
+        found.append((raw[(kind, text)][best], kind, text, best, _evidence(raw[(kind, text)], best)))
+    out: TextRules = defaultdict(list)
+    for _, kind, text, best, evidence in sorted(found, key=lambda f: (-f[0], f[1], f[2]))[:MAX_TEXT_RULES]:
+        if len(out[kind]) < MAX_TEXT_RULES_PER_TYPE:
+            out[kind].append((text, best, evidence))
     for rules in out.values():
         rules.sort(key=lambda rule: (-keyword_specificity(rule[0]), rule[0]))
     return out
 
 
-def _routed(kind: str, text: str, default_of: dict[str, str], rules: TextRules) -> str | None:
-    """Where the drafted file sends a record: its type's first text rule that matches, else
-    the type's default."""
-    for keyword, agency, _ in rules.get(kind, ()):
-        if text and matches_keyword(text, keyword):
-            return agency
+Compiled = dict[str, list[tuple[re.Pattern[str], str]]]  # type -> [(keyword pattern, agency)], in order
+
+
+def _compiled(rules: TextRules) -> Compiled:
+    return {kind: [(pattern, agency) for keyword, agency, _ in found if (pattern := keyword_pattern(keyword))]
+            for kind, found in rules.items()}
+
+
+def _routed(kind: str, cleaned: str, default_of: dict[str, str], rules: Compiled) -> str | None:
+    """Where the drafted file sends a record whose text, cleaned, is ``cleaned``: its type's
+    first text rule that matches (as ``dispatch.city.routing`` matches keywords), else the type's
+    default. A text past ``TEXT_KEYS_MAX`` is unknown: misrouted if its type has a text rule."""
+    found = rules.get(kind)
+    if found:
+        if cleaned == UNKNOWN_TEXT:
+            return None
+        for pattern, agency in found:
+            if pattern.search(cleaned):
+                return agency
     return default_of.get(kind)
 
 
@@ -339,9 +371,8 @@ class TextRuleChoice:
 
 def choose_text_rules(counts: Tally, half_life: float | None) -> TextRuleChoice:
     """The text-rule setting whose rules, drafted from the older 80% of the dated records,
-    route their newest 20% best; no text rule unless some setting routes them strictly better.
-    A record whose text was too long to keep is routed by its type in every candidate. With
-    too few dated records, only the strictest setting's rules are drafted."""
+    route their newest 20% best; no text rule unless some setting routes them strictly better,
+    and none with too few dated records to tell."""
     cut, total = _validation_cut(counts)
     validation: Counter[tuple[str, str, str]] = Counter()
     for (kind, text, agency, day), n in counts.texts.items():
@@ -349,17 +380,17 @@ def choose_text_rules(counts: Tally, half_life: float | None) -> TextRuleChoice:
             validation[(kind, text, agency)] += n
     size = sum(validation.values())
     if cut is None or size < MIN_VALIDATION_ROWS or size >= total:
-        return TextRuleChoice(TEXT_RULE_SETTINGS[0], {}, size)
+        return TextRuleChoice(None, {}, size)
     default_of = {kind: _best(w)[0] for kind, w in counts.by_type(half_life, before=cut).items()}
+    cleaned: dict[str, str] = {}
     accuracy: dict[Setting | None, float] = {}
     for setting in (None, *TEXT_RULE_SETTINGS):
-        rules = text_rules(counts, half_life, default_of, setting, before=cut) if setting else {}
-        answers: dict[tuple[str, str], str | None] = {}
+        rules = _compiled(text_rules(counts, half_life, default_of, setting, before=cut)) if setting else {}
         right = 0
         for (kind, text, agency), n in validation.items():
-            if (kind, text) not in answers:
-                answers[(kind, text)] = _routed(kind, text, default_of, rules)
-            right += n * (answers[(kind, text)] == agency)
+            if kind in rules and text not in cleaned:
+                cleaned[text] = text if text == UNKNOWN_TEXT else clean(text).text
+            right += n * (_routed(kind, cleaned.get(text, ""), default_of, rules) == agency)
         accuracy[setting] = right / size
     candidates = (None, *TEXT_RULE_SETTINGS)
     best = max(candidates, key=lambda c: (accuracy[c], -candidates.index(c)))
@@ -389,14 +420,37 @@ class Codes:
         return code
 
 
+# characters a YAML stream may not hold as they are (outside YAML 1.1's printable set, less what
+# JSON escapes), and YAML's line breaks beyond \n and \r (NEL, LS, PS), which would fold a quoted
+# name or end a comment
+UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
 def _q(text: str) -> str:
-    """A YAML scalar for any text (a JSON string is a YAML double-quoted scalar)."""
-    return json.dumps(text, ensure_ascii=False)
+    """A YAML scalar for any text (a JSON string is a YAML double-quoted scalar; the characters
+    YAML refuses raw are escaped)."""
+    return UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
 
 
 def _comment(text: str) -> str:
-    """A record's text made safe for a YAML comment: one line."""
-    return re.sub(r"\s+", " ", text).strip()
+    """A record's text made safe for a YAML comment: one line, nothing YAML refuses."""
+    return UNPRINTABLE.sub("?", re.sub(r"[\s\x00-\x1f]+", " ", text)).strip()
+
+
+class RuleIds:
+    """Unique rule ids (``^[a-z0-9][a-z0-9_.-]{0,60}$``) from a category-code-led base."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def __call__(self, base: str) -> str:
+        base = base[:56]
+        rule_id, n = base, 1
+        while rule_id in self.used:
+            n += 1
+            rule_id = f"{base}-{n}"
+        self.used.add(rule_id)
+        return rule_id
 
 
 def _evidence(weights: Weights, agency: str) -> str:
@@ -493,8 +547,10 @@ def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str
               f"fallback_category: {FALLBACK}", "routing:"]
     text_choice = (choose_text_rules(counts, weight_days) if isinstance(text_rule_setting, str)
                    else TextRuleChoice(text_rule_setting, {}, 0))
-    rules = _text_rule_lines(text_choice, counts, weight_days, default_of, agency_code, category_code)
-    rules += _district_rules(counts, weight_days, default_of, agency_code, category_code, district_code,
+    rule_ids = RuleIds()
+    rules = _text_rule_lines(text_choice, counts, weight_days, default_of, agency_code, category_code, rule_ids,
+                             chosen=isinstance(text_rule_setting, str))
+    rules += _district_rules(counts, weight_days, default_of, agency_code, category_code, district_code, rule_ids,
                              min_rows=rule_min_rows, min_share=rule_min_share)
     has_rules = any(line.startswith("    - id:") for line in rules)
     lines += ["  rules:" if has_rules else "  rules: []", *rules]
@@ -502,13 +558,15 @@ def draft_city(counts: Tally, *, name: str, timezone: str = "UTC", language: str
 
 
 def _text_rule_lines(choice: TextRuleChoice, counts: Tally, half_life: float | None, default_of: dict[str, str],
-                     agency_code: Codes, category_code: Codes) -> list[str]:
+                     agency_code: Codes, category_code: Codes, rule_ids: RuleIds, *, chosen: bool) -> list[str]:
     lines: list[str] = []
     if choice.accuracy:
-        tried = ", ".join(f"{'none' if c is None else f'{c[0]}, {100 * c[1]:.0f}%'}: {100 * a:.1f}%"
+        tried = ", ".join(f"{'none' if c is None else f'[{c[0]} records, {100 * c[1]:.0f}%]'}: {100 * a:.1f}%"
                           for c, a in choice.accuracy.items())
         lines.append(f"    # Text rules chosen by drafting from the older 80% of the records and routing the newest "
-                     f"{choice.validation_rows}; tried (at least N records, S% of them): {tried}.")
+                     f"{choice.validation_rows}; tried [at least N records, S% of them]: {tried}.")
+    elif chosen:
+        lines.append("    # No text rules: too few dated records to check them on the newest ones.")
     if choice.setting is None:
         return lines
     rules = text_rules(counts, half_life, default_of, choice.setting)
@@ -519,14 +577,14 @@ def _text_rule_lines(choice: TextRuleChoice, counts: Tally, half_life: float | N
     for kind in sorted(rules, key=lambda k: category_code(k)):
         code = category_code(kind)
         for n, (keyword, agency, evidence) in enumerate(rules[kind], start=1):
-            lines += [f"    - id: {code[:40]}.text{n}  # {evidence}",
+            lines += [f"    - id: {rule_ids(f'{code[:40]}.text{n}')}  # {evidence}",
                       f"      categories: [{code}]", f"      keywords: [{_q(keyword)}]",
                       f"      agency: {agency_code(agency)}"]
     return lines
 
 
 def _district_rules(counts: Tally, half_life: float | None, default_of: dict[str, str],
-                    agency_code: Codes, category_code: Codes, district_code: Codes, *,
+                    agency_code: Codes, category_code: Codes, district_code: Codes, rule_ids: RuleIds, *,
                     min_rows: int = RULE_MIN_ROWS, min_share: float = RULE_MIN_SHARE) -> list[str]:
     lines: list[str] = []
     raw = counts.by_type_district()
@@ -539,7 +597,7 @@ def _district_rules(counts: Tally, half_life: float | None, default_of: dict[str
         if district not in district_code.by_name:
             continue
         code = category_code(request_type)
-        lines += [f"    - id: {code[:40]}.{district_code(district)[:18]}  # {_evidence(agencies, best)}",
+        lines += [f"    - id: {rule_ids(f'{code[:40]}.{district_code(district)[:15]}')}  # {_evidence(agencies, best)}",
                   f"      categories: [{code}]", f"      districts: [{district_code(district)}]",
                   f"      agency: {agency_code(best)}"]
     return lines

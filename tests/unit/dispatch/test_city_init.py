@@ -238,5 +238,72 @@ def test_a_citizen_s_long_text_is_never_a_keyword() -> None:
     rows = [text_row(n, "Streetlight", "PG and E" if n % 2 else "PUC", long_text if n % 2 else "x", n // 6)
             for n in range(600)]
     counts = tally(rows)
-    assert {text for _, text, _, _ in counts.texts} == {"", "x"}
+    assert {text for _, text, _, _ in counts.texts} == {long_text, "x"}  # kept: a rule's keyword may be inside
     assert parse_city(__import__("yaml").safe_load(draft_city(counts, name="t"))).routing.rules == []
+
+
+def test_a_sub_type_that_stopped_telling_the_agency_gets_no_rule() -> None:
+    """On the older 80% the wooden poles went to PG and E; on the newest 20% they went back to
+    the type's default: the rule would route the newest records worse, so none is drafted."""
+    rows = []
+    for n in range(600):
+        wooden = n % 2 == 0
+        agency = "PG and E" if wooden and n < 480 else "PUC"
+        rows.append(text_row(n, "Streetlight", agency, "Wooden Pole" if wooden else "Concrete Pole", n // 6))
+    rows += [text_row(1000 + n, "Streetlight", "PUC", "Concrete Pole", n // 6) for n in range(200)]
+    text = draft_city(tally(rows), name="t")
+    assert "none: " in text
+    assert parse_city(__import__("yaml").safe_load(text)).routing.rules == []
+    # the same records with the newest fifth still at PG and E keep the rule
+    rows = [text_row(n, "Streetlight", "PG and E" if n % 2 == 0 else "PUC",
+                     "Wooden Pole" if n % 2 == 0 else "Concrete Pole", n // 6) for n in range(600)]
+    rows += [text_row(1000 + n, "Streetlight", "PUC", "Concrete Pole", n // 6) for n in range(200)]
+    [rule] = parse_city(__import__("yaml").safe_load(draft_city(tally(rows), name="t"))).routing.rules
+    assert rule.keywords == ["Wooden Pole"]
+
+
+def test_a_long_text_holding_a_keyword_is_scored_as_the_file_routes_it() -> None:
+    """"Graffiti" alone goes to DPW, but long descriptions mentioning graffiti go to MUNI: a
+    keyword rule would take them too (the file matches keywords inside any text), so the check
+    sees it route worse and drafts none."""
+    rows = []
+    for n in range(600):
+        if n % 3 == 0:
+            rows.append(text_row(n, "General Request", "DPW", "Graffiti", n // 6))
+        else:
+            rows.append(text_row(n, "General Request", "MUNI",
+                                 f"There is graffiti on the bus shelter at stop number {n}, please clean it", n // 6))
+    text = draft_city(tally(rows), name="t")
+    assert parse_city(__import__("yaml").safe_load(text)).routing.rules == []
+
+
+def test_queue_names_of_different_departments_stay_apart() -> None:
+    names = ["New York City Police Department Queue", "New York City Fire Department Queue",
+             "San Francisco Police Queue", "San Francisco Fire Queue", "Parks and Recreation Queue",
+             "Parks and Wildlife Queue", "Public Health Intake Queue", "Public Health Review Queue"]
+    rows = [row(100 * i + n, f"Type {i}", name) for i, name in enumerate(names) for n in range(5 + i)]
+    city = parse_city(__import__("yaml").safe_load(draft_city(tally(rows), name="t")))
+    assert sorted(a.name for a in city.agencies) == sorted([*names[:6], "Public Health"])
+
+
+def test_rule_ids_stay_unique_and_odd_characters_stay_loadable() -> None:
+    """A district named like a text rule's id, two districts whose codes share their first
+    characters, and a control character YAML refuses raw, all in one drafted file."""
+    rows = []
+    for n in range(600):
+        wooden = n % 2 == 0
+        rows.append(HistoryRow(line=n, text="Wooden\x9aPole" if wooden else "Concrete Pole", category="Streetlight",
+                               agency="PG\x85E" if wooden else "PUC", created_at=AT + timedelta(days=n // 6),
+                               closed_at=None, district="Text1" if wooden and n % 4 == 0 else "north",
+                               lat=None, lon=None, external_id=None))
+    rows += [text_row(1000 + n, "Streetlight", "PUC", "Concrete Pole", n // 6) for n in range(200)]
+    rows += [row(2000 + n, "Pothole", "Roads", district) for n in range(RULE_MIN_ROWS)
+             for district in ("Southeast Quadrant North", "Southeast Quadrant South")]
+    rows += [row(3000 + n, "Pothole", "Parks", "West") for n in range(3 * RULE_MIN_ROWS)]
+    text = draft_city(tally(rows), name="t")
+    city = parse_city(__import__("yaml").safe_load(text))  # loads: no duplicate id, no refused character
+    ids = [rule.id for rule in city.routing.rules]
+    assert len(ids) == len(set(ids)) >= 4, ids
+    assert any(rule.keywords == ["Wooden\x9aPole"] for rule in city.routing.rules)
+    assert [a.name for a in city.agencies if a.name.startswith("PG")] == ["PG\x85E"]  # NEL did not fold it
+    assert not any(line.lstrip().startswith("E") for line in text.splitlines())  # nor end a comment early
