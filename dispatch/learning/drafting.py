@@ -81,7 +81,7 @@ class Tally:
         day = row.created_at.date().toordinal() if row.created_at is not None else None
         self.cells[(row.category, row.district or "", row.agency, day)] += 1
         # every text is kept (a long one can hold a keyword), up to TEXT_KEYS_MAX distinct ones
-        text = re.sub(r"\s+", " ", row.text).strip()
+        text = " ".join(row.text.split())
         if (row.category, text) not in self.text_keys:
             if len(self.text_keys) >= TEXT_KEYS_MAX:
                 text = UNKNOWN_TEXT
@@ -316,14 +316,21 @@ TextRules = dict[str, list[tuple[str, str, str]]]  # type -> [(keyword, agency, 
 Setting = tuple[int, float]  # (min rows, min share)
 
 
-def text_rules(counts: Tally, half_life: float | None, default_of: dict[str, str], setting: Setting, *,
-               before: int | None = None) -> TextRules:
+TextTables = tuple[dict[tuple[str, str], Weights], dict[tuple[str, str], Weights]]  # (records, weights)
+
+
+def text_tables(counts: Tally, half_life: float | None, *, before: int | None = None) -> TextTables:
+    """Agency records and weights per (type, short text), of the records before ``before``."""
+    raw = counts.by_type_text(None, before=before)
+    return raw, counts.by_type_text(half_life, before=before) if half_life is not None else raw
+
+
+def text_rules(tables: TextTables, default_of: dict[str, str], setting: Setting) -> TextRules:
     """Per request type, the short texts whose records went to another agency than the type's
     default, in at least ``min rows`` records and ``min share`` of the weight; the most specific
     text first, as a rule list is read."""
     min_rows, min_share = setting
-    raw = counts.by_type_text(None, before=before)
-    weighted = counts.by_type_text(half_life, before=before) if half_life is not None else raw
+    raw, weighted = tables
     found: list[tuple[float, str, str, str, str]] = []  # (records, type, text, agency, evidence)
     for (kind, text), weights in weighted.items():
         best = _best(weights)[0]
@@ -382,10 +389,11 @@ def choose_text_rules(counts: Tally, half_life: float | None) -> TextRuleChoice:
     if cut is None or size < MIN_VALIDATION_ROWS or size >= total:
         return TextRuleChoice(None, {}, size)
     default_of = {kind: _best(w)[0] for kind, w in counts.by_type(half_life, before=cut).items()}
+    tables = text_tables(counts, half_life, before=cut)
     cleaned: dict[str, str] = {}
     accuracy: dict[Setting | None, float] = {}
     for setting in (None, *TEXT_RULE_SETTINGS):
-        rules = _compiled(text_rules(counts, half_life, default_of, setting, before=cut)) if setting else {}
+        rules = _compiled(text_rules(tables, default_of, setting)) if setting else {}
         right = 0
         for (kind, text, agency), n in validation.items():
             if kind in rules and text not in cleaned:
@@ -569,7 +577,7 @@ def _text_rule_lines(choice: TextRuleChoice, counts: Tally, half_life: float | N
         lines.append("    # No text rules: too few dated records to check them on the newest ones.")
     if choice.setting is None:
         return lines
-    rules = text_rules(counts, half_life, default_of, choice.setting)
+    rules = text_rules(text_tables(counts, half_life), default_of, choice.setting)
     if not rules:
         return lines
     lines.append(f"    # A short text (a sub-type) that went elsewhere than its type's default agency in at least "
