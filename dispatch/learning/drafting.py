@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from agents.text import clean, keyword_pattern, keyword_specificity
+from agents.text import clean, find_pii, keyword_pattern, keyword_specificity
 from dispatch.learning.history_files import HistoryRow
 
 RULE_MIN_ROWS = 20
@@ -328,14 +328,15 @@ def text_tables(counts: Tally, half_life: float | None, *, before: int | None = 
 def text_rules(tables: TextTables, default_of: dict[str, str], setting: Setting) -> TextRules:
     """Per request type, the short texts whose records went to another agency than the type's
     default, in at least ``min rows`` records and ``min share`` of the weight; the most specific
-    text first, as a rule list is read."""
+    text first, as a rule list is read. A text holding a phone number, an e-mail address or an
+    ID card number is never written into the city file."""
     min_rows, min_share = setting
     raw, weighted = tables
     found: list[tuple[float, str, str, str, str]] = []  # (records, type, text, agency, evidence)
     for (kind, text), weights in weighted.items():
         best = _best(weights)[0]
         if (kind not in default_of or best == default_of[kind] or raw[(kind, text)].get(best, 0) < min_rows
-                or _share(weights, best) < min_share or keyword_pattern(text) is None):
+                or _share(weights, best) < min_share or keyword_pattern(text) is None or find_pii(text)):
             continue
         found.append((raw[(kind, text)][best], kind, text, best, _evidence(raw[(kind, text)], best)))
     out: TextRules = defaultdict(list)

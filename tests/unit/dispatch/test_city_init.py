@@ -307,3 +307,19 @@ def test_rule_ids_stay_unique_and_odd_characters_stay_loadable() -> None:
     assert any(rule.keywords == ["Wooden\x9aPole"] for rule in city.routing.rules)
     assert [a.name for a in city.agencies if a.name.startswith("PG")] == ["PG\x85E"]  # NEL did not fold it
     assert not any(line.lstrip().startswith("E") for line in text.splitlines())  # nor end a comment early
+
+
+def test_a_short_text_with_personal_data_is_never_a_keyword() -> None:
+    """A caller who gives the same phone number every time tells the agency as well as a sub-type
+    would, but the number must not end up in the city file."""
+    rows = [text_row(n, "Streetlight", "PG and E" if n % 2 == 0 else "PUC",
+                     "call 415-555-0123" if n % 2 == 0 else "Concrete Pole", n // 6) for n in range(600)]
+    rows += [text_row(1000 + n, "Streetlight", "PUC", "Concrete Pole", n // 6) for n in range(200)]
+    text = draft_city(tally(rows), name="t")
+    assert "555-0123" not in text
+    assert parse_city(__import__("yaml").safe_load(text)).routing.rules == []
+    # the same records with a sub-type in place of the number do get their rule
+    rows = [text_row(r.line, r.category or "", r.agency or "", "Wooden Pole" if "555" in r.text else r.text,
+                     (r.created_at - AT).days if r.created_at else 0) for r in rows]
+    [rule] = parse_city(__import__("yaml").safe_load(draft_city(tally(rows), name="t"))).routing.rules
+    assert rule.keywords == ["Wooden Pole"]
